@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { InvalidTransitionError } from '../errors.ts';
+import { MarketSchema } from './instance-type.ts';
+import { ResourcesSchema } from './resources.ts';
+
+export const INSTANCE_STATES = ['PENDING', 'RUNNING', 'DRAINING', 'TERMINATING', 'TERMINATED'] as const;
+export const InstanceStateSchema = z.enum(INSTANCE_STATES);
+export type InstanceState = z.infer<typeof InstanceStateSchema>;
+
+/** PENDING: launched, agent not yet heard from. DRAINING: takes no new work (spot warning, scale-in). */
+export const INSTANCE_TRANSITIONS: Readonly<Record<InstanceState, readonly InstanceState[]>> = Object.freeze({
+  PENDING: ['RUNNING', 'DRAINING', 'TERMINATING', 'TERMINATED'],
+  RUNNING: ['DRAINING', 'TERMINATING', 'TERMINATED'],
+  DRAINING: ['TERMINATING', 'TERMINATED'],
+  TERMINATING: ['TERMINATED'],
+  TERMINATED: [],
+});
+
+export function assertInstanceTransition(from: InstanceState, to: InstanceState): void {
+  if (!INSTANCE_TRANSITIONS[from].includes(to)) throw new InvalidTransitionError(from, to, 'instance');
+}
+
+/** An instance of the fleet. Times are epoch milliseconds. */
+export const InstanceSchema = z.object({
+  id: z.string().min(1),
+  type: z.string().min(1),
+  market: MarketSchema,
+  state: InstanceStateSchema,
+  capacity: ResourcesSchema,
+  launchedAt: z.number().int(),
+  /** When the agent is expected to take work (launch + boot latency) until it heartbeats. */
+  readyAt: z.number().int().optional(),
+  lastHeartbeatAt: z.number().int().optional(),
+  /** Last time a task ran or finished here; drives idle termination. */
+  lastBusyAt: z.number().int().optional(),
+  queueUrl: z.string().optional(),
+  version: z.number().int().min(0).default(0),
+});
+export type Instance = z.infer<typeof InstanceSchema>;

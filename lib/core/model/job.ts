@@ -1,0 +1,163 @@
+import { z } from 'zod';
+import { MarketSchema } from './instance-type.ts';
+import { JOB_STATES } from './job-state.ts';
+import { ResourcesSchema } from './resources.ts';
+import { UtilitySchema } from './utility.ts';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * What one task of the job (one gang member) needs from an instance. An instance type qualifies when it
+ * has the resources, the GPU model or family asked for, and is in `instanceTypes` when that is given.
+ */
+export const RequirementSchema = z.object({
+  vcpu: z
+    .number()
+    .positive({ error: 'vcpu must be greater than 0' })
+    .max(448, { error: 'vcpu must be at most 448' }),
+  memoryMiB: z
+    .number()
+    .int({ error: 'memoryMiB must be a whole number of MiB' })
+    .positive({ error: 'memoryMiB must be greater than 0' })
+    .max(2_097_152, { error: 'memoryMiB must be at most 2,097,152 (2 TiB)' }),
+  gpus: z
+    .number()
+    .int({ error: 'gpus must be a whole number' })
+    .min(0)
+    .max(8, { error: 'gpus must be at most 8' })
+    .default(0),
+  /** e.g. `A10G`, `L4`, `H100`. */
+  gpuModel: z.string().min(1).optional(),
+  /** Instance families allowed, e.g. `["g5", "g6"]`. */
+  families: z.array(z.string().min(1)).min(1).optional(),
+  /** Exact instance types allowed. */
+  instanceTypes: z.array(z.string().min(1)).min(1).optional(),
+  /** May this alternative run on spot capacity? */
+  spot: z.boolean().default(false),
+});
+export type Requirement = z.infer<typeof RequirementSchema>;
+
+/** One way to run the job: a requirement per task and how long a task takes on it. */
+export const AlternativeSchema = z.object({
+  name: z.string().min(1).max(64).optional(),
+  requirement: RequirementSchema,
+  durationSeconds: z
+    .number()
+    .positive({ error: 'durationSeconds must be greater than 0' })
+    .max(7 * 24 * 3600, { error: 'durationSeconds must be at most 604,800 (7 days)' }),
+});
+export type Alternative = z.infer<typeof AlternativeSchema>;
+
+export const CommandTaskSchema = z.object({
+  kind: z.literal('command'),
+  command: z.string().min(1, { error: 'command must not be empty' }),
+  args: z.array(z.string()).max(256).default([]),
+  env: z
+    .record(z.string().regex(ENV_NAME, { error: 'env names must match [A-Za-z_][A-Za-z0-9_]*' }), z.string())
+    .default({}),
+  /** Kill the task after this long; defaults to 3x the longest alternative's duration. */
+  timeoutSeconds: z.number().positive().optional(),
+});
+
+export const ModelRefSchema = z.object({
+  /** `s3://bucket/key.onnx` or an absolute local path. */
+  uri: z
+    .string()
+    .regex(/^(s3:\/\/[^/]+\/.+|\/.+)$/, { error: 'uri must be s3://bucket/key or an absolute path' }),
+  inputName: z.string().min(1).optional(),
+  outputName: z.string().min(1).optional(),
+});
+export type ModelRef = z.infer<typeof ModelRefSchema>;
+
+export const ModelTaskSchema = z.object({
+  kind: z.literal('model'),
+  model: ModelRefSchema,
+  maxBatch: z.number().int().positive().max(1024).default(8),
+  maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
+});
+
+export const TaskSpecSchema = z.discriminatedUnion('kind', [CommandTaskSchema, ModelTaskSchema], {
+  error: 'task.kind must be "command" or "model"',
+});
+export type TaskSpec = z.infer<typeof TaskSpecSchema>;
+
+export const PolicyNameSchema = z.enum(['deadline', 'fifo', 'slo-service'], {
+  error: 'policy must be one of deadline, fifo, slo-service',
+});
+export type PolicyName = z.infer<typeof PolicyNameSchema>;
+
+/** What a user submits. */
+export const JobSpecSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(NAME, { error: 'name must be 1-128 characters of letters, digits, ".", "_" or "-"' }),
+    owner: z.string().min(1, { error: 'owner must not be empty' }).max(128).default('default'),
+    policy: PolicyNameSchema.default('deadline'),
+    /** Weight of this job's utility against others'. */
+    priority: z.number().positive({ error: 'priority must be greater than 0' }).max(1000).default(1),
+    task: TaskSpecSchema,
+    /** Number of tasks that must start together (all or nothing). */
+    gang: z
+      .number()
+      .int({ error: 'gang must be a whole number' })
+      .min(1)
+      .max(64, { error: 'gang must be at most 64' })
+      .default(1),
+    alternatives: z
+      .array(AlternativeSchema)
+      .min(1, { error: 'alternatives must list at least one way to run the job' })
+      .max(8, { error: 'alternatives must list at most 8 ways to run the job' }),
+    utility: UtilitySchema.optional(),
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.policy === 'deadline' && !spec.utility) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['utility'],
+        message: 'utility is required for the deadline policy',
+      });
+    }
+    const shortest = Math.min(...spec.alternatives.map((a) => a.durationSeconds));
+    if (spec.utility && shortest > (spec.utility.hardDeadlineSeconds ?? Number.POSITIVE_INFINITY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['utility', 'hardDeadlineSeconds'],
+        message: `no alternative can finish by the hard deadline (${spec.utility.hardDeadlineSeconds}s); shortest takes ${shortest}s`,
+      });
+    }
+  });
+export type JobSpec = z.infer<typeof JobSpecSchema>;
+export type JobSpecInput = z.input<typeof JobSpecSchema>;
+
+export const JobStatusSchema = z.enum(JOB_STATES);
+
+/** Why a job failed or was refused: a code plus, for validation, the field issues. */
+export const JobErrorSchema = z.object({
+  code: z.string().min(1),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  exitCode: z.number().int().optional(),
+  outputTail: z.string().optional(),
+});
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+/** A job as stored: the spec plus its lifecycle. Times are epoch milliseconds. */
+export const JobSchema = z.object({
+  id: z.string().min(1),
+  spec: JobSpecSchema,
+  status: JobStatusSchema,
+  version: z.number().int().min(0),
+  submittedAt: z.number().int(),
+  updatedAt: z.number().int(),
+  attempts: z.number().int().min(0).default(0),
+  market: MarketSchema.optional(),
+  assigned: ResourcesSchema.optional(),
+  startedAt: z.number().int().optional(),
+  finishedAt: z.number().int().optional(),
+  error: JobErrorSchema.optional(),
+});
+export type Job = z.infer<typeof JobSchema>;
