@@ -29,6 +29,8 @@ export interface WorkQueue {
     maxMessages: number;
     waitSeconds: number;
     visibilityTimeoutSeconds?: number;
+    /** Ends a long poll early (shutdown); an aborted receive returns no messages instead of throwing. */
+    abortSignal?: AbortSignal;
   }): Promise<QueueMessage[]>;
   delete(receiptHandle: string): Promise<void>;
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
@@ -37,4 +39,48 @@ export interface WorkQueue {
 /** Where agents send reports (task events, heartbeats, latency). Each message is a versioned protocol object. */
 export interface ReportSink {
   send(message: { readonly kind: string; readonly version: number }): Promise<void>;
+}
+
+/** Result of creating a job: the stored job, and whether this call created it (false: an earlier call did). */
+export interface CreateJobResult {
+  readonly created: boolean;
+  readonly job: import('./model/job.ts').Job;
+}
+
+export interface TransitionRequest {
+  readonly from: import('./model/job-state.ts').JobStatus;
+  readonly to: import('./model/job-state.ts').JobStatus;
+  /** The version the caller read; the write fails with ConflictError if it moved. */
+  readonly expectedVersion: number;
+  readonly now: number;
+  /** Fields to set with the transition (error, startedAt, finishedAt, attempts). */
+  readonly patch?: Partial<
+    Pick<import('./model/job.ts').Job, 'error' | 'startedAt' | 'finishedAt' | 'attempts' | 'market'>
+  >;
+}
+
+/**
+ * Durable job state. Every change is conditional on the version the caller read, so two writers never
+ * both win. `create` is idempotent on the job id and on the idempotency key. Throws ConflictError when a
+ * condition fails, InvalidTransitionError for a transition the state machine forbids, and
+ * TransientError for throttling or timeouts.
+ */
+export interface JobStore {
+  create(job: import('./model/job.ts').Job, idempotencyKey?: string): Promise<CreateJobResult>;
+  get(jobId: string): Promise<import('./model/job.ts').Job | undefined>;
+  list(query: {
+    readonly status?: import('./model/job-state.ts').JobStatus;
+    readonly limit?: number;
+    readonly cursor?: string;
+  }): Promise<{ readonly jobs: import('./model/job.ts').Job[]; readonly cursor?: string }>;
+  transition(jobId: string, request: TransitionRequest): Promise<import('./model/job.ts').Job>;
+}
+
+/**
+ * A named lease with an expiry, so that at most one holder acts at a time (e.g. one schedule cycle).
+ * `acquire` succeeds when the lease is free, expired, or already held by `owner` (renewal).
+ */
+export interface LeaseStore {
+  acquire(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
+  release(name: string, owner: string): Promise<void>;
 }

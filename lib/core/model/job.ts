@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { MarketSchema } from './instance-type.ts';
 import { JOB_STATES } from './job-state.ts';
 import { ResourcesSchema } from './resources.ts';
-import { UtilitySchema } from './utility.ts';
+import { hardDeadlineSeconds, UtilitySchema } from './utility.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -122,11 +122,15 @@ export const JobSpecSchema = z
       });
     }
     const shortest = Math.min(...spec.alternatives.map((a) => a.durationSeconds));
-    if (spec.utility && shortest > (spec.utility.hardDeadlineSeconds ?? Number.POSITIVE_INFINITY)) {
+    const hard = spec.utility ? hardDeadlineSeconds(spec.utility) : Number.POSITIVE_INFINITY;
+    if (shortest > hard) {
       ctx.addIssue({
         code: 'custom',
-        path: ['utility', 'hardDeadlineSeconds'],
-        message: `no alternative can finish by the hard deadline (${spec.utility.hardDeadlineSeconds}s); shortest takes ${shortest}s`,
+        path: [
+          'utility',
+          spec.utility?.hardDeadlineSeconds !== undefined ? 'hardDeadlineSeconds' : 'deadlineSeconds',
+        ],
+        message: `no alternative can finish by the hard deadline (${hard}s); shortest takes ${shortest}s`,
       });
     }
   });

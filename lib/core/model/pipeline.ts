@@ -59,11 +59,20 @@ export const PipelineSpecSchema = z
         ctx.addIssue({ code: 'custom', path: ['stages', i, 'id'], message: `duplicate stage id ${s.id}` });
       ids.add(s.id);
     });
+    const known = [...ids].join(', ');
     p.edges.forEach((e, i) => {
       if (!ids.has(e.from))
-        ctx.addIssue({ code: 'custom', path: ['edges', i, 'from'], message: `unknown stage ${e.from}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['edges', i, 'from'],
+          message: `unknown stage ${e.from}; stages are ${known}`,
+        });
       if (!ids.has(e.to))
-        ctx.addIssue({ code: 'custom', path: ['edges', i, 'to'], message: `unknown stage ${e.to}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['edges', i, 'to'],
+          message: `unknown stage ${e.to}; stages are ${known}`,
+        });
     });
     const cycle = findCycle(
       p.stages.map((s) => s.id),

@@ -5,8 +5,18 @@ import { type FieldIssue, ValidationError } from '../errors.ts';
 export function toFieldIssues(error: z.ZodError): FieldIssue[] {
   return error.issues.map((issue) => ({
     path: issue.path.map(String).join('.'),
-    message: issue.message,
+    message: issueMessage(issue),
   }));
+}
+
+/**
+ * zod reports a bad record key as a bare "Invalid key in record" and keeps the key schema's own message
+ * (e.g. what env names must look like) nested; surface that message with the offending key.
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_key') return issue.message;
+  const inner = issue.issues[0]?.message ?? issue.message;
+  return `${inner}, got ${JSON.stringify(String(issue.path.at(-1)))}`;
 }
 
 /** Parse `input` with `schema`, or throw a ValidationError naming every bad field at once. */

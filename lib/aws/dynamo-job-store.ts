@@ -1,0 +1,265 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '../core/errors.ts';
+import { type Job, JobSchema } from '../core/model/job.ts';
+import { assertTransition } from '../core/model/job-state.ts';
+import { parseOrThrow } from '../core/model/validate.ts';
+import type { CreateJobResult, JobStore, LeaseStore, TransitionRequest } from '../core/ports.ts';
+import { awsErrorCode, toDomainError } from './errors.ts';
+import { TABLE_KEYS, type TableNames } from './tables.ts';
+
+/** How long an idempotency record outlives its submission. */
+const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
+const MAX_PAGE = 1000;
+
+/**
+ * JobStore and LeaseStore over DynamoDB.
+ *
+ * Creating a job writes two items in one transaction: the job (condition: its id is new) and, when the
+ * client gave an idempotency key, `IDEM#<key>` in the control table (condition: the key is new). If either
+ * condition fails the existing job is read back and returned with `created: false`, so a resend is a no-op.
+ *
+ * A transition is one UpdateItem guarded by `status = :from AND version = :expected`:
+ *
+ *   reader A reads v3 ─┐            ┌─ A writes PLACED if version = 3 → ok, now v4
+ *   reader B reads v3 ─┴────────────┴─ B writes CANCELLED if version = 3 → ConditionalCheckFailed → ConflictError
+ */
+export class DynamoJobStore implements JobStore, LeaseStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tables: Pick<TableNames, 'jobs' | 'control'>,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async create(job: Job, idempotencyKey?: string): Promise<CreateJobResult> {
+    const item = toItem(parseOrThrow(JobSchema, job, 'job'));
+    const jobPut = {
+      Put: {
+        TableName: this.tables.jobs,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(#id)',
+        ExpressionAttributeNames: { '#id': TABLE_KEYS.jobs.partitionKey },
+      },
+    };
+    const idemPut = idempotencyKey
+      ? {
+          Put: {
+            TableName: this.tables.control,
+            Item: {
+              pk: idemKey(idempotencyKey),
+              sk: 'IDEM',
+              jobId: job.id,
+              expiresAt: Math.floor(job.submittedAt / 1000) + IDEMPOTENCY_TTL_SECONDS,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        }
+      : undefined;
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({ TransactItems: idemPut ? [jobPut, idemPut] : [jobPut] }),
+      );
+      return { created: true, job };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw toDomainError(error, `create job ${job.id}`);
+      const existing = await this.existingFor(job.id, idempotencyKey);
+      if (!existing)
+        throw new ConflictError(`job ${job.id} conflicts with a concurrent write`, job.id, { cause: error });
+      return { created: false, job: existing };
+    }
+  }
+
+  private async existingFor(jobId: string, idempotencyKey?: string): Promise<Job | undefined> {
+    if (idempotencyKey) {
+      const idem = await this.doc.send(
+        new GetCommand({
+          TableName: this.tables.control,
+          Key: { pk: idemKey(idempotencyKey), sk: 'IDEM' },
+          ConsistentRead: true,
+        }),
+      );
+      const owner = idem.Item?.jobId;
+      if (typeof owner === 'string') return this.get(owner);
+    }
+    return this.get(jobId);
+  }
+
+  async get(jobId: string): Promise<Job | undefined> {
+    try {
+      const out = await this.doc.send(
+        new GetCommand({
+          TableName: this.tables.jobs,
+          Key: { [TABLE_KEYS.jobs.partitionKey]: jobId },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item ? fromItem(out.Item) : undefined;
+    } catch (error) {
+      throw toDomainError(error, `get job ${jobId}`);
+    }
+  }
+
+  async list(query: { status?: Job['status']; limit?: number; cursor?: string }) {
+    const limit = Math.min(query.limit ?? 100, MAX_PAGE);
+    const ExclusiveStartKey = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const k = TABLE_KEYS.jobs;
+    try {
+      const out = query.status
+        ? await this.doc.send(
+            new QueryCommand({
+              TableName: this.tables.jobs,
+              IndexName: k.statusIndex,
+              KeyConditionExpression: '#s = :s',
+              ExpressionAttributeNames: { '#s': k.statusKey },
+              ExpressionAttributeValues: { ':s': query.status },
+              Limit: limit,
+              ExclusiveStartKey,
+            }),
+          )
+        : await this.doc.send(
+            new ScanCommand({ TableName: this.tables.jobs, Limit: limit, ExclusiveStartKey }),
+          );
+      const jobs = (out.Items ?? []).map(fromItem);
+      if (!query.status) jobs.sort((a, b) => a.submittedAt - b.submittedAt);
+      return { jobs, cursor: out.LastEvaluatedKey ? encodeCursor(out.LastEvaluatedKey) : undefined };
+    } catch (error) {
+      throw toDomainError(error, 'list jobs');
+    }
+  }
+
+  async transition(jobId: string, request: TransitionRequest): Promise<Job> {
+    assertTransition(request.from, request.to);
+    const sets: string[] = ['#status = :to', '#version = :next', '#updatedAt = :now'];
+    const names: Record<string, string> = {
+      '#status': 'status',
+      '#version': 'version',
+      '#updatedAt': 'updatedAt',
+    };
+    const values: Record<string, unknown> = {
+      ':from': request.from,
+      ':to': request.to,
+      ':expected': request.expectedVersion,
+      ':next': request.expectedVersion + 1,
+      ':now': request.now,
+    };
+    for (const [field, value] of Object.entries(request.patch ?? {})) {
+      if (value === undefined) continue;
+      sets.push(`#p_${field} = :p_${field}`);
+      names[`#p_${field}`] = field;
+      values[`:p_${field}`] = value;
+    }
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.jobs,
+          Key: { [TABLE_KEYS.jobs.partitionKey]: jobId },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: '#status = :from AND #version = :expected',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(out.Attributes ?? {});
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConflictError(
+          `job ${jobId} is no longer ${request.from} at version ${request.expectedVersion}`,
+          jobId,
+          { cause: error },
+        );
+      }
+      throw toDomainError(error, `move job ${jobId} to ${request.to}`);
+    }
+  }
+
+  async acquire(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tables.control,
+          Item: {
+            pk: `LEASE#${name}`,
+            sk: 'LEASE',
+            owner,
+            leaseUntil: now + ttlMs,
+            expiresAt: Math.ceil((now + ttlMs) / 1000) + 3600,
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':now': now, ':owner': owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw toDomainError(error, `acquire lease ${name}`);
+    }
+  }
+
+  async release(name: string, owner: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.control,
+          Key: { pk: `LEASE#${name}`, sk: 'LEASE' },
+          UpdateExpression: 'SET leaseUntil = :zero',
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      // Someone else holds it now (ours expired): nothing of ours to release.
+      if (isConditionFailure(error)) return;
+      throw toDomainError(error, `release lease ${name}`);
+    }
+  }
+}
+
+function idemKey(key: string): string {
+  return `IDEM#${key}`;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  const code = awsErrorCode(error);
+  if (code === 'ConditionalCheckFailedException') return true;
+  if (code !== 'TransactionCanceledException') return false;
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+}
+
+/** Items keep the job's fields flat so the GSI can index `status` and `submittedAt`. */
+function toItem(job: Job): Record<string, unknown> {
+  return { ...job, [TABLE_KEYS.jobs.partitionKey]: job.id };
+}
+
+function fromItem(item: Record<string, unknown>): Job {
+  const { [TABLE_KEYS.jobs.partitionKey]: _key, ...rest } = item;
+  return parseOrThrow(JobSchema, rest, 'stored job');
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof value === 'object' && value !== null) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new RangeError(`cursor is not one this store returned, got ${cursor.slice(0, 40)}`);
+}
