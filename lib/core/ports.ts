@@ -84,3 +84,43 @@ export interface LeaseStore {
   acquire(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
   release(name: string, owner: string): Promise<void>;
 }
+
+/** Ask for `count` instances of the first type in `instanceTypes` that has capacity. */
+export interface LaunchRequest {
+  /** Idempotency token: a repeated request with the same token returns the instances of the first. */
+  readonly token: string;
+  /** Acceptable types, most preferred first. */
+  readonly instanceTypes: readonly string[];
+  readonly market: import('./model/instance-type.ts').Market;
+  /** For a spot request: also try on-demand when no spot capacity is left. */
+  readonly onDemandFallback: boolean;
+  readonly count: number;
+  /** Which launch template: the GPU one carries the GPU image. */
+  readonly template: 'cpu' | 'gpu';
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface LaunchedInstance {
+  readonly id: string;
+  readonly type: string;
+  readonly market: import('./model/instance-type.ts').Market;
+  readonly launchedAt: number;
+}
+
+/** An instance as the cloud reports it, for reconciliation. */
+export interface CloudInstance extends LaunchedInstance {
+  readonly state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * Launches and retires instances. `launch` falls back across instance types and, where allowed, from
+ * spot to on-demand; it returns fewer than `count` instances when only some capacity was found, and
+ * throws InsufficientCapacityError when none was. It throws TransientError for throttling.
+ */
+export interface FleetProvider {
+  launch(request: LaunchRequest): Promise<LaunchedInstance[]>;
+  /** Instances of this fleet in any state but terminated. */
+  list(): Promise<CloudInstance[]>;
+  terminate(instanceIds: readonly string[]): Promise<void>;
+}
