@@ -8,9 +8,9 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError } from '../core/errors.ts';
+import { ConflictError, NotFoundError } from '../core/errors.ts';
 import { type Job, JobSchema } from '../core/model/job.ts';
-import { assertTransition } from '../core/model/job-state.ts';
+import { assertTransition, isTerminal } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
 import type { CreateJobResult, JobStore, LeaseStore, TransitionRequest } from '../core/ports.ts';
 import { awsErrorCode, toDomainError } from './errors.ts';
@@ -181,6 +181,55 @@ export class DynamoJobStore implements JobStore, LeaseStore {
         );
       }
       throw toDomainError(error, `move job ${jobId} to ${request.to}`);
+    }
+  }
+
+  async requestCancel(jobId: string, now: number): Promise<Job> {
+    for (let attempt = 0; ; attempt++) {
+      const job = await this.get(jobId);
+      if (!job) throw new NotFoundError('job', jobId);
+      if (isTerminal(job.status) || job.cancelRequestedAt !== undefined) return job;
+      try {
+        if (job.status === 'PENDING' || job.status === 'LAUNCHING') {
+          return await this.transition(jobId, {
+            from: job.status,
+            to: 'CANCELLED',
+            expectedVersion: job.version,
+            now,
+            patch: { finishedAt: now, error: { code: 'CANCELLED', message: 'cancelled by the user' } },
+          });
+        }
+        return await this.markCancelRequested(job, now);
+      } catch (error) {
+        // The job moved under us (placed, finished): read it again and decide anew.
+        if (!(error instanceof ConflictError) || attempt >= 4) throw error;
+      }
+    }
+  }
+
+  private async markCancelRequested(job: Job, now: number): Promise<Job> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.jobs,
+          Key: { [TABLE_KEYS.jobs.partitionKey]: job.id },
+          UpdateExpression: 'SET cancelRequestedAt = :now, #version = :next, updatedAt = :now',
+          ConditionExpression: '#status = :status AND #version = :expected',
+          ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':now': now,
+            ':status': job.status,
+            ':expected': job.version,
+            ':next': job.version + 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(out.Attributes ?? {});
+    } catch (error) {
+      if (isConditionFailure(error))
+        throw new ConflictError(`job ${job.id} changed while cancelling`, job.id);
+      throw toDomainError(error, `cancel job ${job.id}`);
     }
   }
 

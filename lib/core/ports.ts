@@ -74,6 +74,11 @@ export interface JobStore {
     readonly cursor?: string;
   }): Promise<{ readonly jobs: import('./model/job.ts').Job[]; readonly cursor?: string }>;
   transition(jobId: string, request: TransitionRequest): Promise<import('./model/job.ts').Job>;
+  /**
+   * Cancel: a PENDING or LAUNCHING job becomes CANCELLED at once; a PLACED or RUNNING one gets
+   * `cancelRequestedAt` and the scheduler stops its tasks; a finished job is returned unchanged.
+   */
+  requestCancel(jobId: string, now: number): Promise<import('./model/job.ts').Job>;
 }
 
 /**

@@ -162,6 +162,8 @@ export const JobSchema = z.object({
   assigned: ResourcesSchema.optional(),
   startedAt: z.number().int().optional(),
   finishedAt: z.number().int().optional(),
+  /** Set when a user asked to cancel a job that is already placed; the scheduler stops its tasks. */
+  cancelRequestedAt: z.number().int().optional(),
   error: JobErrorSchema.optional(),
 });
 export type Job = z.infer<typeof JobSchema>;
