@@ -13,7 +13,8 @@ import { type Job, JobSchema } from '../core/model/job.ts';
 import { assertTransition, isTerminal } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
 import type { CreateJobResult, JobStore, LeaseStore, TransitionRequest } from '../core/ports.ts';
-import { awsErrorCode, toDomainError } from './errors.ts';
+import { isConditionFailure } from './dynamo-conditions.ts';
+import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
 
 /** How long an idempotency record outlives its submission. */
@@ -279,14 +280,6 @@ export class DynamoJobStore implements JobStore, LeaseStore {
 
 function idemKey(key: string): string {
   return `IDEM#${key}`;
-}
-
-function isConditionFailure(error: unknown): boolean {
-  const code = awsErrorCode(error);
-  if (code === 'ConditionalCheckFailedException') return true;
-  if (code !== 'TransactionCanceledException') return false;
-  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-  return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
 /** Items keep the job's fields flat so the GSI can index `status` and `submittedAt`. */

@@ -129,3 +129,54 @@ export interface FleetProvider {
   list(): Promise<CloudInstance[]>;
   terminate(instanceIds: readonly string[]): Promise<void>;
 }
+
+/**
+ * Task records and the fleet's instances, as the control loop reads and writes them. Every update is
+ * conditional: on the task's current state, or on the instance's version. ConflictError when the
+ * condition fails; TransientError for throttling.
+ */
+export interface TaskStore {
+  /** Tasks of one job, all attempts. */
+  tasksOfJob(jobId: string): Promise<import('./control/task-record.ts').TaskRecord[]>;
+  /** Tasks that hold resources (PLACED, DISPATCHED, RUNNING) on any instance. */
+  activeTasks(): Promise<import('./control/task-record.ts').TaskRecord[]>;
+  /**
+   * In one transaction: move the job from `job.status` at `job.version` to `to`, and write its task
+   * records. Either all of it happens or none (ConflictError when the job moved).
+   */
+  commitPlacement(
+    job: import('./model/job.ts').Job,
+    to: 'PLACED' | 'LAUNCHING',
+    tasks: readonly import('./control/task-record.ts').TaskRecord[],
+    now: number,
+  ): Promise<import('./model/job.ts').Job>;
+  /** Moves a task record if it is in one of `from`; returns false (and writes nothing) otherwise. */
+  moveTask(
+    key: { jobId: string; taskIndex: number; attempt: number },
+    from: readonly import('./control/task-record.ts').TaskState[],
+    to: import('./control/task-record.ts').TaskState,
+    now: number,
+    patch?: { exitCode?: number },
+  ): Promise<boolean>;
+}
+
+export interface InstanceStore {
+  /** Instances in the given states (all but TERMINATED by default). */
+  listInstances(
+    states?: readonly import('./model/instance.ts').InstanceState[],
+  ): Promise<import('./model/instance.ts').Instance[]>;
+  getInstance(id: string): Promise<import('./model/instance.ts').Instance | undefined>;
+  /** Creates the record unless it exists (a relaunch after a crash is a no-op). */
+  putInstance(instance: import('./model/instance.ts').Instance): Promise<void>;
+  /** Conditional on `expectedVersion`; bumps the version. */
+  updateInstance(
+    id: string,
+    expectedVersion: number,
+    patch: Partial<
+      Pick<
+        import('./model/instance.ts').Instance,
+        'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt'
+      >
+    >,
+  ): Promise<import('./model/instance.ts').Instance>;
+}
