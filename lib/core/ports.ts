@@ -180,3 +180,26 @@ export interface InstanceStore {
     >,
   ): Promise<import('./model/instance.ts').Instance>;
 }
+
+/**
+ * The scheduler's line to one instance: its own queue, which its agent long-polls. `open` is idempotent
+ * (the same instance id gives the same queue); `send` throws TransientError for throttling.
+ */
+export interface InstanceChannel {
+  open(instanceId: string): Promise<string>;
+  send(
+    queueUrl: string,
+    message:
+      | import('./protocol/tasks.ts').RunTaskInput
+      | import('./protocol/tasks.ts').CancelTaskInput
+      | import('./protocol/tasks.ts').DrainInput,
+  ): Promise<void>;
+  close(queueUrl: string): Promise<void>;
+}
+
+/** Structured logging, so core can say what it decided without choosing a sink. */
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}

@@ -1,0 +1,257 @@
+import { ConflictError } from '../errors.ts';
+import type { Job, JobError } from '../model/job.ts';
+import { isTerminal } from '../model/job-state.ts';
+import type { FleetProvider, Logger } from '../ports.ts';
+import type { Heartbeat } from '../protocol/heartbeat.ts';
+import type { TaskEvent } from '../protocol/tasks.ts';
+import { type ControlDeps, requeueAttempt, settleJob, stopTasks } from './requeue.ts';
+import { ACTIVE_TASK_STATES, type TaskRecord, type TaskState } from './task-record.ts';
+
+/**
+ * The ingest path: applies what agents and EC2 report. Every change is conditional on the state it
+ * moves from, so a duplicate or out-of-order report is a no-op, and effects happen once under
+ * at-least-once delivery. A report about an older attempt of a job never touches the current one.
+ */
+export interface IngestDeps extends ControlDeps {
+  readonly fleet: Pick<FleetProvider, 'terminate'>;
+  readonly log?: Logger;
+}
+
+export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown';
+
+const ACTIVE: readonly TaskState[] = [...ACTIVE_TASK_STATES];
+/** Task-end reasons that say nothing about the job itself: run it again elsewhere. */
+const RETRYABLE_REASONS = new Set(['does-not-fit', 'drain']);
+
+export async function applyTaskEvent(event: TaskEvent, deps: IngestDeps): Promise<IngestOutcome> {
+  const job = await deps.jobs.get(event.jobId);
+  if (!job) return 'unknown';
+  // The job's current run is attempt (attempts - 1): commits record attempts = attempt + 1.
+  if (event.attempt !== job.attempts - 1) return 'stale';
+  const key = { jobId: event.jobId, taskIndex: event.taskIndex, attempt: event.attempt };
+  const now = deps.clock.now();
+  switch (event.event) {
+    case 'started': {
+      const moved = await deps.tasks.moveTask(key, ['PLACED', 'DISPATCHED'], 'RUNNING', now);
+      await markRunning(job.id, event.attempt, event.at, deps);
+      await touchInstance(event.instanceId, event.at, deps);
+      return moved ? 'applied' : 'duplicate';
+    }
+    case 'succeeded': {
+      const moved = await deps.tasks.moveTask(key, ACTIVE, 'SUCCEEDED', now, { exitCode: event.exitCode });
+      await touchInstance(event.instanceId, event.at, deps);
+      if (!moved) return 'duplicate';
+      await finishIfGangDone(job.id, event.attempt, event.at, deps);
+      return 'applied';
+    }
+    case 'failed': {
+      if (event.reason && RETRYABLE_REASONS.has(event.reason)) return handBack(event, deps);
+      const moved = await deps.tasks.moveTask(key, ACTIVE, 'FAILED', now, { exitCode: event.exitCode });
+      await touchInstance(event.instanceId, event.at, deps);
+      if (!moved) return 'duplicate';
+      await failJob(job.id, event.attempt, failureOf(event), event.at, deps);
+      return 'applied';
+    }
+    case 'cancelled': {
+      if (event.reason === 'drain') return handBack(event, deps);
+      const moved = await deps.tasks.moveTask(key, ACTIVE, 'CANCELLED', now);
+      await touchInstance(event.instanceId, event.at, deps);
+      if (!moved) return 'duplicate';
+      await cancelJob(job.id, event.attempt, event.at, deps);
+      return 'applied';
+    }
+    case 'handed-back':
+      return handBack(event, deps);
+  }
+}
+
+async function handBack(event: TaskEvent, deps: IngestDeps): Promise<IngestOutcome> {
+  const tasks = await deps.tasks.tasksOfJob(event.jobId);
+  const mine = tasks.find((t) => t.taskIndex === event.taskIndex && t.attempt === event.attempt);
+  if (!mine || !ACTIVE_TASK_STATES.has(mine.state)) return 'duplicate';
+  await requeueAttempt(
+    event.jobId,
+    event.attempt,
+    `task handed back by ${event.instanceId} (${event.reason ?? 'drain'})`,
+    deps,
+  );
+  return 'applied';
+}
+
+/** PLACED -> RUNNING; a job placed on an instance that was still launching goes LAUNCHING -> PLACED first. */
+async function markRunning(jobId: string, attempt: number, at: number, deps: IngestDeps): Promise<void> {
+  for (let step = 0; step < 2; step++) {
+    const moved = await settleJob(jobId, attempt, deps, (job) => {
+      if (job.status === 'LAUNCHING') return { to: 'PLACED', patch: {} };
+      if (job.status === 'PLACED') return { to: 'RUNNING', patch: { startedAt: at } };
+      return undefined;
+    });
+    if (!moved || moved.status === 'RUNNING') return;
+  }
+}
+
+async function finishIfGangDone(jobId: string, attempt: number, at: number, deps: IngestDeps): Promise<void> {
+  const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
+  if (!tasks.every((t) => t.state === 'SUCCEEDED')) return;
+  await settleToTerminal(jobId, attempt, 'SUCCEEDED', { finishedAt: at }, deps);
+}
+
+async function failJob(jobId: string, attempt: number, error: JobError, at: number, deps: IngestDeps) {
+  const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
+  // A gang is all or nothing: the other members cannot succeed without this one.
+  await stopTasks(tasks, 'CANCELLED', `gang member failed: ${error.message}`, deps);
+  await settleToTerminal(jobId, attempt, 'FAILED', { finishedAt: at, error }, deps);
+}
+
+async function cancelJob(jobId: string, attempt: number, at: number, deps: IngestDeps) {
+  const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
+  await stopTasks(tasks, 'CANCELLED', 'job cancelled', deps);
+  await settleToTerminal(
+    jobId,
+    attempt,
+    'CANCELLED',
+    { finishedAt: at, error: { code: 'CANCELLED', message: 'cancelled by the user' } },
+    deps,
+  );
+}
+
+/** Terminal states are reached from RUNNING or PLACED; a LAUNCHING job is first moved to PLACED. */
+async function settleToTerminal(
+  jobId: string,
+  attempt: number,
+  to: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+  patch: Partial<Pick<Job, 'finishedAt' | 'error'>>,
+  deps: IngestDeps,
+): Promise<void> {
+  for (let step = 0; step < 2; step++) {
+    const moved = await settleJob(jobId, attempt, deps, (job) =>
+      job.status === 'LAUNCHING' ? { to: 'PLACED', patch: {} } : { to, patch },
+    );
+    if (!moved || isTerminal(moved.status)) return;
+  }
+}
+
+function failureOf(event: TaskEvent): JobError {
+  const how =
+    event.exitCode !== undefined
+      ? `exited with code ${event.exitCode}`
+      : event.signal
+        ? `was killed by ${event.signal}`
+        : (event.message ?? 'failed');
+  const tail = event.output
+    ? [event.output.stderr, event.output.stdout].filter(Boolean).join('\n')
+    : undefined;
+  return {
+    code: (event.reason ?? 'exit').toUpperCase().replace('-', '_'),
+    message: `task ${event.taskIndex} ${event.reason === 'timeout' ? 'timed out and ' : ''}${how}`,
+    exitCode: event.exitCode,
+    outputTail: tail?.slice(-8192),
+  };
+}
+
+async function touchInstance(instanceId: string, at: number, deps: IngestDeps): Promise<void> {
+  await updateInstanceWithRetry(instanceId, deps, (i) =>
+    (i.lastBusyAt ?? 0) >= at ? undefined : { lastBusyAt: at },
+  );
+}
+
+/**
+ * A heartbeat: the instance is alive. PENDING -> RUNNING on the first one; DRAINED means the agent is
+ * done and exiting, so the instance is terminated. An older heartbeat than the last one applied is a no-op.
+ */
+export async function applyHeartbeat(hb: Heartbeat, deps: IngestDeps): Promise<IngestOutcome> {
+  const instance = await deps.instances.getInstance(hb.instanceId);
+  if (!instance) return 'unknown';
+  if (instance.state === 'TERMINATED' || instance.state === 'TERMINATING') return 'stale';
+  if ((instance.lastHeartbeatAt ?? 0) >= hb.at) return 'duplicate';
+  const state =
+    hb.state === 'DRAINED' ? 'TERMINATING' : instance.state === 'PENDING' ? 'RUNNING' : instance.state;
+  const applied = await updateInstanceWithRetry(hb.instanceId, deps, (i) =>
+    (i.lastHeartbeatAt ?? 0) >= hb.at
+      ? undefined
+      : { lastHeartbeatAt: hb.at, state: nextState(i.state, state) },
+  );
+  if (applied && state === 'TERMINATING') {
+    await deps.fleet.terminate([hb.instanceId]);
+    await requeueInstanceTasks(hb.instanceId, 'the agent drained and exited', deps);
+  }
+  return applied ? 'applied' : 'duplicate';
+}
+
+function nextState(current: string, wanted: string) {
+  // DRAINING is never undone by a heartbeat that was sent before the drain began.
+  if (current === 'DRAINING' && wanted === 'RUNNING') return 'DRAINING' as const;
+  return wanted as 'RUNNING' | 'DRAINING' | 'TERMINATING' | 'PENDING';
+}
+
+/** EC2 warned that a spot instance goes in two minutes: drain it and place its work elsewhere now. */
+export async function applySpotWarning(instanceId: string, deps: IngestDeps): Promise<IngestOutcome> {
+  const instance = await deps.instances.getInstance(instanceId);
+  if (!instance) return 'unknown';
+  if (instance.state !== 'RUNNING' && instance.state !== 'PENDING') return 'duplicate';
+  const applied = await updateInstanceWithRetry(instanceId, deps, (i) =>
+    i.state === 'RUNNING' || i.state === 'PENDING' ? { state: 'DRAINING' } : undefined,
+  );
+  if (!applied) return 'duplicate';
+  if (instance.queueUrl) {
+    await deps.channel.send(instance.queueUrl, {
+      version: 1,
+      kind: 'Drain',
+      reason: 'spot-interruption',
+      graceSeconds: 90,
+    });
+  }
+  await requeueInstanceTasks(instanceId, 'spot interruption warning', deps);
+  return 'applied';
+}
+
+/** EC2 says the instance is shutting down or gone: its running work is lost and goes back to the queue. */
+export async function applyInstanceGone(instanceId: string, deps: IngestDeps): Promise<IngestOutcome> {
+  const instance = await deps.instances.getInstance(instanceId);
+  if (!instance) return 'unknown';
+  if (instance.state === 'TERMINATED') return 'duplicate';
+  const applied = await updateInstanceWithRetry(instanceId, deps, (i) =>
+    i.state === 'TERMINATED' ? undefined : { state: 'TERMINATED' },
+  );
+  await requeueInstanceTasks(instanceId, 'instance terminated', deps);
+  if (instance.queueUrl) await deps.channel.close(instance.queueUrl);
+  return applied ? 'applied' : 'duplicate';
+}
+
+/** Requeues the current attempt of every job with an active task on the instance. */
+export async function requeueInstanceTasks(
+  instanceId: string,
+  reason: string,
+  deps: ControlDeps,
+): Promise<number> {
+  const active = (await deps.tasks.activeTasks()).filter((t) => t.instanceId === instanceId);
+  const runs = new Map<string, TaskRecord>();
+  for (const t of active) runs.set(`${t.jobId}#${t.attempt}`, t);
+  let requeued = 0;
+  for (const t of runs.values()) {
+    const outcome = await requeueAttempt(t.jobId, t.attempt, `${reason} (${instanceId})`, deps);
+    if (outcome !== 'unchanged') requeued++;
+  }
+  return requeued;
+}
+
+async function updateInstanceWithRetry(
+  instanceId: string,
+  deps: ControlDeps,
+  patchFor: (
+    i: NonNullable<Awaited<ReturnType<ControlDeps['instances']['getInstance']>>>,
+  ) => Parameters<ControlDeps['instances']['updateInstance']>[2] | undefined,
+): Promise<boolean> {
+  for (let i = 0; ; i++) {
+    const instance = await deps.instances.getInstance(instanceId);
+    if (!instance) return false;
+    const patch = patchFor(instance);
+    if (!patch) return false;
+    try {
+      await deps.instances.updateInstance(instanceId, instance.version, patch);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || i >= 4) throw error;
+    }
+  }
+}
