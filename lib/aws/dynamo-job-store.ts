@@ -12,7 +12,7 @@ import { ConflictError, NotFoundError } from '../core/errors.ts';
 import { type Job, JobSchema } from '../core/model/job.ts';
 import { assertTransition, isTerminal } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
-import type { CreateJobResult, JobStore, LeaseStore, TransitionRequest } from '../core/ports.ts';
+import type { CreateJobResult, JobStore, LeaseStore, Rejection, TransitionRequest } from '../core/ports.ts';
 import { isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
@@ -231,6 +231,38 @@ export class DynamoJobStore implements JobStore, LeaseStore {
       if (isConditionFailure(error))
         throw new ConflictError(`job ${job.id} changed while cancelling`, job.id);
       throw toDomainError(error, `cancel job ${job.id}`);
+    }
+  }
+
+  async recordRejection(rejection: Rejection): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tables.control,
+          Item: {
+            pk: `REJECTED#${rejection.jobId}`,
+            sk: 'REJECTED',
+            ...rejection,
+            issues: [...rejection.issues],
+            expiresAt: Math.floor(rejection.at / 1000) + IDEMPOTENCY_TTL_SECONDS,
+          },
+        }),
+      );
+    } catch (error) {
+      throw toDomainError(error, `record rejection of ${rejection.jobId}`);
+    }
+  }
+
+  async getRejection(jobId: string): Promise<Rejection | undefined> {
+    try {
+      const out = await this.doc.send(
+        new GetCommand({ TableName: this.tables.control, Key: { pk: `REJECTED#${jobId}`, sk: 'REJECTED' } }),
+      );
+      if (!out.Item) return undefined;
+      const { reason, issues, at } = out.Item as { reason: string; issues: Rejection['issues']; at: number };
+      return { jobId, reason, issues, at };
+    } catch (error) {
+      throw toDomainError(error, `read rejection of ${jobId}`);
     }
   }
 

@@ -79,6 +79,17 @@ export interface JobStore {
    * `cancelRequestedAt` and the scheduler stops its tasks; a finished job is returned unchanged.
    */
   requestCancel(jobId: string, now: number): Promise<import('./model/job.ts').Job>;
+  /** Remembers why a submission was refused, so that its submitter can look the reason up by job id. */
+  recordRejection(rejection: Rejection): Promise<void>;
+  getRejection(jobId: string): Promise<Rejection | undefined>;
+}
+
+/** A submission that was refused at admission, with every field problem. */
+export interface Rejection {
+  readonly jobId: string;
+  readonly reason: string;
+  readonly issues: readonly import('./errors.ts').FieldIssue[];
+  readonly at: number;
 }
 
 /**

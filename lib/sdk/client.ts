@@ -10,7 +10,7 @@ import type { Job, JobSpecInput } from '../core/model/job.ts';
 import { isTerminal, type JobStatus } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
 import { SubmitJobSchema } from '../core/protocol/submission.ts';
-import { WaitTimeoutError } from './errors.ts';
+import { SubmissionRejectedError, WaitTimeoutError } from './errors.ts';
 
 export interface TetrafleetClientOptions {
   readonly endpoints: Pick<StackEndpoints, 'submissionsQueueUrl' | 'tables'>;
@@ -72,9 +72,16 @@ export class TetrafleetClient {
     return { jobId };
   }
 
-  /** The job as stored, or undefined while it is still in the queue (or was never sent). */
-  getJob(jobId: string): Promise<Job | undefined> {
-    return this.store.get(jobId);
+  /**
+   * The job as stored, or undefined while it is still in the queue (or was never sent). Throws
+   * SubmissionRejectedError, with the field issues, when admission refused it.
+   */
+  async getJob(jobId: string): Promise<Job | undefined> {
+    const job = await this.store.get(jobId);
+    if (job) return job;
+    const rejection = await this.store.getRejection(jobId);
+    if (rejection) throw new SubmissionRejectedError(jobId, rejection.reason, rejection.issues);
+    return undefined;
   }
 
   listJobs(query: { status?: JobStatus; limit?: number; cursor?: string } = {}) {
@@ -93,7 +100,7 @@ export class TetrafleetClient {
     let interval = options.pollMs ?? 250;
     let last: Job | undefined;
     for (;;) {
-      const job = await this.store.get(jobId);
+      const job = await this.getJob(jobId);
       if (job && (job.status !== last?.status || job.version !== last.version)) options.onProgress?.(job);
       last = job ?? last;
       if (job && isTerminal(job.status)) return job;

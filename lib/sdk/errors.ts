@@ -1,4 +1,4 @@
-import { TetrafleetError } from '../core/errors.ts';
+import { type FieldIssue, TetrafleetError } from '../core/errors.ts';
 
 /** `waitForJob` gave up before the job finished. The job itself goes on. */
 export class WaitTimeoutError extends TetrafleetError {
@@ -9,6 +9,18 @@ export class WaitTimeoutError extends TetrafleetError {
     readonly timeoutMs: number,
   ) {
     super(`job ${jobId} did not finish within ${timeoutMs} ms (last seen ${lastStatus ?? 'nowhere'})`);
+  }
+}
+
+/** The job was refused at admission; `issues` names every bad field. */
+export class SubmissionRejectedError extends TetrafleetError {
+  readonly retryable = false;
+  constructor(
+    readonly jobId: string,
+    readonly reason: string,
+    readonly issues: readonly FieldIssue[],
+  ) {
+    super(`job ${jobId} was refused: ${reason}`);
   }
 }
 
