@@ -28,7 +28,7 @@ export interface SqsRoute {
   /** The handler, as Lambda would call it; it answers with a partial batch response. */
   readonly handler: (
     event: SqsLambdaEvent,
-  ) => Promise<{ batchItemFailures: { itemIdentifier: string }[] } | void>;
+  ) => Promise<{ batchItemFailures: { itemIdentifier: string }[] } | undefined>;
   /** @default 10 */
   readonly batchSize?: number;
   /** Seconds a failed item stays hidden before it is retried. @default 1 */

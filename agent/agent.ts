@@ -1,0 +1,389 @@
+import { rm } from 'node:fs/promises';
+import type { QueueMessage, WorkQueue } from '../lib/core/ports.ts';
+import { describeIssues } from '../lib/core/protocol/envelope.ts';
+import type { AgentState, RunningTaskRef } from '../lib/core/protocol/heartbeat.ts';
+import type { ModelCommand } from '../lib/core/protocol/inference.ts';
+import {
+  type CancelTask,
+  type RunTask,
+  type TaskEndReason,
+  type TaskEvent,
+  type TaskEventType,
+  taskKey,
+} from '../lib/core/protocol/tasks.ts';
+import { BoundedMap } from './bounded-map.ts';
+import type { DetectedCapacity } from './capacity.ts';
+import { ChangeSignal } from './change-signal.ts';
+import { cancelKey, cancelMatches, cancelNote, decodeAgentCommand, taskIds } from './commands.ts';
+import type { DrainRequest } from './drain.ts';
+import { CapacityLedger } from './ledger.ts';
+import { errorText, type Logger } from './log.ts';
+import type { ModelHost } from './model-host.ts';
+import { runPoller } from './poller.ts';
+import type { AgentSnapshot, Reporter } from './reporter.ts';
+import { Settler } from './settle.ts';
+import { type RunningTask, runSpecFor, type StopReason, startTask, type TaskResult } from './task-runner.ts';
+
+export { decodeAgentCommand } from './commands.ts';
+
+/**
+ * The agent's state machine. It takes messages from its own queue, admits RunTasks against its capacity,
+ * runs them, reports every outcome before deleting the message, and drains on request.
+ *
+ *   RunTask ─▶ (duplicate? join the entry) ─▶ waiting ─(fits)─▶ running ─▶ report ─▶ delete message(s)
+ *                └▶ (finished before? re-report, delete)                 └(drain)▶ report handed-back,
+ *                                                                                  visibility 0
+ */
+
+/** RunTasks held locally beyond this are put back on the queue for a while instead. */
+const MAX_WAITING = 16;
+/** How long a RunTask that found the local wait list full stays hidden before it is tried again. */
+const BUSY_RETRY_SECONDS = 5;
+
+export interface AgentSettings {
+  readonly visibilitySeconds: number;
+  readonly pollWaitSeconds: number;
+  readonly heartbeatMs: number;
+  readonly killGraceMs: number;
+  readonly drainGraceMs: number;
+  readonly tailBytes: number;
+  readonly rememberCompleted: number;
+  /** Parent of the per-task working directories. */
+  readonly workDir: string;
+  /** Environment every task starts from. */
+  readonly baseEnv: Readonly<Record<string, string | undefined>>;
+}
+
+export interface AgentDeps {
+  readonly queue: WorkQueue;
+  readonly reporter: Reporter;
+  readonly logger: Logger;
+  readonly capacity: DetectedCapacity;
+  readonly settings: AgentSettings;
+  readonly now?: () => number;
+  readonly modelHost?: ModelHost;
+  readonly startTask?: typeof startTask;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly task: RunTask;
+  /** Every delivery of this RunTask; all are extended while it runs and deleted once it is reported. */
+  readonly receipts: Set<string>;
+  phase: 'waiting' | 'running';
+  run?: RunningTask;
+  /** A stop asked for while the process was still being spawned. */
+  pendingStop?: StopReason;
+  cancelNote?: string;
+}
+
+export class Agent {
+  private stateValue: AgentState = 'RUNNING';
+  private readonly entries = new Map<string, Entry>();
+  private readonly settler: Settler;
+  private readonly cancels: BoundedMap<string, CancelTask>;
+  private readonly ledger: CapacityLedger;
+  private readonly pollAbort = new AbortController();
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly changes = new ChangeSignal();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly now: () => number;
+  private readonly start: typeof startTask;
+  private pollerDone: Promise<void> = Promise.resolve();
+  private drainRun?: Promise<void>;
+  private markDrained!: () => void;
+  /** Set when the drain sequence itself failed; the program then exits non-zero. */
+  drainError?: unknown;
+  /** Resolves once the agent has drained and sent its DRAINED heartbeat. */
+  readonly drained: Promise<void> = new Promise((resolve) => {
+    this.markDrained = resolve;
+  });
+
+  constructor(private readonly deps: AgentDeps) {
+    this.now = deps.now ?? Date.now;
+    this.start = deps.startTask ?? startTask;
+    this.ledger = new CapacityLedger(deps.capacity.capacity);
+    this.settler = new Settler(
+      deps.queue,
+      deps.reporter,
+      deps.logger,
+      new BoundedMap<string, TaskEvent>(deps.settings.rememberCompleted),
+    );
+    this.cancels = new BoundedMap(deps.settings.rememberCompleted);
+  }
+
+  get state(): AgentState {
+    return this.stateValue;
+  }
+
+  /** Announce (heartbeat 0), then poll and heartbeat until drained. Throws if the announcement fails. */
+  async run(): Promise<void> {
+    const s = this.deps.settings;
+    await this.deps.reporter.heartbeat(this.snapshot());
+    // A SIGTERM during the announcement already drained us; starting loops now would outlive the drain.
+    if (this.drainRun) return;
+    this.timers.push(setInterval(() => this.track(this.heartbeat()), s.heartbeatMs));
+    // Extend at a third of the timeout so one failed extension still leaves time for the next.
+    const extendMs = Math.max(1000, (s.visibilitySeconds * 1000) / 3);
+    this.timers.push(setInterval(() => this.extendVisibility(), extendMs));
+    this.pollerDone = runPoller({
+      queue: this.deps.queue,
+      handle: (m) => this.handle(m),
+      signal: this.pollAbort.signal,
+      waitSeconds: s.pollWaitSeconds,
+      visibilitySeconds: s.visibilitySeconds,
+      logger: this.deps.logger,
+    });
+  }
+
+  /** Stop taking work, finish or hand back what runs, send the DRAINED heartbeat. Idempotent. */
+  drain(request: DrainRequest): Promise<void> {
+    this.drainRun ??= this.runDrain(request)
+      .catch((error) => {
+        this.drainError = error;
+        this.deps.logger.log('error', 'drain failed', { error: errorText(error) });
+      })
+      .finally(() => this.markDrained());
+    return this.drainRun;
+  }
+
+  snapshot(): AgentSnapshot {
+    const refs = (phase: Entry['phase']): RunningTaskRef[] =>
+      [...this.entries.values()]
+        .filter((e) => e.phase === phase)
+        .map(({ task }) => ({ jobId: task.jobId, taskIndex: task.taskIndex, attempt: task.attempt }));
+    return {
+      state: this.stateValue,
+      capacity: this.ledger.capacity,
+      free: this.ledger.free(),
+      freeGpuIndices: this.ledger.freeGpuIndices(),
+      gpus: this.deps.capacity.gpus,
+      running: refs('running'),
+      waiting: refs('waiting'),
+    };
+  }
+
+  /** Route one queue message. Exposed for tests; the poller calls it in receive order. */
+  async handle(message: QueueMessage): Promise<void> {
+    const decoded = decodeAgentCommand(message.body);
+    if (!decoded.ok) {
+      // Left in flight: it reappears after the visibility timeout and the queue's redrive moves it to the DLQ.
+      this.deps.logger.log('error', 'rejected message', {
+        messageId: message.id,
+        receiveCount: message.receiveCount,
+        reason: describeIssues(decoded.issues),
+      });
+      return;
+    }
+    const command = decoded.value;
+    switch (command.kind) {
+      case 'RunTask':
+        return this.onRunTask(command, message.receiptHandle);
+      case 'CancelTask':
+        await this.onCancel(command);
+        return this.deps.queue.delete(message.receiptHandle);
+      case 'Drain':
+        await this.deps.queue.delete(message.receiptHandle);
+        void this.drain({
+          reason: command.reason ?? 'drain message',
+          ...(command.graceSeconds !== undefined ? { graceMs: command.graceSeconds * 1000 } : {}),
+        });
+        return;
+      case 'ServeModel':
+      case 'StopModel':
+        return this.onModelCommand(command, message.receiptHandle);
+    }
+  }
+
+  private async onRunTask(task: RunTask, receipt: string): Promise<void> {
+    const key = taskKey(task);
+    const done = this.settler.completed.get(key);
+    if (done) {
+      this.deps.logger.log('info', 'redelivered finished task, reporting again', { task: key });
+      await this.deps.reporter.repeat(done);
+      return this.deps.queue.delete(receipt);
+    }
+    const existing = this.entries.get(key);
+    if (existing) {
+      this.deps.logger.log('info', 'duplicate delivery joins the running task', { task: key });
+      existing.receipts.add(receipt);
+      return;
+    }
+    if (this.stateValue !== 'RUNNING') return this.handBackUnstarted(task, [receipt]);
+    const cancel = this.cancelFor(task);
+    if (cancel) return this.finishUnstarted(task, [receipt], 'cancelled', 'cancel', cancelNote(cancel));
+    const never = this.ledger.whyNever(task.resources, task.gpuIndices);
+    if (never) return this.finishUnstarted(task, [receipt], 'failed', 'does-not-fit', never);
+    if ([...this.entries.values()].filter((e) => e.phase === 'waiting').length >= MAX_WAITING)
+      return this.deps.queue.changeVisibility(receipt, BUSY_RETRY_SECONDS);
+    this.entries.set(key, { key, task, receipts: new Set([receipt]), phase: 'waiting' });
+    this.admit();
+  }
+
+  /** Start every waiting task that fits now, in arrival order (a later small one may pass a big one). */
+  private admit(): void {
+    if (this.stateValue !== 'RUNNING') return;
+    for (const entry of this.entries.values()) {
+      if (entry.phase !== 'waiting') continue;
+      if (!this.ledger.tryReserve(entry.key, entry.task.resources, entry.task.gpuIndices)) continue;
+      entry.phase = 'running';
+      this.track(this.launch(entry));
+    }
+  }
+
+  private async launch(entry: Entry): Promise<void> {
+    const { task, key } = entry;
+    const spec = runSpecFor(task, this.deps.settings);
+    const run = await this.start(spec, this.now);
+    entry.run = run;
+    if (entry.pendingStop) run.stop(entry.pendingStop);
+    const started =
+      run.pid === undefined
+        ? Promise.resolve()
+        : this.deps.reporter
+            .sendTaskEvent(this.deps.reporter.buildTaskEvent({ event: 'started', ...taskIds(task) }))
+            .catch((error) =>
+              this.deps.logger.log('warn', 'started event lost', { task: key, error: errorText(error) }),
+            );
+    this.deps.logger.log('info', 'task started', { task: key, pid: run.pid });
+    const result = await run.done;
+    // The terminal event must not overtake the started one on the reports queue.
+    await started;
+    await this.finishRun(entry, result);
+    // Outputs the task meant to keep it has uploaded; the directory would only fill the disk.
+    await rm(spec.cwd, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  private async finishRun(entry: Entry, result: TaskResult): Promise<void> {
+    this.ledger.release(entry.key);
+    this.entries.delete(entry.key);
+    this.deps.logger.log('info', `task ${result.outcome}`, {
+      task: entry.key,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      durationMs: result.durationMs,
+    });
+    const event = this.settler.resultEvent(entry.task, result, entry.cancelNote);
+    await this.settler.finish(entry.task, event, [...entry.receipts]);
+    this.changes.notify();
+    this.admit();
+  }
+
+  private handBackUnstarted(task: RunTask, receipts: readonly string[]): Promise<void> {
+    const note = `agent is ${this.stateValue.toLowerCase()}; task not started`;
+    return this.settler.finish(
+      task,
+      this.settler.unstartedEvent(task, 'handed-back', 'drain', note),
+      receipts,
+    );
+  }
+
+  private finishUnstarted(
+    task: RunTask,
+    receipts: readonly string[],
+    type: TaskEventType,
+    reason: TaskEndReason,
+    message: string,
+  ): Promise<void> {
+    this.deps.logger.log('info', `task ${type} without running`, { task: taskKey(task), message });
+    return this.settler.finish(task, this.settler.unstartedEvent(task, type, reason, message), receipts);
+  }
+
+  private async onCancel(cancel: CancelTask): Promise<void> {
+    // Remembered so that a RunTask arriving after its CancelTask (SQS does not order) never runs.
+    this.cancels.set(cancelKey(cancel), cancel);
+    const note = cancelNote(cancel);
+    for (const entry of [...this.entries.values()]) {
+      if (!cancelMatches(cancel, entry.task)) continue;
+      entry.cancelNote = note;
+      if (entry.phase === 'waiting') {
+        this.entries.delete(entry.key);
+        await this.finishUnstarted(entry.task, [...entry.receipts], 'cancelled', 'cancel', note);
+      } else if (entry.run) entry.run.stop('cancel');
+      else entry.pendingStop = 'cancel';
+    }
+    this.changes.notify();
+  }
+
+  private cancelFor(task: RunTask): CancelTask | undefined {
+    for (const c of this.cancels.values()) if (cancelMatches(c, task)) return c;
+    return undefined;
+  }
+
+  private async onModelCommand(command: ModelCommand, receipt: string): Promise<void> {
+    const host = this.deps.modelHost;
+    if (!host) {
+      this.deps.logger.log('error', 'model command on an agent without a model host; left for the DLQ', {
+        kind: command.kind,
+      });
+      return;
+    }
+    if (command.kind === 'ServeModel' && this.stateValue !== 'RUNNING')
+      return this.deps.queue.changeVisibility(receipt, 0);
+    await host.handle(command);
+    await this.deps.queue.delete(receipt);
+  }
+
+  private async runDrain(request: DrainRequest): Promise<void> {
+    const graceMs = request.graceMs ?? this.deps.settings.drainGraceMs;
+    this.deps.logger.log('info', 'draining', { reason: request.reason, graceMs });
+    this.stateValue = 'DRAINING';
+    this.pollAbort.abort();
+    this.track(this.heartbeat());
+    for (const entry of [...this.entries.values()]) {
+      if (entry.phase !== 'waiting') continue;
+      this.entries.delete(entry.key);
+      await this.handBackUnstarted(entry.task, [...entry.receipts]);
+    }
+    await this.changes.waitFor(() => this.entries.size === 0, graceMs);
+    for (const entry of this.entries.values()) {
+      if (entry.run) entry.run.stop('drain');
+      else entry.pendingStop = 'drain';
+    }
+    // Bounded by the kill grace: every stopped task is SIGKILLed after it.
+    await this.changes.waitFor(() => this.entries.size === 0);
+    await this.pollerDone;
+    for (const t of this.timers) clearInterval(t);
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    await this.deps.modelHost
+      ?.close()
+      .catch((error) =>
+        this.deps.logger.log('warn', 'model servers did not stop cleanly', { error: errorText(error) }),
+      );
+    this.stateValue = 'DRAINED';
+    await this.heartbeat();
+    this.deps.logger.log('info', 'drained', { reason: request.reason });
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.deps.reporter.heartbeat(this.snapshot());
+    } catch (error) {
+      this.deps.logger.log('warn', 'heartbeat failed', { error: errorText(error) });
+    }
+  }
+
+  private extendVisibility(): void {
+    const seconds = this.deps.settings.visibilitySeconds;
+    for (const entry of this.entries.values()) {
+      for (const receipt of entry.receipts) {
+        this.track(
+          this.deps.queue.changeVisibility(receipt, seconds).catch((error) =>
+            this.deps.logger.log('warn', 'visibility extension failed', {
+              task: entry.key,
+              error: errorText(error),
+            }),
+          ),
+        );
+      }
+    }
+  }
+
+  /** Keep a background promise until it settles; its failure is logged, never left unhandled. */
+  private track(p: Promise<unknown>): void {
+    const tracked = p
+      .catch((error) => this.deps.logger.log('error', 'background work failed', { error: errorText(error) }))
+      .finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+}

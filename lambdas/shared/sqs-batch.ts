@@ -1,0 +1,130 @@
+import type { FieldIssue } from '../../lib/core/errors.ts';
+import { toFieldIssues } from '../../lib/core/model/validate.ts';
+import { type Decoded, describeIssues } from '../../lib/core/protocol/envelope.ts';
+import { SqsEventSchema, type SqsRecord, SqsRecordSchema } from './aws-events.ts';
+import { describeError, type Logger } from './log.ts';
+
+/** Lambda's partial batch response: only the listed messages return to the queue. */
+export interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/** A message that can never succeed: malformed, or refused by the domain for good. */
+export interface PoisonMessage {
+  readonly messageId: string;
+  /** The queue it came from, so a handler reading several queues can pick the matching DLQ. */
+  readonly eventSourceARN?: string;
+  readonly body: string;
+  readonly reason: string;
+  readonly issues: readonly FieldIssue[];
+}
+
+export interface SqsBatchOptions<T> {
+  /** Turn a body into a typed message, or field issues (which make it poison). */
+  readonly decode: (body: string) => Decoded<T>;
+  /** Apply one valid message. A throw is retried unless the error says `retryable: false`. */
+  readonly handle: (message: T, record: SqsRecord) => Promise<void>;
+  /**
+   * Where poison goes besides the log, e.g. the queue's DLQ with its reason. If this throws, the
+   * message is retried rather than lost.
+   * @default - logged only
+   */
+  readonly onPoison?: (poison: PoisonMessage) => Promise<void>;
+  readonly log: Logger;
+}
+
+/**
+ * Process an SQS batch record by record. Valid messages are handled; poison is logged with its reason
+ * and acknowledged (retrying cannot fix it); retryable failures go into `batchItemFailures` so that SQS
+ * redelivers them and, after maxReceiveCount, moves them to the DLQ. An event that is not an SQS batch
+ * at all is a wiring bug and throws.
+ */
+export async function processSqsBatch<T>(
+  event: unknown,
+  options: SqsBatchOptions<T>,
+): Promise<SqsBatchResponse> {
+  const batch = SqsEventSchema.safeParse(event);
+  if (!batch.success) {
+    throw new TypeError(`event is not an SQS batch: ${describeIssues(toFieldIssues(batch.error))}`);
+  }
+  const failures: { itemIdentifier: string }[] = [];
+  for (const [index, raw] of batch.data.Records.entries()) {
+    const outcome = await processRecord(raw, index, options);
+    if (outcome.retry) failures.push({ itemIdentifier: outcome.messageId });
+  }
+  return { batchItemFailures: failures };
+}
+
+async function processRecord<T>(
+  raw: unknown,
+  index: number,
+  options: SqsBatchOptions<T>,
+): Promise<{ retry: false } | { retry: true; messageId: string }> {
+  const record = SqsRecordSchema.safeParse(raw);
+  if (!record.success) {
+    // Without a messageId Lambda cannot be told which item failed; the record is unusable either way.
+    options.log.error('dropped a malformed SQS record', {
+      index,
+      reason: describeIssues(toFieldIssues(record.error)),
+    });
+    return { retry: false };
+  }
+  const { messageId, body, eventSourceARN } = record.data;
+  const decoded = options.decode(body);
+  if (!decoded.ok)
+    return poison(options, {
+      messageId,
+      eventSourceARN,
+      body,
+      issues: decoded.issues,
+      reason: describeIssues(decoded.issues),
+    });
+  try {
+    await options.handle(decoded.value, record.data);
+    return { retry: false };
+  } catch (error) {
+    if (isPermanent(error)) {
+      const issues = fieldIssuesOf(error);
+      return poison(options, { messageId, eventSourceARN, body, issues, reason: describeError(error) });
+    }
+    options.log.warn('message failed and will be retried', { messageId, reason: describeError(error) });
+    return { retry: true, messageId };
+  }
+}
+
+async function poison<T>(
+  options: SqsBatchOptions<T>,
+  p: PoisonMessage,
+): Promise<{ retry: false } | { retry: true; messageId: string }> {
+  options.log.error('rejected a poison message', {
+    messageId: p.messageId,
+    reason: p.reason,
+    issues: p.issues,
+  });
+  if (!options.onPoison) return { retry: false };
+  try {
+    await options.onPoison(p);
+    return { retry: false };
+  } catch (error) {
+    options.log.warn('could not set a poison message aside; retrying it', {
+      messageId: p.messageId,
+      reason: describeError(error),
+    });
+    return { retry: true, messageId: p.messageId };
+  }
+}
+
+/** Domain errors say whether a retry can help; anything else is assumed transient. */
+function isPermanent(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'retryable' in error &&
+    (error as { retryable: unknown }).retryable === false
+  );
+}
+
+function fieldIssuesOf(error: unknown): readonly FieldIssue[] {
+  const issues = (error as { issues?: unknown }).issues;
+  return Array.isArray(issues) ? (issues as FieldIssue[]) : [];
+}

@@ -1,0 +1,174 @@
+import { z } from 'zod';
+import { CommandTaskSchema } from '../model/job.ts';
+import { ResourcesSchema } from '../model/resources.ts';
+import { type Decoded, decodeMessage, envelope } from './envelope.ts';
+
+/**
+ * Messages between the scheduler and an agent about command tasks. The scheduler sends RunTask,
+ * CancelTask and Drain to the instance's own queue; the agent answers with TaskEvent on the reports
+ * queue. Delivery is at least once, so every message names the task by job id, task index and attempt,
+ * and the agent dedupes on that triple.
+ */
+
+const JobIdSchema = z
+  .string({ error: 'jobId must be a string' })
+  .min(1, { error: 'jobId must not be empty' })
+  .max(128, { error: 'jobId must be at most 128 characters' });
+
+const AttemptSchema = z
+  .number({ error: 'attempt must be a number' })
+  .int({ error: 'attempt must be a whole number' })
+  .min(0, { error: 'attempt must be at least 0' });
+
+const TaskIndexSchema = z
+  .number({ error: 'taskIndex must be a number' })
+  .int({ error: 'taskIndex must be a whole number' })
+  .min(0, { error: 'taskIndex must be at least 0' });
+
+/** Ask an agent to run one task of a job (one gang member) as a child process. */
+export const RunTaskSchema = envelope('RunTask', {
+  /** The job this task belongs to. */
+  jobId: JobIdSchema,
+  /** Which gang member this is; 0 for single-task jobs. */
+  taskIndex: TaskIndexSchema.default(0),
+  /** Placement attempt; a retry after a lost instance gets a higher one and is a different run. */
+  attempt: AttemptSchema,
+  /** The command to run, with its args and extra environment. */
+  task: CommandTaskSchema,
+  /** What the placement reserved on this instance; the agent admits the task only when it fits. */
+  resources: ResourcesSchema,
+  /** GPUs of this instance given to the task; exported as CUDA_VISIBLE_DEVICES (empty when none). */
+  gpuIndices: z
+    .array(z.number().int({ error: 'gpuIndices must be whole numbers' }).min(0), {
+      error: 'gpuIndices must be an array of GPU indices',
+    })
+    .default([]),
+  /** Kill the task after this long; overrides `task.timeoutSeconds`. No limit when both are absent. */
+  timeoutSeconds: z.number().positive({ error: 'timeoutSeconds must be greater than 0' }).optional(),
+}).superRefine((m, ctx) => {
+  if (new Set(m.gpuIndices).size !== m.gpuIndices.length)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['gpuIndices'],
+      message: `gpuIndices must not repeat an index, got [${m.gpuIndices.join(', ')}]`,
+    });
+  if (m.gpuIndices.length !== m.resources.gpus)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['gpuIndices'],
+      message: `gpuIndices must list exactly resources.gpus (${m.resources.gpus}) indices, got ${m.gpuIndices.length}`,
+    });
+});
+export type RunTask = z.output<typeof RunTaskSchema>;
+export type RunTaskInput = z.input<typeof RunTaskSchema>;
+
+/** Stop a running (or not yet started) task; the agent reports it as cancelled. */
+export const CancelTaskSchema = envelope('CancelTask', {
+  jobId: JobIdSchema,
+  /** Only this gang member; every task of the job on this instance when absent. */
+  taskIndex: TaskIndexSchema.optional(),
+  /** Only this attempt; every attempt when absent. */
+  attempt: AttemptSchema.optional(),
+  /** Why, for the report and logs (e.g. `user`, `expired`). */
+  reason: z.string().max(256).optional(),
+});
+export type CancelTask = z.output<typeof CancelTaskSchema>;
+export type CancelTaskInput = z.input<typeof CancelTaskSchema>;
+
+/** Stop taking work, finish or hand back what runs, report DRAINED and exit. */
+export const DrainSchema = envelope('Drain', {
+  /** Why, for logs (e.g. `scale-in`, `consolidation`). */
+  reason: z.string().max(256).optional(),
+  /** How long running tasks may take to finish before they are handed back; the agent's default when absent. */
+  graceSeconds: z
+    .number()
+    .min(0, { error: 'graceSeconds must be at least 0' })
+    .max(3600, { error: 'graceSeconds must be at most 3,600' })
+    .optional(),
+});
+export type Drain = z.output<typeof DrainSchema>;
+export type DrainInput = z.input<typeof DrainSchema>;
+
+export const TASK_EVENT_TYPES = ['started', 'succeeded', 'failed', 'cancelled', 'handed-back'] as const;
+export const TaskEventTypeSchema = z.enum(TASK_EVENT_TYPES, {
+  error: `event must be one of ${TASK_EVENT_TYPES.join(', ')}`,
+});
+export type TaskEventType = z.infer<typeof TaskEventTypeSchema>;
+
+/**
+ * Why a task ended the way it did. `exit`: it exited on its own; `signal`: something outside the agent
+ * killed it; `timeout`: it ran past its limit; `spawn-error`: the command could not start;
+ * `does-not-fit`: its resources or GPU indices exceed this instance; `cancel` and `drain`: the agent
+ * stopped it on request.
+ */
+export const TaskEndReasonSchema = z.enum([
+  'exit',
+  'signal',
+  'timeout',
+  'spawn-error',
+  'does-not-fit',
+  'cancel',
+  'drain',
+]);
+export type TaskEndReason = z.infer<typeof TaskEndReasonSchema>;
+
+/** Longest `message` a TaskEvent carries. */
+export const MAX_EVENT_MESSAGE_CHARS = 2048;
+
+/** Largest output tail a TaskEvent carries per stream, in characters (keeps events well under 256 KiB). */
+export const MAX_OUTPUT_TAIL_CHARS = 16_384;
+
+/** The last bytes a task wrote, decoded as UTF-8; `truncated` when earlier output was dropped. */
+export const OutputTailSchema = z.object({
+  stdout: z.string().max(MAX_OUTPUT_TAIL_CHARS),
+  stderr: z.string().max(MAX_OUTPUT_TAIL_CHARS),
+  truncated: z.boolean().default(false),
+});
+export type OutputTail = z.output<typeof OutputTailSchema>;
+
+/** What happened to a task, reported by the agent that runs it. */
+export const TaskEventSchema = envelope('TaskEvent', {
+  /** Lifecycle step: started, or one terminal outcome (handed-back means "run it elsewhere"). */
+  event: TaskEventTypeSchema,
+  jobId: JobIdSchema,
+  taskIndex: TaskIndexSchema,
+  attempt: AttemptSchema,
+  /** The instance whose agent reports. */
+  instanceId: z.string().min(1, { error: 'instanceId must not be empty' }),
+  /** When the event happened, epoch milliseconds. */
+  at: z.number().int(),
+  /** Exit code of the process when it exited by itself; absent when it was killed or never started. */
+  exitCode: z.number().int().optional(),
+  /** Signal that ended the process, e.g. `SIGKILL`; absent when it exited by itself. */
+  signal: z.string().min(1).optional(),
+  /** Run time from spawn to exit, milliseconds; absent on `started` and for tasks that never started. */
+  durationMs: z.number().min(0).optional(),
+  /** Why the task ended; absent on `started`. */
+  reason: TaskEndReasonSchema.optional(),
+  /** Human-readable detail (spawn error text, cancel reason, what did not fit). */
+  message: z.string().max(MAX_EVENT_MESSAGE_CHARS).optional(),
+  /** Bounded tail of stdout and stderr; on terminal events only. */
+  output: OutputTailSchema.optional(),
+  /** True when this repeats an earlier report because the RunTask was delivered again after it finished. */
+  repeat: z.boolean().default(false),
+});
+export type TaskEvent = z.output<typeof TaskEventSchema>;
+export type TaskEventInput = z.input<typeof TaskEventSchema>;
+
+/** Command messages the agent reads from its own queue that concern tasks and lifecycle. */
+export const TASK_COMMAND_SCHEMAS = {
+  RunTask: RunTaskSchema,
+  CancelTask: CancelTaskSchema,
+  Drain: DrainSchema,
+} as const;
+export type TaskCommand = RunTask | CancelTask | Drain;
+
+/** Decode an instance-queue body into RunTask, CancelTask or Drain, or every field issue at once. */
+export function decodeTaskCommand(body: unknown): Decoded<TaskCommand> {
+  return decodeMessage(TASK_COMMAND_SCHEMAS, body);
+}
+
+/** Stable key for one run of one task: what dedupe, cancel and reports agree on. */
+export function taskKey(t: { jobId: string; taskIndex: number; attempt: number }): string {
+  return `${t.jobId}#${t.taskIndex}#${t.attempt}`;
+}

@@ -1,0 +1,334 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../../agent/agent.ts';
+import type { Logger } from '../../../agent/log.ts';
+import type { ModelHost } from '../../../agent/model-host.ts';
+import { Reporter } from '../../../agent/reporter.ts';
+import type { Resources } from '../../../lib/core/model/resources.ts';
+import type { CancelTaskInput, RunTaskInput } from '../../../lib/core/protocol/tasks.ts';
+import { FakeReportSink, FakeWorkQueue, waitFor } from './fakes.ts';
+
+const quiet: Logger = { log: () => {} };
+const agents: Agent[] = [];
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.drain({ reason: 'test over', graceMs: 0 })));
+});
+
+async function setup(
+  options: {
+    capacity?: Resources;
+    drainGraceMs?: number;
+    heartbeatMs?: number;
+    visibilitySeconds?: number;
+    modelHost?: ModelHost;
+  } = {},
+) {
+  const dir = await mkdtemp(join(tmpdir(), 'agent-'));
+  const queue = new FakeWorkQueue();
+  const sink = new FakeReportSink();
+  const capacity = options.capacity ?? { vcpu: 4, memoryMiB: 8192, gpus: 2 };
+  const reporter = new Reporter(
+    sink,
+    { instanceId: 'i-test', instanceType: 'g5.2xlarge', agentVersion: '0.0.0', bootId: 'boot-1' },
+    Date.now,
+    quiet,
+    { baseDelayMs: 1 },
+  );
+  const agent = new Agent({
+    queue,
+    reporter,
+    logger: quiet,
+    ...(options.modelHost ? { modelHost: options.modelHost } : {}),
+    capacity: {
+      capacity,
+      gpus: Array.from({ length: capacity.gpus }, (_, index) => ({ index, name: 'A10G' })),
+      gpuSource: 'declared',
+    },
+    settings: {
+      visibilitySeconds: options.visibilitySeconds ?? 30,
+      pollWaitSeconds: 1,
+      heartbeatMs: options.heartbeatMs ?? 60_000,
+      killGraceMs: 500,
+      drainGraceMs: options.drainGraceMs ?? 30_000,
+      tailBytes: 1024,
+      rememberCompleted: 100,
+      workDir: join(dir, 'work'),
+      baseEnv: { PATH: process.env.PATH },
+    },
+  });
+  agents.push(agent);
+  await agent.run();
+  return { agent, queue, sink, dir };
+}
+
+/** A RunTask whose command is a node script. */
+function runTask(script: string, overrides: Partial<RunTaskInput> = {}): string {
+  const message: RunTaskInput = {
+    version: 1,
+    kind: 'RunTask',
+    jobId: 'job-1',
+    attempt: 1,
+    task: { kind: 'command', command: process.execPath, args: ['-e', script] },
+    resources: { vcpu: 1, memoryMiB: 256, gpus: 0 },
+    ...overrides,
+  };
+  return JSON.stringify(message);
+}
+
+function cancel(overrides: Partial<CancelTaskInput> = {}): string {
+  return JSON.stringify({ version: 1, kind: 'CancelTask', jobId: 'job-1', ...overrides });
+}
+
+/** A script that appends to `log`, then waits until `go` exists. */
+function blockingScript(log: string, go: string): string {
+  return `const fs=require('fs');fs.appendFileSync(${JSON.stringify(log)},'ran\\n');setInterval(()=>{if(fs.existsSync(${JSON.stringify(go)}))process.exit(0)},20)`;
+}
+
+const lines = async (file: string) =>
+  existsSync(file) ? (await readFile(file, 'utf8')).split('\n').filter(Boolean) : [];
+
+describe('agent', () => {
+  it('announces itself with a first heartbeat carrying its capacity and versions', async () => {
+    const { sink } = await setup();
+    expect(sink.heartbeats()[0]).toMatchObject({
+      instanceId: 'i-test',
+      instanceType: 'g5.2xlarge',
+      state: 'RUNNING',
+      seq: 0,
+      capacity: { vcpu: 4, memoryMiB: 8192, gpus: 2 },
+      free: { vcpu: 4, memoryMiB: 8192, gpus: 2 },
+      running: [],
+      protocolVersion: 1,
+      agentVersion: '0.0.0',
+    });
+  });
+
+  it('sends heartbeats with increasing sequence numbers and the tasks it runs', async () => {
+    const { queue, sink, dir } = await setup({ heartbeatMs: 50 });
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never')), { jobId: 'hb-job' }));
+    const beat = await waitFor(
+      () =>
+        sink.heartbeats().find((h) => (h.running as { jobId: string }[]).some((r) => r.jobId === 'hb-job')),
+      'heartbeat listing the running task',
+    );
+    expect(beat).toMatchObject({ free: { vcpu: 3 }, bootId: 'boot-1' });
+    const seqs = sink.heartbeats().map((h) => h.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+  });
+
+  it('extends the visibility of a running task message', async () => {
+    const { queue, sink, dir } = await setup({ visibilitySeconds: 3 });
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    const receipt = queue.messages[0]?.receipt;
+    await waitFor(
+      () => queue.calls.some((c) => c.op === 'changeVisibility' && c.receipt === receipt && c.seconds === 3),
+      'visibility extension',
+    );
+  });
+
+  it('runs a RunTask, reports started then succeeded, and deletes the message after reporting', async () => {
+    const { queue, sink } = await setup();
+    await queue.send(runTask("console.log('hello')"));
+    const done = await waitFor(() => sink.events().find((e) => e.event === 'succeeded'), 'succeeded event');
+    expect(sink.events().map((e) => e.event)).toEqual(['started', 'succeeded']);
+    expect(done).toMatchObject({
+      jobId: 'job-1',
+      attempt: 1,
+      taskIndex: 0,
+      exitCode: 0,
+      instanceId: 'i-test',
+    });
+    expect((done.output as { stdout: string }).stdout).toBe('hello\n');
+    await waitFor(() => queue.remaining().length === 0, 'message deleted');
+  });
+
+  it('reports the exit code and output tail of a failing command', async () => {
+    const { queue, sink } = await setup();
+    await queue.send(runTask("console.error('disk full'); process.exit(7)"));
+    const failed = await waitFor(() => sink.events().find((e) => e.event === 'failed'), 'failed event');
+    expect(failed).toMatchObject({ exitCode: 7, reason: 'exit', output: { stderr: 'disk full\n' } });
+    await waitFor(() => queue.remaining().length === 0, 'message deleted');
+  });
+
+  it('runs a RunTask delivered twice once, deletes both messages, and re-reports a later redelivery', async () => {
+    const { queue, sink, dir } = await setup();
+    const log = join(dir, 'ran.log');
+    const go = join(dir, 'go');
+    const body = runTask(blockingScript(log, go));
+    await queue.send(body);
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    await queue.send(body);
+    await waitFor(() => (queue.messages[1]?.receives ?? 0) > 0, 'duplicate received');
+    await writeFile(go, '');
+    await waitFor(() => sink.events().some((e) => e.event === 'succeeded'), 'succeeded');
+    await waitFor(() => queue.remaining().length === 0, 'both messages deleted');
+
+    await queue.send(body);
+    const repeat = await waitFor(() => sink.events().find((e) => e.repeat === true), 'repeated report');
+    expect(repeat).toMatchObject({ event: 'succeeded', exitCode: 0 });
+    await waitFor(() => queue.remaining().length === 0, 'redelivery deleted');
+    expect(await lines(log)).toEqual(['ran']);
+    expect(sink.events().filter((e) => e.event === 'started')).toHaveLength(1);
+  });
+
+  it('admits a task only when its resources fit the free capacity', async () => {
+    const { agent, queue, sink, dir } = await setup({ capacity: { vcpu: 2, memoryMiB: 1024, gpus: 0 } });
+    const go = join(dir, 'go');
+    await queue.send(
+      runTask(blockingScript(join(dir, 'a.log'), go), {
+        jobId: 'big-a',
+        resources: { vcpu: 2, memoryMiB: 512, gpus: 0 },
+      }),
+    );
+    await queue.send(
+      runTask("console.log('b')", { jobId: 'big-b', resources: { vcpu: 1.5, memoryMiB: 512, gpus: 0 } }),
+    );
+    await waitFor(() => agent.snapshot().waiting.length === 1, 'second task waiting');
+    expect(agent.snapshot()).toMatchObject({
+      running: [{ jobId: 'big-a' }],
+      waiting: [{ jobId: 'big-b' }],
+      free: { vcpu: 0 },
+    });
+    await writeFile(go, '');
+    await waitFor(() => sink.events('big-b').some((e) => e.event === 'succeeded'), 'second task done');
+    const order = sink.events().map((e) => `${e.jobId}:${e.event}`);
+    expect(order.indexOf('big-a:succeeded')).toBeLessThan(order.indexOf('big-b:started'));
+  });
+
+  it('waits for the exact GPUs of its placement to be free', async () => {
+    const { agent, queue, sink, dir } = await setup();
+    const go = join(dir, 'go');
+    const gpu1 = { resources: { vcpu: 1, memoryMiB: 256, gpus: 1 }, gpuIndices: [1] };
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), go), { jobId: 'gpu-a', ...gpu1 }));
+    await queue.send(runTask('console.log(process.env.CUDA_VISIBLE_DEVICES)', { jobId: 'gpu-b', ...gpu1 }));
+    await waitFor(() => agent.snapshot().waiting.length === 1, 'gpu-b waiting for GPU 1');
+    expect(agent.snapshot().freeGpuIndices).toEqual([0]);
+    await writeFile(go, '');
+    const b = await waitFor(() => sink.events('gpu-b').find((e) => e.event === 'succeeded'), 'gpu-b done');
+    expect((b.output as { stdout: string }).stdout).toBe('1\n');
+  });
+
+  it('fails a task whose GPU indices do not exist here without running it', async () => {
+    const { queue, sink } = await setup();
+    await queue.send(
+      runTask('console.log(1)', { resources: { vcpu: 1, memoryMiB: 1, gpus: 1 }, gpuIndices: [5] }),
+    );
+    const failed = await waitFor(() => sink.events().find((e) => e.event === 'failed'), 'failed event');
+    expect(failed).toMatchObject({ reason: 'does-not-fit' });
+    expect(failed.message).toContain('gpuIndices [5]');
+    await waitFor(() => queue.remaining().length === 0, 'message deleted');
+  });
+
+  it('stops a running task on CancelTask and reports it cancelled', async () => {
+    const { queue, sink, dir } = await setup();
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    await queue.send(cancel({ reason: 'user' }));
+    const cancelled = await waitFor(() => sink.events().find((e) => e.event === 'cancelled'), 'cancelled');
+    expect(cancelled).toMatchObject({ reason: 'cancel', signal: 'SIGTERM', message: 'cancelled: user' });
+    await waitFor(() => queue.remaining().length === 0, 'both messages deleted');
+  });
+
+  it('never runs a RunTask that arrives after its CancelTask', async () => {
+    const { queue, sink, dir } = await setup();
+    const log = join(dir, 'ran.log');
+    await queue.send(cancel({ attempt: 1 }));
+    await waitFor(() => queue.remaining().length === 0, 'cancel consumed');
+    await queue.send(runTask(`require('fs').writeFileSync(${JSON.stringify(log)}, 'ran')`));
+    await waitFor(() => sink.events().some((e) => e.event === 'cancelled'), 'cancelled');
+    await waitFor(() => queue.remaining().length === 0, 'run task deleted');
+    expect(existsSync(log)).toBe(false);
+  });
+
+  it('hands back a task that outlives the drain grace and reports DRAINED', async () => {
+    const { agent, queue, sink, dir } = await setup();
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    await agent.drain({ reason: 'test', graceMs: 50 });
+    expect(sink.events().at(-1)).toMatchObject({ event: 'handed-back', reason: 'drain' });
+    const receipt = queue.messages[0]?.receipt;
+    expect(queue.calls).toContainEqual({ op: 'changeVisibility', receipt, seconds: 0 });
+    expect(queue.remaining()).toHaveLength(1);
+    expect(sink.heartbeats().at(-1)).toMatchObject({ state: 'DRAINED', running: [] });
+    expect(agent.state).toBe('DRAINED');
+  });
+
+  it('lets a task finish within the drain grace and then reports it normally', async () => {
+    const { agent, queue, sink, dir } = await setup();
+    const go = join(dir, 'go');
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), go)));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    await queue.send(JSON.stringify({ version: 1, kind: 'Drain', reason: 'scale-in' }));
+    await waitFor(() => agent.state === 'DRAINING', 'draining');
+    await writeFile(go, '');
+    await agent.drained;
+    expect(sink.events().map((e) => e.event)).toEqual(['started', 'succeeded']);
+    expect(queue.remaining()).toHaveLength(0);
+    expect(sink.heartbeats().at(-1)?.state).toBe('DRAINED');
+  });
+
+  it('leaves a malformed message on the queue for the DLQ and reports nothing', async () => {
+    const { agent, queue, sink } = await setup();
+    await queue.send(JSON.stringify({ version: 1, kind: 'RunTask', jobId: '' }));
+    await waitFor(() => (queue.messages[0]?.receives ?? 0) > 0, 'message received');
+    expect(agent.state).toBe('RUNNING');
+    expect(queue.remaining()).toHaveLength(1);
+    expect(queue.calls.filter((c) => c.op === 'delete')).toHaveLength(0);
+    expect(sink.events()).toHaveLength(0);
+  });
+
+  it('keeps the message when the result cannot be reported, and reports it on redelivery', async () => {
+    const { agent, queue, sink, dir } = await setup();
+    const go = join(dir, 'go');
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), go)));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    sink.failNext(1);
+    await writeFile(go, '');
+    await waitFor(
+      () => sink.pendingFailures === 0 && agent.snapshot().running.length === 0,
+      'report attempted',
+    );
+    expect(queue.calls.filter((c) => c.op === 'delete')).toHaveLength(0);
+    expect(queue.remaining()).toHaveLength(1);
+
+    // Make the kept message visible again, as its visibility timeout would.
+    await queue.changeVisibility(queue.messages[0]?.receipt ?? '', 0);
+    const repeat = await waitFor(() => sink.events().find((e) => e.repeat === true), 'repeated report');
+    expect(repeat).toMatchObject({ event: 'succeeded', exitCode: 0 });
+    await waitFor(() => queue.remaining().length === 0, 'message deleted');
+  });
+
+  it('fails a task with an unstartable command and still reports it when the error text is long', async () => {
+    const { queue, sink } = await setup();
+    const command = `/nonexistent/${'x'.repeat(3000)}`;
+    await queue.send(JSON.stringify({ ...JSON.parse(runTask('')), task: { kind: 'command', command } }));
+    const failed = await waitFor(() => sink.events().find((e) => e.event === 'failed'), 'failed event');
+    expect(failed).toMatchObject({ reason: 'spawn-error' });
+    expect((failed.message as string).length).toBeLessThanOrEqual(2048);
+    await waitFor(() => queue.remaining().length === 0, 'message deleted');
+  });
+
+  it('hands model commands to the model host and closes it on drain', async () => {
+    const seen: string[] = [];
+    const modelHost: ModelHost = {
+      handle: async (command) => {
+        seen.push(`${command.kind}:${command.modelId}`);
+      },
+      close: async () => {
+        seen.push('close');
+      },
+    };
+    const { agent, queue } = await setup({ modelHost });
+    await queue.send(
+      JSON.stringify({ version: 1, kind: 'ServeModel', modelId: 'resnet', model: { uri: '/models/r.onnx' } }),
+    );
+    await waitFor(() => queue.remaining().length === 0, 'ServeModel consumed');
+    await agent.drain({ reason: 'test', graceMs: 0 });
+    expect(seen).toEqual(['ServeModel:resnet', 'close']);
+  });
+});
