@@ -1,6 +1,17 @@
+import { createAwsAdapters } from '../lib/aws/adapters.ts';
+import {
+  applyHeartbeat,
+  applyInstanceGone,
+  applySpotWarning,
+  applyTaskEvent,
+  type IngestDeps as CoreIngestDeps,
+  type IngestOutcome,
+} from '../lib/core/control/ingest.ts';
+import type { Clock } from '../lib/core/ports.ts';
+import { type HandlerConfig, once, readHandlerConfig } from './shared/config.ts';
 import { decodeIngestMessage, type IngestMessage } from './shared/ingest-message.ts';
 import { jsonLogger, type Logger } from './shared/log.ts';
-import { notWired } from './shared/not-wired.ts';
+import { sendToDlq } from './shared/poison.ts';
 import { type PoisonMessage, processSqsBatch, type SqsBatchResponse } from './shared/sqs-batch.ts';
 
 /** What ingest needs: somewhere to apply reports and EC2 events as conditional state transitions. */
@@ -21,7 +32,61 @@ export function createIngestHandler(deps: IngestDeps): (event: unknown) => Promi
     });
 }
 
-export const handler = createIngestHandler({
-  apply: notWired('ingest'),
-  log: jsonLogger('ingest'),
-});
+/** Routes one decoded message to the core ingest step that applies it. */
+export async function applyIngestMessage(
+  message: IngestMessage,
+  deps: CoreIngestDeps,
+): Promise<IngestOutcome | 'ignored'> {
+  if (message.source === 'ec2') {
+    const e = message.event;
+    const id = e.detail['instance-id'];
+    if (e['detail-type'] === 'EC2 Spot Instance Interruption Warning') return applySpotWarning(id, deps);
+    const state = e.detail.state;
+    return state === 'shutting-down' || state === 'terminated' ? applyInstanceGone(id, deps) : 'ignored';
+  }
+  const report = message.report;
+  switch (report.kind) {
+    case 'TaskEvent':
+      return applyTaskEvent(report, deps);
+    case 'Heartbeat':
+      return applyHeartbeat(report, deps);
+    default:
+      // Latency reports and model profiles feed the inference planner, which reads them elsewhere.
+      return 'ignored';
+  }
+}
+
+export function buildIngestHandler(
+  config: HandlerConfig,
+  clock: Clock = { now: () => Date.now() },
+  log = jsonLogger('ingest'),
+) {
+  const adapters = createAwsAdapters(config.adapters);
+  const deps: CoreIngestDeps = {
+    jobs: adapters.jobs,
+    tasks: adapters.fleetStore,
+    instances: adapters.fleetStore,
+    channel: adapters.channel,
+    fleet: adapters.fleet,
+    clock,
+    log,
+  };
+  // Both queues feed this handler; poison goes back to the DLQ of the queue it came from.
+  const reportsDlq = sendToDlq(adapters.queue(config.dlqs.reports), 'ingest');
+  const eventsDlq = sendToDlq(adapters.queue(config.dlqs.events), 'ingest');
+  return createIngestHandler({
+    apply: async (message) => {
+      const outcome = await applyIngestMessage(message, deps);
+      if (outcome !== 'applied') log.info('ingest made no change', { outcome, kind: kindOf(message) });
+    },
+    onPoison: (poison) => (/"detail-type"\s*:/.test(poison.body) ? eventsDlq(poison) : reportsDlq(poison)),
+    log,
+  });
+}
+
+function kindOf(message: IngestMessage): string {
+  return message.source === 'ec2' ? message.event['detail-type'] : message.report.kind;
+}
+
+const live = once(() => buildIngestHandler(readHandlerConfig(process.env)));
+export const handler = (event: unknown): Promise<SqsBatchResponse> => live()(event);

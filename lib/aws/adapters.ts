@@ -1,0 +1,51 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { AwsClientConfig } from './client-config.ts';
+import { DynamoFleetStore } from './dynamo-fleet-store.ts';
+import { DynamoJobStore } from './dynamo-job-store.ts';
+import { Ec2FleetProvider } from './ec2-fleet-provider.ts';
+import { SqsInstanceChannel } from './sqs-instance-channel.ts';
+import { SqsWorkQueue } from './sqs-work-queue.ts';
+import type { TableNames } from './tables.ts';
+
+export interface AwsAdapterConfig {
+  readonly aws: AwsClientConfig;
+  readonly stackName: string;
+  readonly tables: TableNames;
+  readonly instanceQueuePrefix: string;
+  readonly launchTemplates: { readonly cpu: string; readonly gpu: string };
+}
+
+/** Every adapter the handlers and the local runtime use, built once over shared SDK clients. */
+export interface AwsAdapters {
+  readonly jobs: DynamoJobStore;
+  readonly fleetStore: DynamoFleetStore;
+  readonly channel: SqsInstanceChannel;
+  readonly fleet: Ec2FleetProvider;
+  /** A queue by URL (DLQs, submissions), sharing the SQS client. */
+  queue(url: string): SqsWorkQueue;
+  destroy(): void;
+}
+
+export function createAwsAdapters(config: AwsAdapterConfig, now: () => number = Date.now): AwsAdapters {
+  const dynamo = new DynamoDBClient(config.aws);
+  const sqs = new SQSClient(config.aws);
+  const ec2 = new EC2Client(config.aws);
+  return {
+    jobs: new DynamoJobStore(dynamo, config.tables),
+    fleetStore: new DynamoFleetStore(dynamo, config.tables),
+    channel: new SqsInstanceChannel(sqs, { queuePrefix: config.instanceQueuePrefix }),
+    fleet: new Ec2FleetProvider(ec2, {
+      stackName: config.stackName,
+      launchTemplates: config.launchTemplates,
+      now,
+    }),
+    queue: (url) => new SqsWorkQueue(sqs, url),
+    destroy: () => {
+      dynamo.destroy();
+      sqs.destroy();
+      ec2.destroy();
+    },
+  };
+}
