@@ -1,8 +1,3 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   CloudFormationClient,
   DescribeStacksCommand,
@@ -21,7 +16,8 @@ import {
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CPU_AMI_PARAMETER, DEFAULT_GPU_AMI_PARAMETER } from '../../lib/infra/props.ts';
-import { emulatorEnv, resetEmulator, testAwsConfig } from '../support/emulator.ts';
+import { deployStack } from '../../lib/local/deploy.ts';
+import { emulatorEndpoint, resetEmulator, testAwsConfig } from '../support/emulator.ts';
 
 /**
  * Deploys the real synthesized stack into the emulator with the CDK CLI, the way a user deploys it,
@@ -32,46 +28,14 @@ import { emulatorEnv, resetEmulator, testAwsConfig } from '../support/emulator.t
  */
 
 const STACK = 'TetrafleetDeployTest';
-/** The construct id of the stack in bin/app.ts; the CLI selects stacks by it. */
-const STACK_ID = 'TetrafleetStack';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CDK = join(ROOT, 'node_modules', '.bin', 'cdk');
 
 let outputs: Record<string, string> = {};
 let resources: StackResourceSummary[] = [];
 let sqs: SQSClient;
 
-/** Runs the CDK CLI against the emulator; rejects with the tail of its output when it fails. */
-function cdk(args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CDK, args, { cwd: ROOT, env: emulatorEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-20_000);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(output);
-      else reject(new Error(`cdk ${args[0]} exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
-}
-
 beforeAll(async () => {
   await resetEmulator();
-  const assembly = join(mkdtempSync(join(tmpdir(), 'tetrafleet-deploy-')), 'cdk.out');
-  // Synthesize once; bootstrap and deploy both read the same cloud assembly.
-  const context = ['-c', 'localMode=true', '-c', `stackName=${STACK}`];
-  await cdk(['synth', '--quiet', '-o', assembly, ...context], 300_000);
-  await cdk(['bootstrap', '--app', assembly], 180_000);
-  await cdk(
-    ['deploy', '--app', assembly, '--require-approval', 'never', '--method=direct', STACK_ID],
-    300_000,
-  );
+  await deployStack({ endpoint: emulatorEndpoint(), stackName: STACK });
 
   const config = testAwsConfig();
   const cfn = new CloudFormationClient(config);
