@@ -1,0 +1,191 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { NotFoundError, ValidationError } from '../../lib/core/errors.ts';
+import { BatcherClosedError, QueueFullError } from './batcher.ts';
+import {
+  decodeBinaryRequest,
+  decodeJsonRequest,
+  encodeBinaryResponse,
+  encodeJsonResponse,
+  type InferRequest,
+  timingHeaders,
+} from './codec.ts';
+import type { ModelEngine } from './engine.ts';
+
+/**
+ * Routes:
+ *   GET  /healthz                     200 {"status":"ok",...} while serving, 503 while stopping
+ *   GET  /v1/models/{id}              metadata: inputs, outputs, provider, maxBatch, ...
+ *   POST /v1/models/{id}/infer        JSON or binary tensors (see codec.ts)
+ * Errors are JSON `{"error": "...", "issues": [{path, message}]?}`: 400 bad input, 404 unknown model or
+ * route, 413 body too large, 415 other content types, 503 + Retry-After when the queue is full or the
+ * server is stopping, 500 when the model run fails.
+ */
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface HttpContext {
+  readonly modelId: string;
+  readonly engine: ModelEngine;
+  readonly metadata: () => Record<string, unknown>;
+  readonly stopping: () => boolean;
+  readonly log: (message: string) => void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function createModelHttpServer(ctx: HttpContext): Server {
+  const server = createServer((req, res) => {
+    route(ctx, req, res).catch((error: unknown) => sendError(ctx, res, error));
+  });
+  // Many clients keep connections open between requests; keep them longer than a typical client pool.
+  server.keepAliveTimeout = 30_000;
+  return server;
+}
+
+async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (path === '/healthz' && req.method === 'GET') {
+    const status = ctx.stopping() ? 503 : 200;
+    return sendJson(res, status, {
+      status: status === 200 ? 'ok' : 'stopping',
+      modelId: ctx.modelId,
+      queueDepth: ctx.engine.queueDepth,
+    });
+  }
+  const match = /^\/v1\/models\/([^/]+)(\/infer)?$/.exec(path);
+  if (!match) throw new HttpError(404, `no route ${req.method} ${path}`);
+  const id = decodeSegment(match[1] ?? '');
+  if (id !== ctx.modelId) throw new NotFoundError('model', id);
+  if (!match[2]) {
+    if (req.method !== 'GET')
+      throw new HttpError(405, `method ${req.method} not allowed on ${path}; use GET`);
+    return sendJson(res, 200, ctx.metadata());
+  }
+  if (req.method !== 'POST')
+    throw new HttpError(405, `method ${req.method} not allowed on ${path}; use POST`);
+  return infer(ctx, req, res);
+}
+
+async function infer(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
+  const binary = type === 'application/octet-stream';
+  if (!binary && type !== 'application/json') {
+    throw new HttpError(
+      415,
+      `content-type must be application/json or application/octet-stream, got ${type}`,
+    );
+  }
+  const body = await readBody(req);
+  const shape = ctx.engine.model;
+  const modelShape = { inputs: shape.inputs, outputs: shape.outputs, maxBatch: ctx.engine.config.maxBatch };
+  const request: InferRequest = binary
+    ? decodeBinaryRequest(body, req.headers, modelShape)
+    : decodeJsonRequest(body, modelShape);
+  const { output, timing } = await ctx.engine.infer(request.feeds);
+  const headers = timingHeaders(timing);
+  if (binary) {
+    const name = request.outputs?.[0] ?? shape.outputs[0]?.name ?? '';
+    const { body: bytes, dims } = encodeBinaryResponse(output, name);
+    res.writeHead(200, {
+      ...headers,
+      'content-type': 'application/octet-stream',
+      'content-length': bytes.byteLength,
+      'x-tensor-dims': dims.join(','),
+      'x-output-name': name,
+    });
+    res.end(bytes);
+    return;
+  }
+  const text = encodeJsonResponse(ctx.modelId, output, request.outputs, timing);
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `model id must be URL-encoded, got ${segment}`);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES)
+    return Promise.reject(
+      new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes, got ${declared}`),
+    );
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { status, body, headers } = errorResponse(ctx, error);
+  sendJson(res, status, body, headers);
+}
+
+function errorResponse(
+  ctx: HttpContext,
+  error: unknown,
+): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
+  if (error instanceof QueueFullError) {
+    return {
+      status: 503,
+      body: { error: error.message },
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+    };
+  }
+  if (error instanceof BatcherClosedError) {
+    return { status: 503, body: { error: error.message }, headers: { 'retry-after': '1' } };
+  }
+  if (error instanceof ValidationError)
+    return { status: 400, body: { error: error.message, issues: error.issues } };
+  if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
+  if (error instanceof HttpError) return { status: error.status, body: { error: error.message } };
+  const message = error instanceof Error ? error.message : String(error);
+  ctx.log(`inference failed: ${message}`);
+  return { status: 500, body: { error: `inference failed: ${message}` } };
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}

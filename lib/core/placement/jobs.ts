@@ -1,0 +1,153 @@
+/**
+ * From pending jobs to prepared STRL: ask each job's policy for its expression, prune what can never be
+ * granted in this fleet and window, and group identical jobs so the model counts them instead of
+ * repeating them (an exact reduction when the workload repeats itself).
+ */
+import type { Requirement } from '../model/job.ts';
+import { copiesThatFit } from '../model/resources.ts';
+import { jobToStrl, type PolicyRegistry } from '../policies/registry.ts';
+import type { PolicyContext } from '../policies/types.ts';
+import { type ChooseExpr, isLeaf, leaves, type StrlExpr, upperBound } from '../strl/expr.ts';
+import { printStrl } from '../strl/print.ts';
+import { demandOf, type Fleet, type Pool, poolCanHost, poolCompatible, windowEnd } from './fleet.ts';
+import type { PendingJob, PlacementInput } from './types.ts';
+
+export interface JobGroup {
+  /** Stable name stem for this group's variables. */
+  readonly id: string;
+  /** Jobs in the group, in the order decode hands out grants (earliest submitted first). */
+  readonly jobs: readonly PendingJob[];
+  readonly expr: StrlExpr;
+}
+
+export interface PreparedJobs {
+  readonly groups: readonly JobGroup[];
+  /** Job id -> why it has no expression at all. */
+  readonly rejected: ReadonlyMap<string, string>;
+  /** Job id -> its pruned expression (also for jobs in groups). */
+  readonly exprs: ReadonlyMap<string, StrlExpr>;
+}
+
+/**
+ * Launch types offered to one requirement: the `choices` cheapest per task that fits (price divided by
+ * how many such tasks one instance holds). With ~40 launchable types a leaf would otherwise carry a
+ * column per type; the dearer ones rarely win, and only through mixing with other jobs' tasks, so this
+ * trades a little optimality for a model several times smaller.
+ */
+function cheapestLaunchPools(r: Requirement, pools: readonly Pool[], choices: number): Pool[] {
+  const demand = demandOf(r);
+  const perTask = (p: Pool) => p.pricePerHour / Math.max(1, copiesThatFit(demand, p.capacity));
+  return pools
+    .filter((p) => p.kind === 'new' && poolCompatible(r, p))
+    .sort((a, b) => perTask(a) - perTask(b) || a.pricePerHour - b.pricePerHour || (a.id < b.id ? -1 : 1))
+    .slice(0, choices);
+}
+
+export function policyContext(
+  input: PlacementInput,
+  fleet: Fleet,
+  launchChoices = DEFAULT_LAUNCH_CHOICES,
+): PolicyContext {
+  const cache = new Map<Requirement, string[]>();
+  const all = [...fleet.pools.values()];
+  return {
+    now: input.now,
+    slotSeconds: input.slotSeconds,
+    slots: input.slots,
+    poolsFor(r) {
+      let ids = cache.get(r);
+      if (!ids) {
+        const running = all.filter((p) => p.kind === 'existing' && poolCompatible(r, p));
+        ids = [...running, ...cheapestLaunchPools(r, all, launchChoices)].map((p) => p.id);
+        cache.set(r, ids);
+      }
+      return ids;
+    },
+  };
+}
+
+/** @see cheapestLaunchPools */
+export const DEFAULT_LAUNCH_CHOICES = 3;
+
+function pruneLeaf(e: ChooseExpr, fleet: Fleet): ChooseExpr | undefined {
+  if (e.start >= fleet.slots) return undefined;
+  const end = windowEnd(fleet, e.start, e.duration);
+  const partitions = e.partitions.filter((id) => {
+    const pool = fleet.pools.get(id);
+    return pool !== undefined && poolCanHost(pool, e.demand, e.start, end);
+  });
+  if (partitions.length === 0) return undefined;
+  return partitions.length === e.partitions.length ? e : { ...e, partitions };
+}
+
+/** Removes leaves no partition can host and operators left without meaning; undefined if nothing is left. */
+export function pruneStrl(e: StrlExpr, fleet: Fleet): StrlExpr | undefined {
+  if (isLeaf(e)) return pruneLeaf(e, fleet);
+  if (e.op === 'SCALE') {
+    const c = pruneStrl(e.child, fleet);
+    return c && { ...e, child: c };
+  }
+  if (e.op === 'BARRIER') {
+    const c = pruneStrl(e.child, fleet);
+    return c && upperBound(c) >= e.value - 1e-9 ? { ...e, child: c } : undefined;
+  }
+  const kids = e.children.map((c) => pruneStrl(c, fleet));
+  if (e.op === 'MIN')
+    return kids.every((k) => k !== undefined) ? { ...e, children: kids as StrlExpr[] } : undefined;
+  const kept = kids.filter((k): k is StrlExpr => k !== undefined);
+  if (kept.length === 0) return undefined;
+  if (e.op === 'MAX' && kept.length === 1) return kept[0];
+  return { ...e, children: kept };
+}
+
+/** A job whose expression is one choice, or a MAX of choices, can be counted with identical ones. */
+export function isSimpleShape(e: StrlExpr): boolean {
+  return isLeaf(e) || (e.op === 'MAX' && e.children.every(isLeaf));
+}
+
+function signature(e: StrlExpr): string {
+  return `${printStrl(e)}|${leaves(e)
+    .map((l) => l.tag?.alternative ?? '-')
+    .join(',')}`;
+}
+
+export function prepareJobs(
+  input: PlacementInput,
+  fleet: Fleet,
+  registry: PolicyRegistry,
+  launchChoices = DEFAULT_LAUNCH_CHOICES,
+): PreparedJobs {
+  const ctx = policyContext(input, fleet, launchChoices);
+  const rejected = new Map<string, string>();
+  const exprs = new Map<string, StrlExpr>();
+  const bySignature = new Map<string, { jobs: PendingJob[]; expr: StrlExpr }>();
+  const singles: { jobs: PendingJob[]; expr: StrlExpr }[] = [];
+  const ordered = [...input.jobs].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1));
+  for (const job of ordered) {
+    const res = jobToStrl(registry, job, ctx);
+    if (!res.ok) {
+      rejected.set(job.id, res.reason);
+      continue;
+    }
+    const expr = pruneStrl(res.expr, fleet);
+    if (!expr) {
+      rejected.set(job.id, 'no start slot in the window can host it (capacity or boot time)');
+      continue;
+    }
+    exprs.set(job.id, expr);
+    if (!isSimpleShape(expr)) {
+      singles.push({ jobs: [job], expr });
+      continue;
+    }
+    const key = signature(expr);
+    const g = bySignature.get(key);
+    if (g) g.jobs.push(job);
+    else bySignature.set(key, { jobs: [job], expr });
+  }
+  const groups = [...bySignature.values(), ...singles].map((g) => ({
+    id: `j.${g.jobs[0]!.id}`,
+    jobs: g.jobs,
+    expr: g.expr,
+  }));
+  return { groups, rejected, exprs };
+}

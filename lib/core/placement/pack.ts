@@ -1,0 +1,396 @@
+/**
+ * Concrete packing: tasks onto real instances (existing ids, or new instance `serial` of a launch pool),
+ * slot by slot, never past any instance's free capacity. The MILP counts tasks per pool, which relaxes
+ * multi-dimensional packing; this is where a plan becomes something the fleet can actually run.
+ *
+ * Two modes for launch pools:
+ * - limited (decoding a solver answer): new instance k may serve slot t only while k < x(t), the count
+ *   the solver paid for; going past it is an "extra" launch, a repair allowed only within the caps.
+ * - open (greedy): instances are opened as needed, within the caps.
+ */
+import {
+  addResources,
+  copiesThatFit,
+  fits,
+  type Resources,
+  subtractResources,
+  ZERO_RESOURCES,
+} from '../model/resources.ts';
+import type { ChooseExpr } from '../strl/expr.ts';
+import { type ExistingPool, type Fleet, type LaunchPool, windowEnd } from './fleet.ts';
+import { bootingCounts } from './pool-cost.ts';
+
+export interface ExistingHost {
+  readonly kind: 'existing';
+  readonly poolId: string;
+  readonly id: string;
+  readonly free: Resources[];
+}
+
+export interface NewHost {
+  readonly kind: 'new';
+  readonly poolId: string;
+  readonly serial: number;
+  readonly used: Resources[];
+  /** Number of tasks in each slot. */
+  readonly tasks: number[];
+}
+
+export type Host = ExistingHost | NewHost;
+
+export interface PlacedTask {
+  readonly jobId: string;
+  readonly leafIndex: number;
+  readonly leaf: ChooseExpr;
+  readonly start: number;
+  readonly end: number;
+  readonly host: Host;
+}
+
+export interface GrantRequest {
+  readonly jobId: string;
+  readonly leaf: ChooseExpr;
+  readonly leafIndex: number;
+  /** Tasks to place: k for nCk; for LnCk the number granted. */
+  readonly units: number;
+  /** Preferred pools and how many tasks the solver put in each. */
+  readonly hints?: ReadonlyMap<string, number>;
+}
+
+export interface PackOptions {
+  /** Try partitions of the leaf other than the hinted ones. */
+  readonly allowMove: boolean;
+  /** Open new instances beyond the solver's counts (limited mode), within the caps. */
+  readonly allowExtra: boolean;
+}
+
+export interface PackResult {
+  readonly tasks: readonly PlacedTask[];
+  /** Estimated $ this grant adds (span extensions and opened instances, the latter by dominant share). */
+  readonly marginal: number;
+  readonly moved: boolean;
+  readonly extra: boolean;
+}
+
+const EMPTY = Object.freeze([]) as readonly number[];
+
+interface HostPick {
+  readonly host: Host;
+  readonly cost: number;
+  /** The pick opens an instance or stretches its span, so the caps must be checked again. */
+  readonly opened: boolean;
+  readonly extra: boolean;
+}
+
+function dominantShare(d: Resources, cap: Resources): number {
+  return Math.max(d.vcpu / cap.vcpu, d.memoryMiB / cap.memoryMiB, cap.gpus > 0 ? d.gpus / cap.gpus : 0);
+}
+
+export class Packer {
+  readonly existing = new Map<string, ExistingHost[]>();
+  readonly fresh = new Map<string, NewHost[]>();
+  readonly placed = new Map<string, PlacedTask[]>();
+  /** Per launch pool and slot: instances hosting at least one task. */
+  private readonly inUse = new Map<string, number[]>();
+
+  constructor(
+    readonly fleet: Fleet,
+    /** Limited mode: x(t) per launch pool from the solver. Absent: open mode. */
+    readonly limits?: ReadonlyMap<string, readonly number[]>,
+    /**
+     * How an opened instance is charged to the task that opens it: by its dominant share (`share`), or
+     * also divided by how many such tasks the instance holds (`dense`), which favours big instances
+     * when the fleet-size cap, not money, is what runs out.
+     */
+    readonly openCharge: 'share' | 'dense' = 'share',
+  ) {
+    for (const pool of fleet.pools.values()) {
+      if (pool.kind === 'existing')
+        this.existing.set(
+          pool.id,
+          pool.members.map((id, i) => existingHost(pool, id, i)),
+        );
+      else {
+        this.fresh.set(pool.id, []);
+        this.inUse.set(pool.id, new Array<number>(fleet.slots).fill(0));
+      }
+    }
+  }
+
+  /** Places every task of the grant, or nothing (a gang is all or nothing). */
+  place(req: GrantRequest, opts: PackOptions): PackResult | undefined {
+    const end = windowEnd(this.fleet, req.leaf.start, req.leaf.duration);
+    const order = this.poolOrder(req, opts);
+    const tasks: PlacedTask[] = [];
+    let marginal = 0;
+    let moved = false;
+    let extra = false;
+    const left = new Map(req.hints ?? []);
+    for (let i = 0; i < req.units; i++) {
+      const pick = this.bestHost(req, order, left, end, opts);
+      if (!pick) {
+        for (const t of tasks) this.release(t);
+        return undefined;
+      }
+      const task = {
+        jobId: req.jobId,
+        leafIndex: req.leafIndex,
+        leaf: req.leaf,
+        start: req.leaf.start,
+        end,
+        host: pick.host,
+      };
+      this.occupy(task);
+      tasks.push(task);
+      marginal += pick.cost;
+      moved ||= req.hints !== undefined && !req.hints.has(pick.host.poolId);
+      extra ||= pick.extra;
+      const n = left.get(pick.host.poolId);
+      if (n !== undefined) left.set(pick.host.poolId, n - 1);
+      if (pick.opened && !this.capsHold()) {
+        for (const t of tasks) this.release(t);
+        return undefined;
+      }
+    }
+    const list = this.placed.get(req.jobId) ?? [];
+    list.push(...tasks);
+    this.placed.set(req.jobId, list);
+    return { tasks, marginal, moved, extra };
+  }
+
+  /** Takes every task of a job off its hosts (to undo a grant or re-place the job). */
+  remove(jobId: string): void {
+    for (const t of this.placed.get(jobId) ?? []) this.release(t);
+    this.placed.delete(jobId);
+  }
+
+  /** Per launch pool and slot: new instances hosting at least one task. */
+  usedCounts(): Map<string, number[]> {
+    return new Map([...this.inUse].map(([poolId, u]) => [poolId, [...u]]));
+  }
+
+  /**
+   * Instances alive per launch pool and slot, as the caps see them while packing: in limited mode the
+   * solver's counts raised to what is used; in open mode each instance from its first to last used slot.
+   */
+  capPattern(): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    const used = this.limits ? this.usedCounts() : undefined;
+    for (const [poolId, hosts] of this.fresh) {
+      const a = new Array<number>(this.fleet.slots).fill(0);
+      if (used) {
+        const x = this.limits?.get(poolId) ?? EMPTY;
+        const u = used.get(poolId)!;
+        for (let t = 0; t < a.length; t++) a[t] = Math.max(x[t] ?? 0, u[t]!);
+      } else {
+        for (const h of hosts) {
+          const span = spanOf(h);
+          if (span) for (let t = span[0]; t <= span[1]; t++) a[t] = a[t]! + 1;
+        }
+      }
+      out.set(poolId, a);
+    }
+    return out;
+  }
+
+  capsHold(pattern = this.capPattern()): boolean {
+    return capsHold(this.fleet, pattern);
+  }
+
+  private poolOrder(req: GrantRequest, opts: PackOptions): string[] {
+    const hinted = [...(req.hints?.keys() ?? [])].filter((p) => req.leaf.partitions.includes(p));
+    if (req.hints && !opts.allowMove) return hinted;
+    return [...hinted, ...req.leaf.partitions.filter((p) => !hinted.includes(p))];
+  }
+
+  private bestHost(
+    req: GrantRequest,
+    order: readonly string[],
+    left: ReadonlyMap<string, number>,
+    end: number,
+    opts: PackOptions,
+  ) {
+    // Limited mode: a pool the solver chose is used up to its count before anything else is tried.
+    if (req.hints) {
+      for (const poolId of order) {
+        if ((left.get(poolId) ?? 0) <= 0) continue;
+        const p = this.pickIn(poolId, req.leaf.demand, req.leaf.start, end, { ...opts, allowExtra: false });
+        if (p) return p;
+      }
+    }
+    let best: HostPick | undefined;
+    for (const poolId of order) {
+      const p = this.pickIn(poolId, req.leaf.demand, req.leaf.start, end, opts);
+      if (p && (!best || p.cost < best.cost - 1e-12)) best = p;
+    }
+    return best;
+  }
+
+  private pickIn(
+    poolId: string,
+    demand: Resources,
+    start: number,
+    end: number,
+    opts: PackOptions,
+  ): HostPick | undefined {
+    const pool = this.fleet.pools.get(poolId);
+    if (!pool) return undefined;
+    if (pool.kind === 'new') return this.freshPick(pool, demand, start, end, opts);
+    const host = this.existing.get(poolId)!.find((h) => fitsOver(demand, h.free, start, end));
+    return host && { host, cost: 0, opened: false, extra: false };
+  }
+
+  private freshPick(
+    pool: LaunchPool,
+    demand: Resources,
+    start: number,
+    end: number,
+    opts: PackOptions,
+  ): HostPick | undefined {
+    const hosts = this.fresh.get(pool.id)!;
+    const perSlot = pool.pricePerHour * this.fleet.slotHours;
+    const limit = this.limits?.get(pool.id);
+    const inUse = this.inUse.get(pool.id)!;
+    // The solver paid for x(t) instances in slot t: any instance may serve, as long as no more than
+    // x(t) are in use in any slot (tasks cannot migrate, so identity across slots is the packer's job).
+    const allowed = (h: NewHost | undefined) => !limit || withinLimit(limit, inUse, h, start, end);
+    let best: HostPick | undefined;
+    for (const h of hosts) {
+      const ok = allowed(h);
+      if ((!ok && !opts.allowExtra) || !roomOver(demand, pool.capacity, h.used, start, end)) continue;
+      const span = spanOf(h);
+      const grow = span
+        ? Math.max(0, span[0] - start) + Math.max(0, end - 1 - span[1])
+        : end - start + pool.bootSlots;
+      const cost = grow * perSlot;
+      if (!best || cost < best.cost) best = { host: h, cost, opened: grow > 0, extra: !ok };
+      if (cost === 0 && ok) break;
+    }
+    if (best && best.cost === 0) return best;
+    const serial = hosts.length;
+    const ok = allowed(undefined);
+    if (!ok && !opts.allowExtra) return best;
+    const dense = this.openCharge === 'dense' ? Math.max(1, copiesThatFit(demand, pool.capacity)) : 1;
+    const openCost =
+      ((end - start + pool.bootSlots) * perSlot * Math.min(1, dominantShare(demand, pool.capacity))) / dense;
+    if (!best || openCost < best.cost) {
+      const host: NewHost = {
+        kind: 'new',
+        poolId: pool.id,
+        serial,
+        used: Array.from({ length: this.fleet.slots }, () => ZERO_RESOURCES),
+        tasks: new Array<number>(this.fleet.slots).fill(0),
+      };
+      return { host, cost: openCost, opened: true, extra: !ok };
+    }
+    return best;
+  }
+
+  private bumpInUse(poolId: string, t: number, by: number): void {
+    const u = this.inUse.get(poolId)!;
+    u[t] = u[t]! + by;
+  }
+
+  private occupy(task: PlacedTask): void {
+    const h = task.host;
+    if (h.kind === 'new') {
+      const hosts = this.fresh.get(h.poolId)!;
+      if (!hosts.includes(h)) hosts.push(h);
+    }
+    for (let t = task.start; t < task.end; t++) {
+      if (h.kind === 'existing') h.free[t] = subtractResources(h.free[t]!, task.leaf.demand);
+      else {
+        h.used[t] = addResources(h.used[t]!, task.leaf.demand);
+        h.tasks[t] = h.tasks[t]! + 1;
+        if (h.tasks[t] === 1) this.bumpInUse(h.poolId, t, 1);
+      }
+    }
+  }
+
+  private release(task: PlacedTask): void {
+    const h = task.host;
+    for (let t = task.start; t < task.end; t++) {
+      if (h.kind === 'existing') h.free[t] = addResources(h.free[t]!, task.leaf.demand);
+      else {
+        h.used[t] = subtractResources(h.used[t]!, task.leaf.demand);
+        h.tasks[t] = h.tasks[t]! - 1;
+        if (h.tasks[t] === 0) this.bumpInUse(h.poolId, t, -1);
+      }
+    }
+    if (h.kind === 'new') {
+      const hosts = this.fresh.get(h.poolId)!;
+      // Only the last-opened instance may be dropped, so serials stay dense.
+      while (hosts.length > 0 && hosts[hosts.length - 1]!.tasks.every((n) => n === 0)) hosts.pop();
+    }
+  }
+}
+
+function withinLimit(
+  limit: readonly number[],
+  inUse: readonly number[],
+  h: NewHost | undefined,
+  start: number,
+  end: number,
+) {
+  for (let t = start; t < end; t++) {
+    if (h && h.tasks[t]! > 0) continue;
+    if (inUse[t]! + 1 > (limit[t] ?? 0)) return false;
+  }
+  return true;
+}
+
+function existingHost(pool: ExistingPool, id: string, i: number): ExistingHost {
+  return { kind: 'existing', poolId: pool.id, id, free: pool.memberFree[i]!.map((f) => ({ ...f })) };
+}
+
+/** Room for `demand` on top of `used` within `cap` in every slot of [start, end), without allocating. */
+function roomOver(
+  demand: Resources,
+  cap: Resources,
+  used: readonly Resources[],
+  start: number,
+  end: number,
+): boolean {
+  const eps = 1e-9;
+  for (let t = start; t < end; t++) {
+    const u = used[t]!;
+    if (
+      u.vcpu + demand.vcpu > cap.vcpu + eps ||
+      u.memoryMiB + demand.memoryMiB > cap.memoryMiB + eps ||
+      u.gpus + demand.gpus > cap.gpus + eps
+    )
+      return false;
+  }
+  return true;
+}
+
+function fitsOver(demand: Resources, free: readonly Resources[], start: number, end: number): boolean {
+  for (let t = start; t < end; t++) if (!fits(demand, free[t] ?? ZERO_RESOURCES)) return false;
+  return true;
+}
+
+/** First and last slot in which the instance hosts a task. */
+export function spanOf(h: NewHost): [number, number] | undefined {
+  const first = h.tasks.findIndex((n) => n > 0);
+  if (first < 0) return undefined;
+  let last = h.tasks.length - 1;
+  while (h.tasks[last] === 0) last--;
+  return [first, last];
+}
+
+/** Fleet-size and budget caps in every slot, for a pattern of new instances alive per pool. */
+export function capsHold(fleet: Fleet, pattern: ReadonlyMap<string, readonly number[]>): boolean {
+  const countRhs = Math.max(0, fleet.maxInstances - fleet.fixedCount) + 1e-9;
+  const budgetRhs = Math.max(0, fleet.budgetPerHour - fleet.fixedPerHour) + 1e-6;
+  const count = new Array<number>(fleet.slots).fill(0);
+  const dollars = new Array<number>(fleet.slots).fill(0);
+  for (const [poolId, a] of pattern) {
+    const pool = fleet.pools.get(poolId) as LaunchPool;
+    const counted = bootingCounts(a, pool.bootSlots);
+    counted.forEach((n, t) => {
+      count[t] = count[t]! + n;
+      dollars[t] = dollars[t]! + n * pool.pricePerHour;
+    });
+  }
+  return count.every((n, t) => n <= countRhs && dollars[t]! <= budgetRhs);
+}

@@ -1,0 +1,31 @@
+import type { PolicyName } from '../model/job.ts';
+import type { PendingJob } from '../placement/types.ts';
+import { deadlinePolicy } from './deadline.ts';
+import { fifoPolicy } from './fifo.ts';
+import type { Policy, PolicyContext, PolicyResult } from './types.ts';
+
+/** Policies keyed by `JobSpec.policy`. */
+export type PolicyRegistry = ReadonlyMap<string, Policy>;
+
+/** The built-in policies; pass `extra` to add or replace one (e.g. `slo-service`). */
+export function createPolicyRegistry(extra: readonly Policy[] = []): PolicyRegistry {
+  const m = new Map<string, Policy>([
+    [deadlinePolicy.name, deadlinePolicy],
+    [fifoPolicy.name, fifoPolicy],
+  ]);
+  for (const p of extra) m.set(p.name, p);
+  return m;
+}
+
+export const DEFAULT_POLICIES: PolicyRegistry = createPolicyRegistry();
+
+export function jobToStrl(registry: PolicyRegistry, job: PendingJob, ctx: PolicyContext): PolicyResult {
+  const name: PolicyName = job.spec.policy;
+  const policy = registry.get(name);
+  if (!policy)
+    return {
+      ok: false,
+      reason: `no policy registered for ${name} (have ${[...registry.keys()].join(', ')})`,
+    };
+  return policy.toStrl(job, ctx);
+}

@@ -1,0 +1,5 @@
+export * from './envelope.ts';
+export * from './heartbeat.ts';
+export * from './inference.ts';
+export * from './submission.ts';
+export * from './tasks.ts';

@@ -1,0 +1,3 @@
+export * from './expr.ts';
+export * from './print.ts';
+export * from './validate.ts';

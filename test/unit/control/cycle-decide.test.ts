@@ -1,0 +1,220 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildPlacementInput, freeBySlot, heldSlots } from '../../../lib/core/control/capacity.ts';
+import { parseCycleConfig } from '../../../lib/core/control/cycle-config.ts';
+import { type CycleDecision, decideCycle, hostKey } from '../../../lib/core/control/cycle-decide.ts';
+import { decideHousekeeping, planningView } from '../../../lib/core/control/cycle-housekeeping.ts';
+import type { CycleState } from '../../../lib/core/control/cycle-state.ts';
+import type { TaskRecord } from '../../../lib/core/control/task-record.ts';
+import { findInstanceType, INSTANCE_CATALOG } from '../../../lib/core/model/catalog.ts';
+import type { Instance } from '../../../lib/core/model/instance.ts';
+import type { Job } from '../../../lib/core/model/job.ts';
+import { addResources, fits, type Resources, ZERO_RESOURCES } from '../../../lib/core/model/resources.ts';
+import { planGreedy } from '../../../lib/core/placement/plan.ts';
+import { cloudOf, storedInstance, storedTask } from '../../fakes/fake-stores.ts';
+import { job, NOW } from '../../support/builders.ts';
+
+const TYPES = ['c7i.large', 'm7i.xlarge', 'g5.xlarge', 'g5.12xlarge'];
+const config = parseCycleConfig({
+  slotSeconds: 600,
+  slots: 6,
+  allowedInstanceTypes: TYPES,
+  maxInstances: 8,
+  budgetPerHour: 30,
+});
+
+const demandArb = fc.record({
+  vcpu: fc.constantFrom(0.5, 1, 2, 4, 8),
+  memoryMiB: fc.constantFrom(512, 2048, 8192, 16_384),
+  gpus: fc.constantFrom(0, 0, 1, 2),
+});
+
+const instanceArb = fc.record({
+  type: fc.constantFrom(...TYPES),
+  booting: fc.boolean(),
+  tasks: fc.array(fc.record({ demand: demandArb, endMinutes: fc.integer({ min: -30, max: 180 }) }), {
+    maxLength: 5,
+  }),
+});
+
+const jobArb = fc.record({
+  demand: demandArb,
+  gang: fc.integer({ min: 1, max: 3 }),
+  minutes: fc.integer({ min: 5, max: 50 }),
+});
+
+/** Packs tasks onto an instance while they fit, giving each the lowest free GPU indices, as a real fleet would be. */
+function packTasks(
+  inst: Instance,
+  tasks: { demand: Resources; endMinutes: number }[],
+  n: number,
+): TaskRecord[] {
+  let used: Resources = ZERO_RESOURCES;
+  let nextGpu = 0;
+  return tasks.flatMap((t, k) => {
+    if (!fits(addResources(used, t.demand), inst.capacity)) return [];
+    used = addResources(used, t.demand);
+    const gpuIndices = Array.from({ length: t.demand.gpus }, (_, g) => nextGpu + g);
+    nextGpu += t.demand.gpus;
+    const owner = { id: `running-${n}-${k}`, attempts: 1 };
+    return [
+      storedTask(owner, inst, {
+        now: NOW,
+        resources: t.demand,
+        gpuIndices,
+        expectedEndAt: NOW + t.endMinutes * 60_000,
+      }),
+    ];
+  });
+}
+
+const stateArb = fc
+  .record({ instances: fc.array(instanceArb, { maxLength: 4 }), jobs: fc.array(jobArb, { maxLength: 6 }) })
+  .map(({ instances, jobs }): CycleState => {
+    const fleet = instances.map((i, n) =>
+      storedInstance(i.type, {
+        id: `i-${n}`,
+        now: NOW,
+        ...(i.booting
+          ? {
+              state: 'PENDING' as const,
+              lastHeartbeatAt: undefined,
+              launchedAt: NOW - 30_000,
+              readyAt: NOW + 120_000,
+            }
+          : {}),
+      }),
+    );
+    const tasks = fleet.flatMap((inst, n) => packTasks(inst, instances[n]!.tasks, n));
+    const pending: Job[] = jobs.map((j, n) => {
+      const p = job({
+        id: `job-${n}`,
+        vcpu: j.demand.vcpu,
+        memoryMiB: j.demand.memoryMiB,
+        gpus: j.demand.gpus,
+        gang: j.gang,
+        duration: j.minutes * 60,
+      });
+      return { ...p, status: 'PENDING', version: 1, updatedAt: NOW };
+    });
+    return {
+      now: NOW,
+      pending,
+      instances: fleet,
+      tasks,
+      cloud: fleet.map((i) => cloudOf(i)),
+      cancelRequested: [],
+      untrackedRecords: [],
+      placedJobs: [],
+    };
+  });
+
+function decide(state: CycleState): CycleDecision {
+  const housekeeping = decideHousekeeping(state, config);
+  const view = planningView(state, housekeeping);
+  const plan = planGreedy(buildPlacementInput(view, config, NOW), { catalog: INSTANCE_CATALOG });
+  return decideCycle({ cycleId: 'prop', now: NOW, config, view, housekeeping, plan });
+}
+
+function capacityOf(key: string, state: CycleState): Resources {
+  const inst = state.instances.find((i) => `existing:${i.id}` === key);
+  if (inst) return inst.capacity;
+  const type = findInstanceType(key.split(':')[1] ?? '');
+  if (!type) throw new Error(`no capacity known for ${key}`);
+  return { vcpu: type.vcpu, memoryMiB: type.memoryMiB, gpus: type.gpus };
+}
+
+describe('cycle decision', () => {
+  it('never over-commits an instance with the tasks it commits plus those already active', () => {
+    fc.assert(
+      fc.property(stateArb, (state) => {
+        const d = decide(state);
+        const held = new Map<string, Resources>();
+        const gpus = new Map<string, number[]>();
+        const add = (key: string, r: Resources, idx: readonly number[]) => {
+          held.set(key, addResources(held.get(key) ?? ZERO_RESOURCES, r));
+          gpus.set(key, [...(gpus.get(key) ?? []), ...idx]);
+        };
+        for (const t of state.tasks) add(`existing:${t.instanceId}`, t.resources, t.gpuIndices);
+        for (const c of d.commits) for (const t of c.tasks) add(hostKey(t.target), t.resources, t.gpuIndices);
+        for (const [key, r] of held) {
+          const cap = capacityOf(key, state);
+          expect(fits(r, cap), `${key} holds ${JSON.stringify(r)} of ${JSON.stringify(cap)}`).toBe(true);
+          const idx = gpus.get(key) ?? [];
+          expect(new Set(idx).size).toBe(idx.length);
+          expect(idx.every((g) => g < cap.gpus)).toBe(true);
+        }
+        for (const c of d.commits) {
+          expect(c.tasks).toHaveLength(c.job.spec.gang);
+          for (const t of c.tasks) expect(t.runTask.gpuIndices).toEqual(t.gpuIndices);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('launches only as many instances as the committed tasks use', () => {
+    fc.assert(
+      fc.property(stateArb, (state) => {
+        const d = decide(state);
+        const used = new Set(
+          d.commits.flatMap((c) =>
+            c.tasks.flatMap((t) => (t.target.kind === 'new' ? [hostKey(t.target)] : [])),
+          ),
+        );
+        const launched = d.launches.reduce((n, l) => n + l.request.count, 0);
+        expect(launched).toBe(used.size);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('capacity', () => {
+  const grid = { now: NOW, slotSeconds: 600, slots: 4 };
+  const inst = storedInstance('m7i.xlarge', { id: 'i-1', now: NOW });
+
+  it('holds a task past its expected end for one more slot', () => {
+    const late = storedTask({ id: 'j', attempts: 1 }, inst, { now: NOW, expectedEndAt: NOW - 60_000 });
+    expect(heldSlots(late, grid)).toEqual([0, 1]);
+    expect(freeBySlot(inst.capacity, [late], grid).map((r) => r.vcpu)).toEqual([3, 4, 4, 4]);
+  });
+
+  it('holds a task until the slot its expected end falls in', () => {
+    const task = storedTask({ id: 'j', attempts: 1 }, inst, { now: NOW, expectedEndAt: NOW + 15 * 60_000 });
+    expect(heldSlots(task, grid)).toEqual([0, 2]);
+  });
+
+  it('makes a booting instance available from the slot its ready time falls in', () => {
+    const booting = storedInstance('m7i.xlarge', {
+      id: 'i-2',
+      now: NOW,
+      state: 'PENDING',
+      lastHeartbeatAt: undefined,
+      readyAt: NOW + 700_000,
+    });
+    const input = buildPlacementInput({ instances: [booting], tasks: [], jobs: [] }, config, NOW);
+    expect(input.instances[0]?.availableFromSlot).toBe(1);
+    expect(input.launchable.map((l) => l.type.name).sort()).toEqual([...TYPES].sort());
+  });
+});
+
+describe('cycle config', () => {
+  it('fills in documented defaults', () => {
+    expect(parseCycleConfig({})).toMatchObject({ slotSeconds: 300, slots: 24, leaseTtlSeconds: 90 });
+  });
+
+  it('fails when fields are bad, naming every one with what is allowed', () => {
+    expect(() =>
+      parseCycleConfig({
+        slots: 0,
+        allowedInstanceTypes: ['z9.huge'],
+        leaseTtlSeconds: 1,
+        solveTimeLimitMs: 5000,
+      }),
+    ).toThrow(/slots: slots must be at least 1.*allowedInstanceTypes\.0: unknown instance type z9\.huge/);
+    expect(() => parseCycleConfig({ leaseTtlSeconds: 1, solveTimeLimitMs: 5000 })).toThrow(
+      'leaseTtlSeconds must outlast the solve budget (5s), got 1',
+    );
+  });
+});
