@@ -9,6 +9,7 @@ import { buildScheduleHandler } from '../../lambdas/schedule.ts';
 import { type HandlerConfig, readHandlerConfig } from '../../lambdas/shared/config.ts';
 import { createAwsAdapters } from '../aws/adapters.ts';
 import { awsClientConfig } from '../aws/client-config.ts';
+import type { CycleConfigInput } from '../core/control/cycle-config.ts';
 import type { Logger } from '../core/ports.ts';
 import { TetrafleetClient } from '../sdk/client.ts';
 import { deployStack, emulatorProcessEnv } from './deploy.ts';
@@ -29,6 +30,8 @@ export interface LocalCloudOptions {
   readonly budgetPerHour?: number;
   /** Planning slot length locally; short, so that a demo's jobs span several slots. @default 30 */
   readonly slotSeconds?: number;
+  /** Schedule-cycle settings (heartbeat and idle timeouts, solve budget); slotSeconds is set above. */
+  readonly cycle?: CycleConfigInput;
   /** Extra settings for every agent, e.g. a shorter heartbeat. */
   readonly agentEnv?: Readonly<Record<string, string>>;
   /** Step names as the cloud comes up: emulator, synth, bootstrap, deploy, runtime. */
@@ -79,7 +82,13 @@ export class LocalCloud {
       });
       progress('runtime');
       const env = emulatorProcessEnv(emulator.endpoint, options.env);
-      const config = readHandlerConfig({ ...env, ...(await stackEnvironment(stackName, env)) });
+      // The stack hands these to its Lambdas as environment; the local handlers get the same values.
+      const limits = {
+        TETRAFLEET_MAX_FLEET_SIZE: context.maxFleetSize,
+        TETRAFLEET_BUDGET_PER_HOUR: context.budgetPerHour,
+        TETRAFLEET_INSTANCE_TYPES: context.instanceTypes ?? '',
+      };
+      const config = readHandlerConfig({ ...env, ...(await stackEnvironment(stackName, env)), ...limits });
       return LocalCloud.wire(emulator, stackName, config, env, options, log);
     } catch (error) {
       await emulator.stop();
@@ -99,7 +108,11 @@ export class LocalCloud {
     const adapters = createAwsAdapters(config.adapters);
     const admit = buildAdmitHandler(config, undefined, log);
     const ingest = buildIngestHandler(config, undefined, log);
-    const schedule = buildScheduleHandler(config, { slotSeconds: options.slotSeconds ?? 30 }, log);
+    const schedule = buildScheduleHandler(
+      config,
+      { slotSeconds: options.slotSeconds ?? 30, ...options.cycle },
+      log,
+    );
     const pump = new EventPump(
       sqs,
       {
