@@ -33,6 +33,8 @@ export interface SqsRoute {
   readonly batchSize?: number;
   /** Seconds a failed item stays hidden before it is retried. @default 1 */
   readonly retryDelaySeconds?: number;
+  /** A timer to run at once after a batch was handled (e.g. schedule after admit), like a nudge in AWS. */
+  readonly nudges?: string;
 }
 
 export interface TimerRoute {
@@ -61,6 +63,7 @@ export class EventPump {
   private readonly loops: Promise<void>[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly busy = new Set<string>();
+  private readonly again = new Set<string>();
   private readonly stats: { [K in keyof PumpStats]: Record<string, number> } = {
     delivered: {},
     failed: {},
@@ -112,14 +115,24 @@ export class EventPump {
   }
 
   private async fire(timer: TimerRoute): Promise<void> {
-    if (!this.running || this.busy.has(timer.name)) return;
+    if (!this.running) return;
+    if (this.busy.has(timer.name)) {
+      // A nudge during a run is not lost: the timer runs once more as soon as this run ends.
+      this.again.add(timer.name);
+      return;
+    }
     this.busy.add(timer.name);
     try {
-      this.count('invocations', timer.name);
-      await timer.handler(scheduledEvent());
-    } catch (error) {
-      this.count('errors', timer.name);
-      this.onError(timer.name, error);
+      do {
+        this.again.delete(timer.name);
+        this.count('invocations', timer.name);
+        try {
+          await timer.handler(scheduledEvent());
+        } catch (error) {
+          this.count('errors', timer.name);
+          this.onError(timer.name, error);
+        }
+      } while (this.running && this.again.has(timer.name));
     } finally {
       this.busy.delete(timer.name);
     }
@@ -165,6 +178,7 @@ export class EventPump {
     const done = messages.filter((m) => !failedIds.has(m.MessageId ?? ''));
     const failed = messages.filter((m) => failedIds.has(m.MessageId ?? ''));
     this.count('delivered', route.name, done.length);
+    if (route.nudges && done.length > 0) void this.nudge(route.nudges);
     this.count('failed', route.name, failed.length);
     if (done.length > 0) {
       await this.sqs.send(

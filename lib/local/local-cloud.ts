@@ -117,7 +117,7 @@ export class LocalCloud {
       sqs,
       {
         sqs: [
-          { name: 'admit', queueUrl: config.queues.submissions, handler: admit },
+          { name: 'admit', queueUrl: config.queues.submissions, handler: admit, nudges: 'schedule' },
           { name: 'ingest-reports', queueUrl: config.queues.reports, handler: ingest },
           { name: 'ingest-events', queueUrl: config.queues.events, handler: ingest },
         ],
