@@ -1,3 +1,4 @@
+export * from './ec2-events.ts';
 export * from './envelope.ts';
 export * from './heartbeat.ts';
 export * from './inference.ts';
