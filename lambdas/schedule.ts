@@ -60,6 +60,17 @@ export function buildScheduleHandler(
       );
       if (report.status === 'skipped') return { status: 'skipped', reason: report.reason ?? 'skipped' };
       warm = report.warm ?? warm;
+      await adapters.jobs.record({
+        cycleId: report.cycleId,
+        at: clock.now(),
+        engine: report.engine,
+        solveMs: report.solveMs,
+        gap: report.gap,
+        objective: report.objective,
+        counts: report.counts ? { ...report.counts } : undefined,
+        unplaced: report.unplaced,
+        explanations: report.explanations ?? {},
+      });
       return {
         status: 'done',
         detail: {

@@ -12,7 +12,15 @@ import { ConflictError, NotFoundError } from '../core/errors.ts';
 import { type Job, JobSchema } from '../core/model/job.ts';
 import { assertTransition, isTerminal } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
-import type { CreateJobResult, JobStore, LeaseStore, Rejection, TransitionRequest } from '../core/ports.ts';
+import type {
+  CreateJobResult,
+  CycleLog,
+  CycleRecord,
+  JobStore,
+  LeaseStore,
+  Rejection,
+  TransitionRequest,
+} from '../core/ports.ts';
 import { isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
@@ -20,6 +28,10 @@ import { TABLE_KEYS, type TableNames } from './tables.ts';
 /** How long an idempotency record outlives its submission. */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 const MAX_PAGE = 1000;
+/** Cycle records stay a day: enough for the CLI's views and reports, and cheap. */
+const CYCLE_TTL_SECONDS = 24 * 3600;
+/** Keeps a cycle record well under DynamoDB's 400 KB item limit. */
+const MAX_EXPLANATIONS = 500;
 
 /**
  * JobStore and LeaseStore over DynamoDB.
@@ -33,7 +45,7 @@ const MAX_PAGE = 1000;
  *   reader A reads v3 ─┐            ┌─ A writes PLACED if version = 3 → ok, now v4
  *   reader B reads v3 ─┴────────────┴─ B writes CANCELLED if version = 3 → ConditionalCheckFailed → ConflictError
  */
-export class DynamoJobStore implements JobStore, LeaseStore {
+export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -266,6 +278,49 @@ export class DynamoJobStore implements JobStore, LeaseStore {
     }
   }
 
+  async record(cycle: CycleRecord): Promise<void> {
+    const explanations = Object.fromEntries(Object.entries(cycle.explanations).slice(0, MAX_EXPLANATIONS));
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tables.control,
+          Item: {
+            ...cycle,
+            // DynamoDB stores no NaN or Infinity (an unbounded gap, say): leave such a field out.
+            solveMs: finite(cycle.solveMs),
+            gap: finite(cycle.gap),
+            objective: finite(cycle.objective),
+            explanations,
+            pk: 'CYCLES',
+            sk: `${String(cycle.at).padStart(15, '0')}#${cycle.cycleId}`,
+            expiresAt: Math.floor(cycle.at / 1000) + CYCLE_TTL_SECONDS,
+          },
+        }),
+      );
+    } catch (error) {
+      throw toDomainError(error, `record cycle ${cycle.cycleId}`);
+    }
+  }
+
+  async recent(limit: number): Promise<CycleRecord[]> {
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.control,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': 'CYCLES' },
+          ScanIndexForward: false,
+          Limit: Math.max(1, Math.min(limit, 1000)),
+        }),
+      );
+      return (out.Items ?? []).map(
+        ({ pk: _pk, sk: _sk, expiresAt: _e, ...rest }) => rest as unknown as CycleRecord,
+      );
+    } catch (error) {
+      throw toDomainError(error, 'read recent cycles');
+    }
+  }
+
   async acquire(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
     try {
       await this.doc.send(
@@ -308,6 +363,10 @@ export class DynamoJobStore implements JobStore, LeaseStore {
       throw toDomainError(error, `release lease ${name}`);
     }
   }
+}
+
+function finite(x: number | undefined): number | undefined {
+  return x !== undefined && Number.isFinite(x) ? x : undefined;
 }
 
 function idemKey(key: string): string {

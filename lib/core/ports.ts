@@ -214,3 +214,24 @@ export interface Logger {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
+
+/** What one schedule cycle did, kept for a while for the CLI (`explain`, `watch`, `report`). */
+export interface CycleRecord {
+  readonly cycleId: string;
+  /** Epoch ms when the cycle finished. */
+  readonly at: number;
+  readonly engine?: string;
+  readonly solveMs?: number;
+  readonly gap?: number;
+  readonly objective?: number;
+  readonly counts?: Readonly<Record<string, number>>;
+  readonly unplaced?: number;
+  /** Job id -> why it waits or sits where it is (at most a few hundred jobs per record). */
+  readonly explanations: Readonly<Record<string, string>>;
+}
+
+/** A short history of schedule cycles, newest first. */
+export interface CycleLog {
+  record(cycle: CycleRecord): Promise<void>;
+  recent(limit: number): Promise<CycleRecord[]>;
+}

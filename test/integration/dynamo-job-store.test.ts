@@ -103,4 +103,25 @@ describe('DynamoJobStore against the emulator', () => {
     await store.release('schedule', 'b');
     expect(await store.acquire('schedule', 'c', 10_000, T0 + 20_001)).toBe(true);
   });
+
+  it('keeps recent schedule cycles, newest first, dropping numbers DynamoDB cannot store', async () => {
+    await store.record({
+      cycleId: 'c1',
+      at: T0,
+      engine: 'milp',
+      gap: 0.01,
+      explanations: { a: 'placed now' },
+    });
+    await store.record({
+      cycleId: 'c2',
+      at: T0 + 1,
+      engine: 'greedy',
+      gap: Number.POSITIVE_INFINITY,
+      explanations: {},
+    });
+    const recent = await store.recent(5);
+    expect(recent.map((c) => c.cycleId)).toEqual(['c2', 'c1']);
+    expect(recent[0]?.gap).toBeUndefined();
+    expect(recent[1]?.explanations).toEqual({ a: 'placed now' });
+  });
 });

@@ -57,6 +57,8 @@ export interface CycleReport {
   readonly gap?: number;
   readonly objective?: number;
   readonly notes?: readonly string[];
+  /** Job id -> one line on what happens to it and why (from the placement plan). */
+  readonly explanations?: Readonly<Record<string, string>>;
   /** Pass to the next cycle's `warm`. */
   readonly warm?: PlanWarmState;
   /** What was decided, for logs and tests. */
@@ -65,44 +67,58 @@ export interface CycleReport {
 
 const EXTRAS: PlanExtras = { catalog: INSTANCE_CATALOG };
 
-/** Plans with the solver; when planning throws (bad model, solver gone), the greedy plan stands in. */
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Plans with the solver; when that throws, the greedy plan stands in; when that throws too, nothing is
+ * placed this cycle but housekeeping still happens (a lost instance's work must not wait on the planner).
+ */
 async function plan(
   view: PlanningView,
   config: CycleConfig,
   deps: CycleDeps,
   now: number,
   warm: PlanWarmState | undefined,
-): Promise<PlacementPlan | undefined> {
-  if (view.jobs.length === 0 && view.instances.length === 0) return undefined;
+): Promise<{ placement?: PlacementPlan; error?: string }> {
+  if (view.jobs.length === 0 && view.instances.length === 0) return {};
   const input = buildPlacementInput(view, config, now);
+  const options = {
+    timeLimitMs: config.solveTimeLimitMs,
+    relGap: config.relGap,
+    warm,
+    elapsedMs: deps.elapsedMs,
+  };
   try {
-    return await planPlacement(
-      input,
-      deps.solver,
-      { timeLimitMs: config.solveTimeLimitMs, relGap: config.relGap, warm, elapsedMs: deps.elapsedMs },
-      EXTRAS,
-    );
+    return { placement: await planPlacement(input, deps.solver, options, EXTRAS) };
   } catch (error) {
-    deps.log?.warn('solver plan failed; using the greedy plan', {
-      error: error instanceof Error ? error.message : String(error),
-    });
-    return planGreedy(input, EXTRAS);
+    deps.log?.warn('solver plan failed; using the greedy plan', { error: messageOf(error) });
+  }
+  try {
+    return { placement: planGreedy(input, EXTRAS) };
+  } catch (error) {
+    deps.log?.error('planning failed; placing nothing this cycle', { error: messageOf(error) });
+    return { error: `plan: ${messageOf(error)}` };
   }
 }
 
-/** Reads, decides and (when `act`) applies one cycle; the lease must be held. */
+/** Reads, decides and applies one cycle; the lease must be held. */
 async function cycleUnderLease(
   config: CycleConfig,
   deps: CycleDeps,
   cycleId: string,
+  owner: string,
   warm: PlanWarmState | undefined,
 ): Promise<CycleReport> {
   const now = deps.clock.now();
   const state = await loadCycleState(deps, now);
   const housekeeping = decideHousekeeping(state, config);
   const view = planningView(state, housekeeping);
-  const placement = await plan(view, config, deps, now, warm);
+  const { placement, error: planError } = await plan(view, config, deps, now, warm);
   const decision = decideCycle({ cycleId, now, config, view, housekeeping, plan: placement });
+  // Planning may have outlasted the lease; renew it, and act only if no other cycle took over meanwhile.
+  const ttl = config.leaseTtlSeconds * 1000;
+  if (!(await deps.leases.acquire(SCHEDULE_LEASE, owner, ttl, deps.clock.now())))
+    return { status: 'skipped', cycleId, reason: 'lease lost before acting', decision };
   const queues = new Map(state.instances.flatMap((i) => (i.queueUrl ? [[i.id, i.queueUrl] as const] : [])));
   const result = await executeDecision(decision, deps, queues);
   const report: CycleReport = {
@@ -111,12 +127,13 @@ async function cycleUnderLease(
     counts: result.counts,
     skipped: [...decision.skipped, ...result.skipped],
     unplaced: placement ? Object.keys(placement.unplaced).length : 0,
-    errors: result.errors,
+    errors: planError ? [planError, ...result.errors] : result.errors,
     engine: placement?.engine,
     solveMs: placement?.solveMs,
     gap: placement?.gap,
     objective: placement?.objective,
     notes: placement?.notes,
+    explanations: placement?.explanations,
     warm: placement?.warm,
     decision,
   };
@@ -131,8 +148,9 @@ async function cycleUnderLease(
 }
 
 /**
- * Runs one schedule cycle. Returns `skipped` when another holder has the lease; throws only when the
- * state cannot be read (nothing has been written then). The lease is released on every path.
+ * Runs one schedule cycle. Returns `skipped` when another holder has the lease, at the start or (after
+ * a long plan) before acting; throws only when the state cannot be read (nothing has been written then).
+ * Failures of single actions are in the report's `errors`. The lease is released on every path.
  */
 export async function runScheduleCycle(
   config: CycleConfig,
@@ -145,7 +163,7 @@ export async function runScheduleCycle(
   const granted = await deps.leases.acquire(SCHEDULE_LEASE, owner, config.leaseTtlSeconds * 1000, start);
   if (!granted) return { status: 'skipped', cycleId, reason: 'lease held' };
   try {
-    return await cycleUnderLease(config, deps, cycleId, options.warm);
+    return await cycleUnderLease(config, deps, cycleId, owner, options.warm);
   } finally {
     await deps.leases.release(SCHEDULE_LEASE, owner);
   }
