@@ -6,8 +6,9 @@
  *   npm run bench:placement                 # full run; JSON on stdout and in bench/results/placement.json
  *   npm run bench:placement -- --quick      # smoke run: 100 and 1000 jobs, 1 repeat, a short replay
  *   options: --seed N  --sizes 100,1000  --loads 0.7,0.9  --no-replay  --no-write
- *            --cycle SECONDS (replay cycle, default 300; 600 with --quick)  --replay-hours H
- *            --value-scale K (multiply job values; default 1)
+ *            --cycle SECONDS (replay cycle; default 60, the deployed schedule rate; 600 with --quick)
+ *            --replay-hours H (arrival period; default 3, 2 with --quick)
+ *            --value-scale K (multiply job values; default 1)  --replay-seeds 1,2,3 (default; 1 with --quick)
  *
  * Progress goes to stderr. Targets (checked in `targets`, not asserted): 1000 jobs to a gap <= 2%
  * within 5 s; 1% within 1 s; 5000 jobs within 10 s; MILP deadline attainment >= 1.5x FIFO's at 90% load.
@@ -19,7 +20,7 @@ import type { MilpModel, MilpSolution, MilpSolveOptions, MilpSolver } from '../l
 import { planGreedy, planPlacement } from '../lib/core/placement/plan.ts';
 import type { PlacementInput, PlacementPlan, PlanWarmState } from '../lib/core/placement/types.ts';
 import { type PolicyName, placerFor } from '../lib/sim/placers.ts';
-import { replay } from '../lib/sim/replay.ts';
+import { type ReplayResult, replay } from '../lib/sim/replay.ts';
 import { HighsSolver } from '../lib/solver/highs-solver.ts';
 import {
   churnJobs,
@@ -39,10 +40,11 @@ interface Args {
   readonly loads: number[];
   readonly replay: boolean;
   readonly write: boolean;
-  /** Seconds between replay cycles (the deployed schedule runs every minute). */
+  /** Seconds between replay cycles (the deployed schedule runs every minute; fewer cycles run faster). */
   readonly cycleSeconds: number;
   readonly valueScale: number;
   readonly replayHours: number;
+  readonly replaySeeds: number[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -59,9 +61,10 @@ function parseArgs(argv: readonly string[]): Args {
     loads: list('--loads', [0.7, 0.9]),
     replay: !argv.includes('--no-replay'),
     write: !argv.includes('--no-write'),
-    cycleSeconds: Number(value('--cycle') ?? (quick ? 600 : 300)),
+    cycleSeconds: Number(value('--cycle') ?? (quick ? 600 : 60)),
     valueScale: Number(value('--value-scale') ?? 1),
-    replayHours: Number(value('--replay-hours') ?? (quick ? 2 : 4)),
+    replayHours: Number(value('--replay-hours') ?? (quick ? 2 : 3)),
+    replaySeeds: list('--replay-seeds', quick ? [1] : [1, 2, 3]),
   };
 }
 
@@ -207,58 +210,87 @@ async function sizeRow(jobs: number, args: Args) {
   return row;
 }
 
+const REPLAY_BUDGET_PER_HOUR = 40;
+
+/** One replay of one seeded trace with one policy. */
+async function replayOnce(args: Args, load: number, seed: number, policy: PolicyName) {
+  const arrivals = generateArrivalTrace({
+    seed,
+    load,
+    budgetPerHour: REPLAY_BUDGET_PER_HOUR,
+    durationSeconds: args.replayHours * 3600,
+    valueScale: args.valueScale,
+  });
+  const engines = { milp: 0, greedy: 0 };
+  const placer = placerFor(policy, new HighsSolver(), {
+    timeLimitMs: args.quick ? 1000 : 2000,
+    relGap: 0.01,
+    onPlan: (plan) => {
+      engines[plan.engine]++;
+    },
+  });
+  const t0 = performance.now();
+  const result = await replay({
+    arrivals,
+    placer,
+    start: DEFAULT_NOW,
+    slotSeconds: DEFAULT_SLOT_SECONDS,
+    slots: DEFAULT_SLOTS,
+    cycleSeconds: args.cycleSeconds,
+    maxCycles: 10_000,
+    launchable: launchable(),
+    limits: { maxInstances: 60, budgetPerHour: REPLAY_BUDGET_PER_HOUR, idleTimeoutSeconds: 900 },
+    initialFleet: [
+      { type: 'm7i.2xlarge', count: 2 },
+      { type: 'g5.xlarge', count: 1 },
+    ],
+  });
+  log(
+    `replay load ${load} seed ${seed} ${policy}: ${result.met}/${result.jobs} met, ${result.cycles} cycles, ` +
+      `${(performance.now() - t0).toFixed(0)} ms, ${result.violations.length} refused placements`,
+  );
+  return { result, engines };
+}
+
+/** Per load and policy: deadline attainment pooled over the seeds (met / jobs), plus each seed's. */
 async function replayRows(args: Args) {
-  const budgetPerHour = 40;
-  const durationSeconds = args.replayHours * 3600;
   const rows = [];
   for (const load of args.loads) {
-    const arrivals = generateArrivalTrace({
-      seed: args.seed,
-      load,
-      budgetPerHour,
-      durationSeconds,
-      valueScale: args.valueScale,
-    });
     for (const policy of ['milp', 'edf', 'fifo'] as PolicyName[]) {
-      const t0 = performance.now();
-      const placer = placerFor(policy, new HighsSolver(), {
-        timeLimitMs: args.quick ? 1000 : 2000,
-        relGap: 0.01,
-      });
-      const result = await replay({
-        arrivals,
-        placer,
-        start: DEFAULT_NOW,
-        slotSeconds: DEFAULT_SLOT_SECONDS,
-        slots: DEFAULT_SLOTS,
-        cycleSeconds: args.cycleSeconds,
-        maxCycles: 10_000,
-        launchable: launchable(),
-        limits: { maxInstances: 60, budgetPerHour, idleTimeoutSeconds: 900 },
-        initialFleet: [
-          { type: 'm7i.2xlarge', count: 2 },
-          { type: 'g5.xlarge', count: 1 },
-        ],
-      });
-      log(
-        `replay load ${load} ${policy}: ${result.met}/${result.jobs} met, ${result.cycles} cycles, ` +
-          `${(performance.now() - t0).toFixed(0)} ms, ${result.violations.length} refused placements`,
-      );
+      const runs: Awaited<ReturnType<typeof replayOnce>>[] = [];
+      for (const seed of args.replaySeeds) runs.push(await replayOnce(args, load, seed, policy));
+      const sum = (f: (r: ReplayResult) => number) => runs.reduce((a, r) => a + f(r.result), 0);
+      const jobs = sum((r) => r.jobs);
       rows.push({
         load,
         policy,
+        deadlineMet: round(jobs === 0 ? 1 : sum((r) => r.met) / jobs),
+        bySeed: runs.map((r, i) => ({ seed: args.replaySeeds[i], deadlineMet: round(r.result.deadlineMet) })),
+        jobs,
+        met: sum((r) => r.met),
+        late: sum((r) => r.late),
+        expired: sum((r) => r.expired),
+        utility: round(
+          sum((r) => r.utility),
+          2,
+        ),
+        cost: round(
+          sum((r) => r.cost),
+          2,
+        ),
+        cycles: sum((r) => r.cycles),
+        refusedPlacements: sum((r) => r.violations.length),
+        placerMsMax: round(Math.max(...runs.map((r) => r.result.placerMs.max)), 1),
         cycleSeconds: args.cycleSeconds,
         valueScale: args.valueScale,
-        deadlineMet: round(result.deadlineMet),
-        jobs: result.jobs,
-        met: result.met,
-        late: result.late,
-        expired: result.expired,
-        utility: round(result.utility, 2),
-        cost: round(result.cost, 2),
-        cycles: result.cycles,
-        refusedPlacements: result.violations.length,
-        placerMsMax: round(result.placerMs.max, 1),
+        ...(policy === 'milp'
+          ? {
+              planEngines: {
+                milp: runs.reduce((a, r) => a + r.engines.milp, 0),
+                greedy: runs.reduce((a, r) => a + r.engines.greedy, 0),
+              },
+            }
+          : {}),
       });
     }
   }

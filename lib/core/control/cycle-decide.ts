@@ -23,8 +23,11 @@ import { runTaskFor } from './run-task.ts';
 export interface LaunchOrder {
   readonly type: string;
   readonly market: Market;
-  /** The plan's `new` targets with this type and market use indices `[firstIndex, firstIndex + count)`. */
-  readonly firstIndex: number;
+  /**
+   * Plan indices (of `new` targets with this type and market) that the instances launched stand for, in
+   * order: the i-th instance that comes back is `indices[i]`. Only indices a kept commit uses are here.
+   */
+  readonly indices: readonly number[];
   readonly request: LaunchRequest;
 }
 
@@ -104,7 +107,7 @@ function existingHosts(view: PlanningView, config: CycleConfig, now: number): Ma
   const hosts = new Map<string, Host>();
   for (const inst of view.instances) {
     const tasks = byInstance.get(inst.id) ?? [];
-    hosts.set(`existing:${inst.id}`, {
+    hosts.set(hostKey({ kind: 'existing', instanceId: inst.id }), {
       free: freeBySlot(inst.capacity, tasks, grid)[0]!,
       gpus: inst.capacity.gpus,
       usedGpus: new Set(tasks.flatMap((t) => t.gpuIndices)),
@@ -177,29 +180,32 @@ function commitsFrom(view: PlanningView, plan: PlacementPlan, config: CycleConfi
   return { commits, skipped };
 }
 
-/** Only as many new instances as the kept commits use; a launch nothing uses is dropped. */
+/**
+ * Only as many new instances as the kept commits use; a launch nothing uses is dropped. A skipped job can
+ * leave a gap in the plan's indices, so the indices used are listed rather than counted from the first.
+ */
 function launchesFor(plan: PlacementPlan, commits: readonly CommitOrder[], cycleId: string): LaunchOrder[] {
   const out: LaunchOrder[] = [];
   for (const l of plan.launches) {
-    let top = -1;
+    const used = new Set<number>();
     for (const c of commits)
       for (const t of c.tasks)
         if (t.target.kind === 'new' && t.target.type === l.type && t.target.market === l.market)
-          top = Math.max(top, t.target.index);
-    const count = Math.min(l.count, top - l.firstIndex + 1);
-    if (count <= 0) continue;
+          used.add(t.target.index);
+    const indices = [...used].sort((a, b) => a - b);
+    if (indices.length === 0) continue;
     const type = findInstanceType(l.type);
     out.push({
       type: l.type,
       market: l.market,
-      firstIndex: l.firstIndex,
+      indices,
       request: {
         token: launchToken(cycleId, l.type, l.market),
         instanceTypes: [l.type],
         market: l.market,
         // A job that may use spot may also use on-demand; spot is only the cheaper way.
         onDemandFallback: l.market === 'spot',
-        count,
+        count: indices.length,
         template: (type?.gpus ?? 0) > 0 ? 'gpu' : 'cpu',
         tags: { 'tetrafleet:cycle': cycleId },
       },

@@ -22,7 +22,7 @@ export interface ExecuteDeps extends ControlDeps {
 
 export interface ExecutionCounts {
   adopted: number;
-  untrackedTerminated: number;
+  cloudTerminated: number;
   instancesRetired: number;
   requeued: number;
   failed: number;
@@ -48,7 +48,7 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 class Run {
   readonly counts: ExecutionCounts = {
     adopted: 0,
-    untrackedTerminated: 0,
+    cloudTerminated: 0,
     instancesRetired: 0,
     requeued: 0,
     failed: 0,
@@ -131,10 +131,10 @@ async function housekeeping(run: Run): Promise<void> {
       run.queues.set(inst.id, queueUrl);
       counts.adopted++;
     });
-  if (d.untrackedTerminations.length > 0)
-    await run.attempt('terminate untracked instances', async () => {
-      await deps.fleet.terminate(d.untrackedTerminations.map((u) => u.instanceId));
-      counts.untrackedTerminated += d.untrackedTerminations.length;
+  if (d.cloudTerminations.length > 0)
+    await run.attempt('terminate at the cloud', async () => {
+      await deps.fleet.terminate(d.cloudTerminations.map((u) => u.instanceId));
+      counts.cloudTerminated += d.cloudTerminations.length;
     });
   // Instances go first, so the requeue below sends no CancelTask to a queue nobody reads.
   for (const r of d.retirements)
@@ -189,6 +189,7 @@ async function housekeeping(run: Run): Promise<void> {
 async function launch(run: Run): Promise<Map<string, LaunchedInstance>> {
   const { d, deps, counts } = run;
   const hosts = new Map<string, LaunchedInstance>();
+  const all = new Map<string, LaunchedInstance>();
   for (const order of d.launches) {
     let got: LaunchedInstance[] = [];
     try {
@@ -203,18 +204,16 @@ async function launch(run: Run): Promise<Map<string, LaunchedInstance>> {
       deps.log?.warn('launch failed', { cycleId: d.cycleId, type: order.type, error: messageOf(error) });
       continue;
     }
+    for (const inst of got) all.set(inst.id, inst);
     got.forEach((inst, i) => {
-      const target = {
-        kind: 'new' as const,
-        type: order.type,
-        market: order.market,
-        index: order.firstIndex + i,
-      };
-      hosts.set(hostKey(target), inst);
+      const index = order.indices[i];
+      if (index === undefined) return;
+      hosts.set(hostKey({ kind: 'new', type: order.type, market: order.market, index }), inst);
     });
     if (got.length < order.request.count) counts.launchFailures++;
   }
-  for (const inst of new Set(hosts.values()))
+  // Every instance that came back is recorded, used or not, so none is leaked.
+  for (const inst of all.values())
     await run.attempt(`record ${inst.id}`, async () => {
       const type = findInstanceType(inst.type);
       const boot = (type?.bootSeconds ?? 0) * 1000;

@@ -50,8 +50,11 @@ export interface Redispatch {
 export interface Housekeeping {
   /** Cloud instances of this fleet the store lacks, to record (state PENDING) and use or retire. */
   readonly adoptions: readonly Instance[];
-  /** Cloud instances the fleet cannot use (unknown type, already written off): terminate only. */
-  readonly untrackedTerminations: readonly { readonly instanceId: string; readonly reason: string }[];
+  /**
+   * Cloud instances to terminate without touching the store: untracked ones the fleet cannot use (unknown
+   * type, already written off), and TERMINATING ones the cloud still runs (an earlier terminate failed).
+   */
+  readonly cloudTerminations: readonly { readonly instanceId: string; readonly reason: string }[];
   readonly retirements: readonly Retirement[];
   readonly requeues: readonly Requeue[];
   readonly expirations: readonly Expiration[];
@@ -94,11 +97,11 @@ export function silence(inst: Instance, now: number, config: CycleConfig): strin
   return `no heartbeat for ${secs(now - last)}s (timeout ${config.heartbeatTimeoutSeconds}s)`;
 }
 
-function adopt(state: CycleState): Pick<Housekeeping, 'adoptions' | 'untrackedTerminations'> {
+function adopt(state: CycleState): Pick<Housekeeping, 'adoptions' | 'cloudTerminations'> {
   const known = new Set(state.instances.map((i) => i.id));
   const written = new Set(state.untrackedRecords.map((i) => i.id));
   const adoptions: Instance[] = [];
-  const untrackedTerminations: { instanceId: string; reason: string }[] = [];
+  const cloudTerminations: { instanceId: string; reason: string }[] = [];
   for (const c of state.cloud) {
     if (known.has(c.id) || GONE.has(c.state)) continue;
     const type = findInstanceType(c.type);
@@ -110,7 +113,7 @@ function adopt(state: CycleState): Pick<Housekeeping, 'adoptions' | 'untrackedTe
           ? `untracked instance of unknown type ${c.type}`
           : undefined;
     if (reason || !type) {
-      untrackedTerminations.push({ instanceId: c.id, reason: reason ?? 'unknown type' });
+      cloudTerminations.push({ instanceId: c.id, reason: reason ?? 'unknown type' });
       continue;
     }
     adoptions.push({
@@ -125,7 +128,16 @@ function adopt(state: CycleState): Pick<Housekeeping, 'adoptions' | 'untrackedTe
       version: 0,
     });
   }
-  return { adoptions, untrackedTerminations };
+  const byId = new Map(state.cloud.map((c) => [c.id, c]));
+  for (const inst of state.instances) {
+    const c = byId.get(inst.id);
+    if (inst.state === 'TERMINATING' && c && !GONE.has(c.state))
+      cloudTerminations.push({
+        instanceId: inst.id,
+        reason: `terminating but the cloud still reports it ${c.state}`,
+      });
+  }
+  return { adoptions, cloudTerminations };
 }
 
 function expire(job: Job, now: number): Expiration | undefined {

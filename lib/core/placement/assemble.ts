@@ -4,10 +4,11 @@
  */
 import type { Placement, PlacementTarget } from '../model/placement.ts';
 import { evaluate, leaves } from '../strl/expr.ts';
+import { capsHold, spanOf } from './capacity.ts';
 import { explain } from './explain.ts';
 import type { Fleet, LaunchPool } from './fleet.ts';
 import type { PreparedJobs } from './jobs.ts';
-import { capsHold, type NewHost, type Packer, type PlacedTask, spanOf } from './pack.ts';
+import type { NewHost, Packer, PlacedTask } from './pack.ts';
 import { bootingCounts, cheapestPattern, launchesOf, patternCost } from './pool-cost.ts';
 import type {
   FuturePlacement,
@@ -59,8 +60,9 @@ function finalPattern(fleet: Fleet, packer: Packer): Map<string, number[]> {
     best.set(poolId, cheapestPattern(u, upper.get(poolId)!, pool.bootSlots));
   }
   // The cheapest pattern may launch at other times than the one checked while packing; keep it only
-  // when it also respects the caps.
-  return capsHold(fleet, best) ? best : upper;
+  // when it also respects the caps. Else the instances actually used, else the pattern packing checked.
+  if (capsHold(fleet, best)) return best;
+  return capsHold(fleet, used) ? used : upper;
 }
 
 export function settle(

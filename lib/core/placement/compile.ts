@@ -286,9 +286,10 @@ type Dim = (typeof RESOURCE_DIMENSIONS)[number];
  */
 function boundingDims(terms: readonly UsageTerm[], rhs: Resources, ub: (i: number) => number): Dim[] {
   const used = RESOURCE_DIMENSIONS.filter((d) => terms.some((u) => u.demand[d] > 0));
-  const live = used.filter(
-    (d) => terms.reduce((s, u) => s + u.demand[d] * u.coef * ub(u.varIndex), 0) > rhs[d] + 1e-9,
-  );
+  // Only terms that use a dimension count towards it (0 * Infinity would be NaN).
+  const most = (d: Dim) =>
+    terms.reduce((s, u) => (u.demand[d] > 0 ? s + u.demand[d] * u.coef * ub(u.varIndex) : s), 0);
+  const live = used.filter((d) => most(d) > rhs[d] + 1e-9);
   return live.filter((d, i) => {
     if (rhs[d] <= 0) return true;
     return !live.some((o, j) => {

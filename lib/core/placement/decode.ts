@@ -10,6 +10,8 @@ import type { Outcome, PlanContext } from './assemble.ts';
 import { settle } from './assemble.ts';
 import type { CompiledGroup, CompiledModel, LeafRef } from './compile.ts';
 import type { LaunchPool } from './fleet.ts';
+import { placeBest } from './greedy.ts';
+import { isSimpleShape } from './jobs.ts';
 import { type GrantRequest, Packer } from './pack.ts';
 import { launchesOf } from './pool-cost.ts';
 import type { Repair } from './types.ts';
@@ -111,6 +113,32 @@ function packOne(packer: Packer, g: GrantRequest, repairs: Repair[], dropped: Ma
   dropped.set(g.jobId, reason);
 }
 
+/**
+ * A deferred job with a simple request (one choice among alternatives and starts) may still fit another
+ * of its choices on what is left, as the greedy would place it (paying for what it adds).
+ */
+function replanDeferred(
+  ctx: PlanContext,
+  packer: Packer,
+  repairs: Repair[],
+  dropped: Map<string, string>,
+): void {
+  for (const jobId of [...dropped.keys()]) {
+    const expr = ctx.prepared.exprs.get(jobId);
+    if (!expr || !isSimpleShape(expr)) continue;
+    const c = { jobId, leaves: leaves(expr).map((leaf, index) => ({ leaf, index })) };
+    if (!placeBest(packer, c, {}, false)) continue;
+    dropped.delete(jobId);
+    const slot = packer.placed.get(jobId)?.[0]?.start ?? 0;
+    const i = repairs.findIndex((r) => r.jobId === jobId && r.action === 'deferred');
+    repairs.splice(i, 1, {
+      jobId,
+      action: 'moved',
+      detail: `re-planned to another of its choices, in slot ${slot}`,
+    });
+  }
+}
+
 /** Packs a solver answer onto concrete instances, repairing what does not fit, then verifies and scores it. */
 export function decodeSolution(ctx: PlanContext, compiled: CompiledModel, values: Float64Array): Outcome {
   const grants = compiled.groups.flatMap((cg) => groupGrants(cg, values));
@@ -128,6 +156,7 @@ export function decodeSolution(ctx: PlanContext, compiled: CompiledModel, values
     // A job with several granted leaves (SUM, MIN) is packed leaf by leaf; if one fails the job goes.
     if (!dropped.has(g.jobId)) packOne(packer, g, repairs, dropped);
   }
+  replanDeferred(ctx, packer, repairs, dropped);
   return settle(ctx, packer, repairs, dropped);
 }
 

@@ -8,8 +8,9 @@
 import { type ChooseExpr, isLeaf, leaves } from '../strl/expr.ts';
 import type { Outcome, PlanContext } from './assemble.ts';
 import { settle } from './assemble.ts';
+import { spanOf } from './capacity.ts';
 import type { LaunchPool } from './fleet.ts';
-import { type NewHost, Packer, spanOf } from './pack.ts';
+import { type NewHost, Packer } from './pack.ts';
 import { bootingCounts } from './pool-cost.ts';
 
 export interface GreedyGuide {
@@ -19,7 +20,7 @@ export interface GreedyGuide {
   readonly leafRank?: (jobId: string, leafIndex: number, leaf: ChooseExpr) => number;
 }
 
-interface Candidate {
+export interface Candidate {
   readonly jobId: string;
   readonly leaves: readonly { leaf: ChooseExpr; index: number }[];
 }
@@ -40,7 +41,12 @@ function candidates(ctx: PlanContext, dropped: Map<string, string>): Candidate[]
   return out;
 }
 
-function placeBest(packer: Packer, c: Candidate, guide: GreedyGuide, acceptZeroOnly: boolean): boolean {
+export function placeBest(
+  packer: Packer,
+  c: Candidate,
+  guide: GreedyGuide,
+  acceptZeroOnly: boolean,
+): boolean {
   const rank = (l: { leaf: ChooseExpr; index: number }) =>
     guide.leafRank?.(c.jobId, l.index, l.leaf) ?? l.leaf.value;
   const ordered = [...c.leaves].sort((a, b) => rank(b) - rank(a) || a.leaf.start - b.leaf.start);
@@ -112,8 +118,9 @@ export function greedyPack(
   ctx: PlanContext,
   guide: GreedyGuide = {},
   openCharge: 'share' | 'dense' = 'share',
+  limits?: ReadonlyMap<string, readonly number[]>,
 ): { packer: Packer; dropped: Map<string, string> } {
-  const packer = new Packer(ctx.fleet, undefined, openCharge);
+  const packer = new Packer(ctx.fleet, limits, openCharge, 'used');
   const dropped = new Map<string, string>();
   const cands = candidates(ctx, dropped);
   const jobRank = (c: Candidate) =>
@@ -157,4 +164,18 @@ export function greedyOutcome(ctx: PlanContext, guide?: GreedyGuide): Outcome {
   const second = greedyPack(ctx, guide, 'dense');
   const b = settle(ctx, second.packer, [], second.dropped);
   return b.objective > a.objective ? b : a;
+}
+
+/**
+ * Rounding of an LP answer (the calibration recipe): instance counts first, as the LP's x rounded up,
+ * which the packer treats as paid for; then jobs packed in the LP's order of preference; instances left
+ * unused are trimmed when the plan is settled (its cost counts only what is used).
+ */
+export function roundedOutcome(
+  ctx: PlanContext,
+  guide: GreedyGuide,
+  counts: ReadonlyMap<string, readonly number[]>,
+): Outcome {
+  const { packer, dropped } = greedyPack(ctx, guide, 'share', counts);
+  return settle(ctx, packer, [], dropped);
 }

@@ -11,14 +11,23 @@
 import {
   addResources,
   copiesThatFit,
-  fits,
   type Resources,
   subtractResources,
   ZERO_RESOURCES,
 } from '../model/resources.ts';
 import type { ChooseExpr } from '../strl/expr.ts';
+import {
+  bestFit,
+  capsHold,
+  dominantShare,
+  fitsOver,
+  freeOf,
+  roomOver,
+  slack,
+  spanOf,
+  withinLimit,
+} from './capacity.ts';
 import { type ExistingPool, type Fleet, type LaunchPool, windowEnd } from './fleet.ts';
-import { bootingCounts } from './pool-cost.ts';
 
 export interface ExistingHost {
   readonly kind: 'existing';
@@ -82,16 +91,14 @@ interface HostPick {
   readonly extra: boolean;
 }
 
-function dominantShare(d: Resources, cap: Resources): number {
-  return Math.max(d.vcpu / cap.vcpu, d.memoryMiB / cap.memoryMiB, cap.gpus > 0 ? d.gpus / cap.gpus : 0);
-}
-
 export class Packer {
   readonly existing = new Map<string, ExistingHost[]>();
   readonly fresh = new Map<string, NewHost[]>();
   readonly placed = new Map<string, PlacedTask[]>();
   /** Per launch pool and slot: instances hosting at least one task. */
   private readonly inUse = new Map<string, number[]>();
+  /** Per launch pool and slot: instances whose span (first to last used slot) covers the slot. */
+  private readonly spanCounts = new Map<string, number[]>();
 
   constructor(
     readonly fleet: Fleet,
@@ -103,6 +110,12 @@ export class Packer {
      * when the fleet-size cap, not money, is what runs out.
      */
     readonly openCharge: 'share' | 'dense' = 'share',
+    /**
+     * Limited mode: what the caps are checked against. `solver` (decoding): the solver's counts, which
+     * it already checked, raised to what is used. `used` (rounding an LP, whose rounded-up counts may
+     * break the caps): only the instances actually used, checked at every new-instance pick.
+     */
+    readonly capBasis: 'solver' | 'used' = 'solver',
   ) {
     for (const pool of fleet.pools.values()) {
       if (pool.kind === 'existing')
@@ -113,6 +126,7 @@ export class Packer {
       else {
         this.fresh.set(pool.id, []);
         this.inUse.set(pool.id, new Array<number>(fleet.slots).fill(0));
+        this.spanCounts.set(pool.id, new Array<number>(fleet.slots).fill(0));
       }
     }
   }
@@ -176,25 +190,36 @@ export class Packer {
   capPattern(): Map<string, number[]> {
     const out = new Map<string, number[]>();
     const used = this.limits ? this.usedCounts() : undefined;
-    for (const [poolId, hosts] of this.fresh) {
+    for (const poolId of this.fresh.keys()) {
       const a = new Array<number>(this.fleet.slots).fill(0);
       if (used) {
-        const x = this.limits?.get(poolId) ?? EMPTY;
+        const x = this.capBasis === 'solver' ? (this.limits?.get(poolId) ?? EMPTY) : EMPTY;
         const u = used.get(poolId)!;
         for (let t = 0; t < a.length; t++) a[t] = Math.max(x[t] ?? 0, u[t]!);
       } else {
-        for (const h of hosts) {
-          const span = spanOf(h);
-          if (span) for (let t = span[0]; t <= span[1]; t++) a[t] = a[t]! + 1;
-        }
+        const spans = this.spanCounts.get(poolId)!;
+        for (let t = 0; t < a.length; t++) a[t] = spans[t]!;
       }
       out.set(poolId, a);
     }
     return out;
   }
 
-  capsHold(pattern = this.capPattern()): boolean {
-    return capsHold(this.fleet, pattern);
+  capsHold(pattern?: ReadonlyMap<string, readonly number[]>): boolean {
+    if (!pattern && this.fewEnough()) return true;
+    return capsHold(this.fleet, pattern ?? this.capPattern());
+  }
+
+  /** Fast path: every instance ever opened, alive in every slot at once, would still fit the caps. */
+  private fewEnough(): boolean {
+    if (this.limits) return false;
+    let count = this.fleet.fixedCount;
+    let dollars = this.fleet.fixedPerHour;
+    for (const [poolId, hosts] of this.fresh) {
+      count += hosts.length;
+      dollars += hosts.length * (this.fleet.pools.get(poolId) as LaunchPool).pricePerHour;
+    }
+    return count <= this.fleet.maxInstances && dollars <= this.fleet.budgetPerHour + 1e-6;
   }
 
   private poolOrder(req: GrantRequest, opts: PackOptions): string[] {
@@ -236,7 +261,15 @@ export class Packer {
     const pool = this.fleet.pools.get(poolId);
     if (!pool) return undefined;
     if (pool.kind === 'new') return this.freshPick(pool, demand, start, end, opts);
-    const host = this.existing.get(poolId)!.find((h) => fitsOver(demand, h.free, start, end));
+    const members = this.existing.get(poolId)!;
+    // Decoding packs best fit (least room left) to keep room whole for the tasks still to come; the
+    // greedy, which tries many choices, takes the first fit.
+    const host = this.limits
+      ? bestFit(
+          members.filter((h) => fitsOver(demand, h.free, start, end)),
+          (h) => slack(demand, pool.capacity, h.free, start, end),
+        )
+      : members.find((h) => fitsOver(demand, h.free, start, end));
     return host && { host, cost: 0, opened: false, extra: false };
   }
 
@@ -255,6 +288,7 @@ export class Packer {
     // x(t) are in use in any slot (tasks cannot migrate, so identity across slots is the packer's job).
     const allowed = (h: NewHost | undefined) => !limit || withinLimit(limit, inUse, h, start, end);
     let best: HostPick | undefined;
+    let bestRoom = Number.POSITIVE_INFINITY;
     for (const h of hosts) {
       const ok = allowed(h);
       if ((!ok && !opts.allowExtra) || !roomOver(demand, pool.capacity, h.used, start, end)) continue;
@@ -262,17 +296,24 @@ export class Packer {
       const grow = span
         ? Math.max(0, span[0] - start) + Math.max(0, end - 1 - span[1])
         : end - start + pool.bootSlots;
-      const cost = grow * perSlot;
-      if (!best || cost < best.cost) best = { host: h, cost, opened: grow > 0, extra: !ok };
-      if (cost === 0 && ok) break;
+      // Within the solver's counts the instance is already paid for (and within the caps).
+      const prepaid = limit !== undefined && ok;
+      const cost = prepaid ? 0 : grow * perSlot;
+      const opened = this.capBasis === 'used' || (!prepaid && grow > 0);
+      const room = limit ? slack(demand, pool.capacity, freeOf(pool, h), start, end) : 0;
+      if (!best || cost < best.cost - 1e-12 || (Math.abs(cost - best.cost) <= 1e-12 && room < bestRoom)) {
+        best = { host: h, cost, opened, extra: !ok };
+        bestRoom = room;
+      }
+      if (cost === 0 && ok && !limit) break;
     }
     if (best && best.cost === 0) return best;
     const serial = hosts.length;
     const ok = allowed(undefined);
     if (!ok && !opts.allowExtra) return best;
     const dense = this.openCharge === 'dense' ? Math.max(1, copiesThatFit(demand, pool.capacity)) : 1;
-    const openCost =
-      ((end - start + pool.bootSlots) * perSlot * Math.min(1, dominantShare(demand, pool.capacity))) / dense;
+    const share = Math.min(1, dominantShare(demand, pool.capacity));
+    const openCost = limit && ok ? 0 : ((end - start + pool.bootSlots) * perSlot * share) / dense;
     if (!best || openCost < best.cost) {
       const host: NewHost = {
         kind: 'new',
@@ -281,7 +322,7 @@ export class Packer {
         used: Array.from({ length: this.fleet.slots }, () => ZERO_RESOURCES),
         tasks: new Array<number>(this.fleet.slots).fill(0),
       };
-      return { host, cost: openCost, opened: true, extra: !ok };
+      return { host, cost: openCost, opened: this.capBasis === 'used' || !(limit && ok), extra: !ok };
     }
     return best;
   }
@@ -291,8 +332,16 @@ export class Packer {
     u[t] = u[t]! + by;
   }
 
+  private moveSpan(h: NewHost, by: 1 | -1): void {
+    const span = spanOf(h);
+    if (!span) return;
+    const counts = this.spanCounts.get(h.poolId)!;
+    for (let t = span[0]; t <= span[1]; t++) counts[t] = counts[t]! + by;
+  }
+
   private occupy(task: PlacedTask): void {
     const h = task.host;
+    if (h.kind === 'new') this.moveSpan(h, -1);
     if (h.kind === 'new') {
       const hosts = this.fresh.get(h.poolId)!;
       if (!hosts.includes(h)) hosts.push(h);
@@ -305,10 +354,12 @@ export class Packer {
         if (h.tasks[t] === 1) this.bumpInUse(h.poolId, t, 1);
       }
     }
+    if (h.kind === 'new') this.moveSpan(h, 1);
   }
 
   private release(task: PlacedTask): void {
     const h = task.host;
+    if (h.kind === 'new') this.moveSpan(h, -1);
     for (let t = task.start; t < task.end; t++) {
       if (h.kind === 'existing') h.free[t] = addResources(h.free[t]!, task.leaf.demand);
       else {
@@ -317,6 +368,7 @@ export class Packer {
         if (h.tasks[t] === 0) this.bumpInUse(h.poolId, t, -1);
       }
     }
+    if (h.kind === 'new') this.moveSpan(h, 1);
     if (h.kind === 'new') {
       const hosts = this.fresh.get(h.poolId)!;
       // Only the last-opened instance may be dropped, so serials stay dense.
@@ -325,72 +377,6 @@ export class Packer {
   }
 }
 
-function withinLimit(
-  limit: readonly number[],
-  inUse: readonly number[],
-  h: NewHost | undefined,
-  start: number,
-  end: number,
-) {
-  for (let t = start; t < end; t++) {
-    if (h && h.tasks[t]! > 0) continue;
-    if (inUse[t]! + 1 > (limit[t] ?? 0)) return false;
-  }
-  return true;
-}
-
 function existingHost(pool: ExistingPool, id: string, i: number): ExistingHost {
   return { kind: 'existing', poolId: pool.id, id, free: pool.memberFree[i]!.map((f) => ({ ...f })) };
-}
-
-/** Room for `demand` on top of `used` within `cap` in every slot of [start, end), without allocating. */
-function roomOver(
-  demand: Resources,
-  cap: Resources,
-  used: readonly Resources[],
-  start: number,
-  end: number,
-): boolean {
-  const eps = 1e-9;
-  for (let t = start; t < end; t++) {
-    const u = used[t]!;
-    if (
-      u.vcpu + demand.vcpu > cap.vcpu + eps ||
-      u.memoryMiB + demand.memoryMiB > cap.memoryMiB + eps ||
-      u.gpus + demand.gpus > cap.gpus + eps
-    )
-      return false;
-  }
-  return true;
-}
-
-function fitsOver(demand: Resources, free: readonly Resources[], start: number, end: number): boolean {
-  for (let t = start; t < end; t++) if (!fits(demand, free[t] ?? ZERO_RESOURCES)) return false;
-  return true;
-}
-
-/** First and last slot in which the instance hosts a task. */
-export function spanOf(h: NewHost): [number, number] | undefined {
-  const first = h.tasks.findIndex((n) => n > 0);
-  if (first < 0) return undefined;
-  let last = h.tasks.length - 1;
-  while (h.tasks[last] === 0) last--;
-  return [first, last];
-}
-
-/** Fleet-size and budget caps in every slot, for a pattern of new instances alive per pool. */
-export function capsHold(fleet: Fleet, pattern: ReadonlyMap<string, readonly number[]>): boolean {
-  const countRhs = Math.max(0, fleet.maxInstances - fleet.fixedCount) + 1e-9;
-  const budgetRhs = Math.max(0, fleet.budgetPerHour - fleet.fixedPerHour) + 1e-6;
-  const count = new Array<number>(fleet.slots).fill(0);
-  const dollars = new Array<number>(fleet.slots).fill(0);
-  for (const [poolId, a] of pattern) {
-    const pool = fleet.pools.get(poolId) as LaunchPool;
-    const counted = bootingCounts(a, pool.bootSlots);
-    counted.forEach((n, t) => {
-      count[t] = count[t]! + n;
-      dollars[t] = dollars[t]! + n * pool.pricePerHour;
-    });
-  }
-  return count.every((n, t) => n <= countRhs && dollars[t]! <= budgetRhs);
 }

@@ -18,7 +18,7 @@ import { type Outcome, type PlanContext, toPlan } from './assemble.ts';
 import { type CompiledModel, compile } from './compile.ts';
 import { decodeSolution, outcomeToValues } from './decode.ts';
 import { buildFleet } from './fleet.ts';
-import { greedyOutcome } from './greedy.ts';
+import { greedyOutcome, roundedOutcome } from './greedy.ts';
 import { prepareJobs } from './jobs.ts';
 import type { MilpModel, MilpSolution, MilpSolveOptions, MilpSolver } from './milp.ts';
 import { type PlacementInput, PlacementInputSchema, type PlacementPlan, type PlanOptions } from './types.ts';
@@ -90,6 +90,18 @@ function lpGuide(compiled: CompiledModel, lp: Float64Array, prev?: ReadonlyMap<s
     leafRank: (jobId: string, leafIndex: number, leaf: ChooseExpr) =>
       (leafScore.get(jobId)?.get(leafIndex) ?? 0) * 1e6 + leaf.value * 1e-6,
   };
+}
+
+/** The LP's new-instance counts per launch pool and slot, rounded up. */
+function lpCounts(compiled: CompiledModel, lp: Float64Array): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [poolId, v] of compiled.launches) {
+    out.set(
+      poolId,
+      v.x.map((i) => (i === undefined ? 0 : Math.ceil((lp[i] ?? 0) - 1e-6))),
+    );
+  }
+  return out;
 }
 
 function hasValues(s: MilpSolution): boolean {
@@ -168,7 +180,8 @@ export async function planPlacement(
     if (sol) {
       lp = sol.values;
       if (sol.status === 'optimal') bound = sol.objective;
-      consider(greedyOutcome(ctx, lpGuide(compiled, sol.values, options.warm?.values)), 'milp');
+      const guide = lpGuide(compiled, sol.values, options.warm?.values);
+      consider(roundedOutcome(ctx, guide, lpCounts(compiled, sol.values)), 'milp');
     }
   }
   if (budget.left() > MIN_STAGE_MS) {

@@ -11,8 +11,9 @@ import {
   type Resources,
   ZERO_RESOURCES,
 } from '../model/resources.ts';
+import { capsHold } from './capacity.ts';
 import type { Fleet, LaunchPool } from './fleet.ts';
-import { capsHold, type PlacedTask } from './pack.ts';
+import type { PlacedTask } from './pack.ts';
 
 function hostKey(t: PlacedTask): string {
   return t.host.kind === 'existing' ? `existing ${t.host.id}` : `new ${t.host.poolId}#${t.host.serial}`;

@@ -109,6 +109,17 @@ const stateArb = fc
     };
   });
 
+const emptyState: CycleState = {
+  now: NOW,
+  pending: [],
+  instances: [],
+  tasks: [],
+  cloud: [],
+  cancelRequested: [],
+  untrackedRecords: [],
+  placedJobs: [],
+};
+
 function decide(state: CycleState): CycleDecision {
   const housekeeping = decideHousekeeping(state, config);
   const view = planningView(state, housekeeping);
@@ -126,9 +137,15 @@ function capacityOf(key: string, state: CycleState): Resources {
 
 describe('cycle decision', () => {
   it('never over-commits an instance with the tasks it commits plus those already active', () => {
+    const seen = { existing: 0, new: 0, gpu: 0 };
     fc.assert(
       fc.property(stateArb, (state) => {
         const d = decide(state);
+        for (const c of d.commits)
+          for (const t of c.tasks) {
+            seen[t.target.kind]++;
+            if (t.gpuIndices.length > 0) seen.gpu++;
+          }
         const held = new Map<string, Resources>();
         const gpus = new Map<string, number[]>();
         const add = (key: string, r: Resources, idx: readonly number[]) => {
@@ -151,6 +168,10 @@ describe('cycle decision', () => {
       }),
       { numRuns: 150 },
     );
+    // The property means something only if commits to both kinds of host, GPU ones included, occurred.
+    expect(seen.existing).toBeGreaterThan(0);
+    expect(seen.new).toBeGreaterThan(0);
+    expect(seen.gpu).toBeGreaterThan(0);
   });
 
   it('launches only as many instances as the committed tasks use', () => {
@@ -167,6 +188,83 @@ describe('cycle decision', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('cycle decision guard', () => {
+  it('skips a job whose plan would over-commit an instance the planner saw as empty', () => {
+    const inst = storedInstance('g5.xlarge', { id: 'i-1', now: NOW });
+    const holder = storedTask({ id: 'old', attempts: 1 }, inst, {
+      now: NOW,
+      resources: { vcpu: 2, memoryMiB: 4096, gpus: 1 },
+      gpuIndices: [0],
+    });
+    const gpu = {
+      ...job({ id: 'gpu', gpus: 1, vcpu: 1 }),
+      status: 'PENDING' as const,
+      version: 1,
+      updatedAt: NOW,
+    };
+    const view = { instances: [inst], tasks: [holder], jobs: [gpu], skipped: [] };
+    // A plan made without the active task, as a stale or buggy planner would make it.
+    const plan = planGreedy(buildPlacementInput({ ...view, tasks: [] }, config, NOW), {
+      catalog: INSTANCE_CATALOG,
+    });
+    expect(plan.placements.some((p) => p.jobId === 'gpu' && p.target.kind === 'existing')).toBe(true);
+    const hk = decideHousekeeping(
+      { ...emptyState, instances: [inst], tasks: [holder], cloud: [cloudOf(inst)] },
+      config,
+    );
+
+    const d = decideCycle({ cycleId: 'g', now: NOW, config, view, housekeeping: hk, plan });
+
+    expect(d.commits.map((c) => c.job.id)).not.toContain('gpu');
+    expect(d.skipped).toContainEqual({
+      jobId: 'gpu',
+      reason: expect.stringContaining('would over-commit existing:i-1'),
+    });
+  });
+});
+
+describe('housekeeping', () => {
+  it('terminates, without recording, cloud instances the fleet cannot use', () => {
+    const written = storedInstance('m7i.xlarge', { id: 'i-old', now: NOW, state: 'TERMINATED' });
+    const terminating = storedInstance('m7i.xlarge', { id: 'i-term', now: NOW, state: 'TERMINATING' });
+    const hk = decideHousekeeping(
+      {
+        ...emptyState,
+        instances: [terminating],
+        untrackedRecords: [written],
+        cloud: [
+          cloudOf(written),
+          cloudOf(terminating),
+          { ...cloudOf(written), id: 'i-odd', type: 'x9.weird' },
+        ],
+      },
+      config,
+    );
+    expect(hk.cloudTerminations.map((t) => t.instanceId).sort()).toEqual(['i-odd', 'i-old', 'i-term']);
+    expect(hk.adoptions).toEqual([]);
+    expect(hk.retirements).toEqual([]);
+  });
+
+  it('retires a stopped instance and one the cloud lost, but not one launched moments ago', () => {
+    const stopped = storedInstance('m7i.xlarge', { id: 'i-stopped', now: NOW });
+    const lost = storedInstance('m7i.xlarge', { id: 'i-lost', now: NOW });
+    const fresh = storedInstance('m7i.xlarge', {
+      id: 'i-fresh',
+      now: NOW,
+      state: 'PENDING',
+      launchedAt: NOW - 5000,
+    });
+    const hk = decideHousekeeping(
+      { ...emptyState, instances: [stopped, lost, fresh], cloud: [cloudOf(stopped, 'stopped')] },
+      config,
+    );
+    expect(hk.retirements.map((r) => [r.instanceId, r.terminate])).toEqual([
+      ['i-stopped', true],
+      ['i-lost', false],
+    ]);
   });
 });
 

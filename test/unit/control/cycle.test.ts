@@ -3,6 +3,8 @@ import { type CycleDeps, runScheduleCycle } from '../../../lib/core/control/cycl
 import { parseCycleConfig } from '../../../lib/core/control/cycle-config.ts';
 import { ConflictError } from '../../../lib/core/errors.ts';
 import type { Job } from '../../../lib/core/model/job.ts';
+import { fits, type Resources } from '../../../lib/core/model/resources.ts';
+import { HighsSolver } from '../../../lib/solver/highs-solver.ts';
 import { FakeMilpSolver } from '../../fakes/fake-milp-solver.ts';
 import {
   cloudOf,
@@ -140,6 +142,35 @@ describe('schedule cycle: placing work', () => {
   });
 });
 
+describe('schedule cycle: with the HiGHS solver', () => {
+  it('commits and dispatches every job the plan starts now, within each instance capacity', async () => {
+    deps = { ...deps, solver: new HighsSolver(), elapsedMs: () => performance.now() };
+    const a = storedInstance('g5.xlarge', { id: 'i-gpu', now: NOW });
+    const b = storedInstance('m7i.xlarge', { id: 'i-cpu', now: NOW });
+    f.instances.seed(a, b);
+    f.fleet.seed(cloudOf(a), cloudOf(b));
+    for (let n = 0; n < 6; n++)
+      f.jobs.seed(storedJob({ id: `j${n}`, vcpu: 1, memoryMiB: 2048, gpus: n % 3 === 0 ? 1 : 0 }));
+
+    const report = await runScheduleCycle({ ...config, solveTimeLimitMs: 5000 }, deps, { cycleId: 'c1' });
+
+    expect(report.counts?.jobsCommitted).toBeGreaterThan(0);
+    expect(report.counts?.tasksDispatched).toBe(f.tasks.all().length);
+    const held = new Map<string, Resources>();
+    for (const t of f.tasks.all()) {
+      const h0 = held.get(t.instanceId) ?? { vcpu: 0, memoryMiB: 0, gpus: 0 };
+      held.set(t.instanceId, {
+        vcpu: h0.vcpu + t.resources.vcpu,
+        memoryMiB: h0.memoryMiB + t.resources.memoryMiB,
+        gpus: h0.gpus + t.resources.gpus,
+      });
+    }
+    for (const [id, r] of held) expect(fits(r, f.instances.instances.get(id)?.capacity ?? r)).toBe(true);
+    const dispatched = f.channel.sent.filter((m) => m.message.kind === 'RunTask');
+    expect(dispatched).toHaveLength(f.tasks.all().length);
+  });
+});
+
 describe('schedule cycle: the lease', () => {
   it('skips the cycle and writes nothing when another owner holds the lease', async () => {
     f.leases.hold('schedule', 'other-cycle', NOW + 60_000);
@@ -151,6 +182,26 @@ describe('schedule cycle: the lease', () => {
     for (const fake of [f.jobs, f.tasks, f.instances, f.fleet, f.channel]) expect(fake.calls).toEqual([]);
     expect(f.leases.leases.get('schedule')?.owner).toBe('other-cycle');
     expect(f.jobs.jobs.get('j1')?.status).toBe('PENDING');
+  });
+
+  it('writes nothing when another cycle took the lease while this one was planning', async () => {
+    f.jobs.seed(storedJob({ id: 'j1' }));
+    deps = {
+      ...deps,
+      solver: new FakeMilpSolver(() => {
+        f.leases.hold('schedule', 'other-cycle', NOW + 60_000);
+        return { status: 'no-solution', values: new Float64Array(), objective: 0, solveMs: 1 };
+      }),
+    };
+
+    const report = await cycle();
+
+    expect(report).toMatchObject({ status: 'skipped', reason: 'lease lost before acting' });
+    expect(report.decision?.commits).toHaveLength(1);
+    expect(f.fleet.callsOf('launch')).toHaveLength(0);
+    expect(f.tasks.callsOf('commitPlacement')).toHaveLength(0);
+    expect(f.jobs.jobs.get('j1')?.status).toBe('PENDING');
+    expect(f.leases.leases.get('schedule')?.owner).toBe('other-cycle');
   });
 
   it('releases the lease when reading the state fails', async () => {

@@ -94,6 +94,21 @@ describe('compiler', () => {
     expect(next).toContain(`j.stable.a0.t${Math.floor(NOW / 600_000) + 3}`);
   });
 
+  it('keeps the GPU row of a pool that CPU-only tasks share, and drops rows another row implies', () => {
+    const jobs = [
+      job({ id: 'cpu', vcpu: 1, memoryMiB: 1024 }),
+      job({ id: 'gpu', vcpu: 1, memoryMiB: 1024, gpus: 1 }),
+    ];
+    const { c } = compiled(placementInput({ slots: 3, launchable: [launchable(G5_XLARGE)], jobs }));
+    const dims = new Set(
+      c.model.rows
+        .filter((r) => r.name.startsWith('cap.n.g5.xlarge.od.'))
+        .map((r) => r.name.split('.').at(-1)),
+    );
+    // 1 vCPU of 4 and 1 GiB of 16 per task: the vCPU row implies the memory row.
+    expect([...dims].sort()).toEqual(['gpus', 'vcpu']);
+  });
+
   it('adds a one-per-instance row for task shapes that cannot share an instance', () => {
     // A 4-vCPU CPU task and a GPU task (2 vCPU) cannot share a 4-vCPU g5.xlarge.
     const { c } = compiled(

@@ -83,19 +83,31 @@ describe('verification', () => {
 describe('decode repairs', () => {
   // Two GPU jobs (2 vCPU + 1 GPU) and one 4-vCPU CPU job on new g5.xlarge instances (4 vCPU, 1 GPU).
   // Counted per pool, 2 instances hold all three (8 vCPU, 2 GPUs); concretely the CPU job needs a third.
-  const jobs = [
-    job({ id: 'g1', vcpu: 2, memoryMiB: 4096, gpus: 1, duration: min(10), deadline: min(60), value: 20 }),
-    job({ id: 'g2', vcpu: 2, memoryMiB: 4096, gpus: 1, duration: min(10), deadline: min(60), value: 20 }),
-    job({ id: 'c', vcpu: 4, memoryMiB: 4096, duration: min(10), deadline: min(60), value: 20 }),
-  ];
   const abs = Math.floor(NOW / 600_000);
-  const relaxed = (maxInstances: number) => {
-    const input = placementInput({
-      slots: 3,
-      launchable: [launchable(G5_XLARGE)],
-      jobs,
-      limits: { maxInstances, budgetPerHour: 100, idleTimeoutSeconds: 60 },
-    });
+  const relaxed = (maxInstances: number, gpuMinutes: number) => {
+    const jobs = [
+      job({
+        id: 'g1',
+        vcpu: 2,
+        memoryMiB: 4096,
+        gpus: 1,
+        duration: min(gpuMinutes),
+        deadline: min(60),
+        value: 20,
+      }),
+      job({
+        id: 'g2',
+        vcpu: 2,
+        memoryMiB: 4096,
+        gpus: 1,
+        duration: min(gpuMinutes),
+        deadline: min(60),
+        value: 20,
+      }),
+      job({ id: 'c', vcpu: 4, memoryMiB: 4096, duration: min(10), deadline: min(60), value: 20 }),
+    ];
+    const limits = { maxInstances, budgetPerHour: 100, idleTimeoutSeconds: 60 };
+    const input = placementInput({ slots: 3, launchable: [launchable(G5_XLARGE)], jobs, limits });
     const ctx = planContext(input);
     const c = compile(ctx.fleet, ctx.prepared.groups, input.now);
     const names = c.model.vars.map((v) => v.name);
@@ -105,13 +117,14 @@ describe('decode repairs', () => {
       [leafOf('g1')]: 2,
       [leafOf('c')]: 1,
       [`x.n.g5.xlarge.od.t${abs + 1}`]: 2,
+      [`x.n.g5.xlarge.od.t${abs + 2}`]: gpuMinutes > 10 ? 2 : 0,
       [`l.n.g5.xlarge.od.t${abs}`]: 2,
     });
     return decodeSolution(ctx, c, sol.values);
   };
 
   it('launches one more instance when the caps allow, and records the repair', () => {
-    const o = relaxed(5);
+    const o = relaxed(5, 10);
     expect(o.repairs).toEqual([
       {
         jobId: 'c',
@@ -123,8 +136,16 @@ describe('decode repairs', () => {
     expect(o.pattern.get('n.g5.xlarge.od')?.[1]).toBe(3);
   });
 
-  it('defers the job with a reason when the caps do not allow another instance', () => {
-    const o = relaxed(2);
+  it('re-plans the job to a later start that fits when the caps allow no other instance', () => {
+    const o = relaxed(2, 10);
+    expect(o.repairs).toEqual([
+      { jobId: 'c', action: 'moved', detail: 're-planned to another of its choices, in slot 2' },
+    ]);
+    expect(o.tasks).toHaveLength(3);
+  });
+
+  it('defers the job with a reason when nothing fits within the caps', () => {
+    const o = relaxed(2, 20);
     expect(o.repairs.map((r) => [r.jobId, r.action])).toEqual([['c', 'deferred']]);
     expect(o.dropped.get('c')).toMatch(/^deferred: its 1 task\(s\) did not pack/);
     expect(o.tasks.map((t) => t.jobId).sort()).toEqual(['g1', 'g2']);
