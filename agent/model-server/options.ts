@@ -2,11 +2,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../lib/core/errors.ts';
 import { toFieldIssues } from '../../lib/core/model/validate.ts';
 import type { Clock, ReportSink } from '../../lib/core/ports.ts';
-import {
-  ModelIdSchema,
-  ProviderPreferenceSchema,
-  type ServeModel,
-} from '../../lib/core/protocol/inference.ts';
+import { ModelIdSchema, type ServeModel, ServingSettingsShape } from '../../lib/core/protocol/inference.ts';
 
 /** Fetches a model that is not on local disk (an `s3://` URI) and returns a local path. */
 export interface ModelFetcher {
@@ -53,42 +49,7 @@ const OptionsSchema = z.object({
     .string({ error: 'modelPath must be a string' })
     .regex(/^(s3:\/\/[^/]+\/.+|\/.+)$/, { error: 'modelPath must be s3://bucket/key or an absolute path' }),
   modelId: ModelIdSchema,
-  maxBatch: z
-    .number()
-    .int()
-    .min(1, { error: 'maxBatch must be at least 1' })
-    .max(1024, { error: 'maxBatch must be at most 1024' })
-    .default(8),
-  maxQueueDelayMs: z
-    .number()
-    .min(0, { error: 'maxQueueDelayMs must be at least 0' })
-    .max(10_000, { error: 'maxQueueDelayMs must be at most 10,000' })
-    .default(2),
-  queueCapacity: z
-    .number()
-    .int()
-    .min(1, { error: 'queueCapacity must be at least 1' })
-    .max(100_000, { error: 'queueCapacity must be at most 100,000' })
-    .default(256),
-  concurrentRunners: z
-    .number()
-    .int()
-    .min(1, { error: 'concurrentRunners must be at least 1' })
-    .max(16, { error: 'concurrentRunners must be at most 16' })
-    .default(1),
-  intraOpThreads: z
-    .number()
-    .int()
-    .min(0, { error: 'intraOpThreads must be at least 0' })
-    .max(256, { error: 'intraOpThreads must be at most 256' })
-    .default(0),
-  executionProvider: ProviderPreferenceSchema.default('auto'),
-  port: z
-    .number()
-    .int()
-    .min(0, { error: 'port must be between 0 and 65,535' })
-    .max(65_535, { error: 'port must be between 0 and 65,535' })
-    .default(0),
+  ...ServingSettingsShape,
   host: z.string().min(1).default('0.0.0.0'),
   reportIntervalMs: z.number().min(10, { error: 'reportIntervalMs must be at least 10' }).default(10_000),
   instanceId: z.string().min(1).optional(),

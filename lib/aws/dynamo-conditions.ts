@@ -11,3 +11,25 @@ export function isConditionFailure(error: unknown): boolean {
   const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
   return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
 }
+
+/** The pieces of an UpdateItem expression, built up by several helpers. */
+export interface UpdateParts {
+  readonly sets: string[];
+  readonly names: Record<string, string>;
+  readonly values: Record<string, unknown>;
+}
+
+/** Adds `SET #prefix_field = :prefix_field` for every defined field of `patch`. */
+export function addSets(
+  parts: UpdateParts,
+  patch: Readonly<Record<string, unknown>>,
+  prefix: string,
+): UpdateParts {
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    parts.sets.push(`#${prefix}_${field} = :${prefix}_${field}`);
+    parts.names[`#${prefix}_${field}`] = field;
+    parts.values[`:${prefix}_${field}`] = value;
+  }
+  return parts;
+}

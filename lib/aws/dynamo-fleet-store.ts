@@ -25,7 +25,7 @@ import type { Job } from '../core/model/job.ts';
 import { assertTransition } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
 import type { InstanceStore, TaskStore } from '../core/ports.ts';
-import { isConditionFailure } from './dynamo-conditions.ts';
+import { addSets, isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
 
@@ -225,15 +225,15 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
     expectedVersion: number,
     patch: Partial<Pick<Instance, 'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt'>>,
   ): Promise<Instance> {
-    const names: Record<string, string> = { '#v': 'version' };
-    const values: Record<string, unknown> = { ':expected': expectedVersion, ':next': expectedVersion + 1 };
-    const sets = ['#v = :next'];
-    for (const [field, value] of Object.entries(patch)) {
-      if (value === undefined) continue;
-      sets.push(`#f_${field} = :f_${field}`);
-      names[`#f_${field}`] = field;
-      values[`:f_${field}`] = value;
-    }
+    const { sets, names, values } = addSets(
+      {
+        sets: ['#v = :next'],
+        names: { '#v': 'version' },
+        values: { ':expected': expectedVersion, ':next': expectedVersion + 1 },
+      },
+      patch,
+      'f',
+    );
     try {
       const out = await this.doc.send(
         new UpdateCommand({

@@ -21,7 +21,7 @@ import type {
   Rejection,
   TransitionRequest,
 } from '../core/ports.ts';
-import { isConditionFailure } from './dynamo-conditions.ts';
+import { addSets, isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
 
@@ -166,12 +166,7 @@ export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
       ':next': request.expectedVersion + 1,
       ':now': request.now,
     };
-    for (const [field, value] of Object.entries(request.patch ?? {})) {
-      if (value === undefined) continue;
-      sets.push(`#p_${field} = :p_${field}`);
-      names[`#p_${field}`] = field;
-      values[`:p_${field}`] = value;
-    }
+    addSets({ sets, names, values }, request.patch ?? {}, 'p');
     try {
       const out = await this.doc.send(
         new UpdateCommand({

@@ -24,11 +24,11 @@ export type ProviderPreference = z.infer<typeof ProviderPreferenceSchema>;
 export const ExecutionProviderSchema = z.enum(['cuda', 'cpu'], { error: 'provider must be cuda or cpu' });
 export type ExecutionProvider = z.infer<typeof ExecutionProviderSchema>;
 
-export const ServeModelSchema = envelope('ServeModel', {
-  modelId: ModelIdSchema,
-  model: ModelRefSchema,
-  jobId: z.string().min(1).optional(),
-  taskId: z.string().min(1).optional(),
+/**
+ * How a model is served: batching, shedding, threads, provider, port. Shared by the ServeModel message
+ * and the model server's own options, so the two cannot disagree on limits or defaults.
+ */
+export const ServingSettingsShape = {
   maxBatch: z
     .number()
     .int({ error: 'maxBatch must be an integer' })
@@ -67,6 +67,14 @@ export const ServeModelSchema = envelope('ServeModel', {
     .min(0, { error: 'port must be between 0 and 65,535' })
     .max(65_535, { error: 'port must be between 0 and 65,535' })
     .default(0),
+};
+
+export const ServeModelSchema = envelope('ServeModel', {
+  modelId: ModelIdSchema,
+  model: ModelRefSchema,
+  jobId: z.string().min(1).optional(),
+  taskId: z.string().min(1).optional(),
+  ...ServingSettingsShape,
   reportIntervalSeconds: z
     .number()
     .min(1, { error: 'reportIntervalSeconds must be at least 1' })
