@@ -1,0 +1,371 @@
+import { z } from 'zod';
+import { type FieldIssue, ValidationError } from '../errors.ts';
+import { parseOrThrow } from '../model/validate.ts';
+import { DeadlineQueue, EventHeap } from './heaps.ts';
+import { type StageProfile, serviceTable } from './profiles.ts';
+import {
+  compileTopology,
+  drawnRouter,
+  type PipelineShape,
+  type Router,
+  recordedRouter,
+  type Topology,
+} from './topology.ts';
+import { createRng } from './traces.ts';
+
+/**
+ * The estimator: a discrete-event simulation of a pipeline configuration over an arrival trace, with the
+ * serving behaviour the stage servers implement:
+ *
+ *   query ──> entry stages ──> [EDF queue per stage] ──(free replica & due)──> batch ──> successors ...
+ *
+ * - one central queue per stage, earliest deadline first (deadline = pipeline arrival + SLO);
+ * - a free replica takes up to maxBatch queued queries once the batch is due: maxBatch are waiting, or
+ *   the head has waited maxQueueDelayMs at this stage (0 means pull whatever is there, InferLine's rule);
+ * - one batch at a time per replica; a batch of b queries takes the profile's time for b, rounded up to
+ *   the next profiled size;
+ * - a query leaves a stage along each outgoing edge with the edge's probability; a join stage waits for
+ *   all of its taken incoming edges; the query ends when its last visited stage finishes.
+ * Transfer time between stages is not modelled (it belongs in the profiled latency).
+ */
+
+export const StageConfigSchema = z.object({
+  instanceType: z.string().min(1, { error: 'instanceType must not be empty' }),
+  maxBatch: z
+    .number()
+    .int({ error: 'maxBatch must be an integer' })
+    .min(1, { error: 'maxBatch must be at least 1' })
+    .max(1024, { error: 'maxBatch must be at most 1,024' }),
+  replicas: z
+    .number()
+    .int({ error: 'replicas must be an integer' })
+    .min(1, { error: 'replicas must be at least 1' })
+    .max(10_000, { error: 'replicas must be at most 10,000' }),
+  maxQueueDelayMs: z
+    .number()
+    .min(0, { error: 'maxQueueDelayMs must be at least 0' })
+    .max(10_000, { error: 'maxQueueDelayMs must be at most 10,000' }),
+});
+export type StageConfig = z.infer<typeof StageConfigSchema>;
+
+/** Stage id -> how that stage is served. */
+export type PipelineConfig = Readonly<Record<string, StageConfig>>;
+
+/** Finds the profile of a stage on an instance type. */
+export type ProfileLookup = (stageId: string, instanceType: string) => StageProfile;
+
+export interface SimulationInput {
+  readonly pipeline: PipelineShape;
+  readonly config: PipelineConfig;
+  readonly profileOf: ProfileLookup;
+  /** Sorted arrival times in ms. */
+  readonly arrivalsMs: Float64Array;
+  /** End-to-end SLO: queries slower than this are late. */
+  readonly sloMs: number;
+  /** Seed of the per-edge routing draws (ignored with `paths`). */
+  readonly seed?: number;
+  /** Recorded stage sets, one per query (repeated when the trace is longer). */
+  readonly paths?: readonly (readonly string[])[];
+  /**
+   * Stop once more than this many queries are late: the caller only needs to know the P99 is missed.
+   * Unset runs the whole trace.
+   */
+  readonly lateLimit?: number;
+}
+
+export interface StageStats {
+  /** Queries that visited the stage. */
+  readonly visits: number;
+  readonly batches: number;
+  readonly meanBatch: number;
+}
+
+export interface SimulationResult {
+  /** End-to-end latency of each query in trace order; NaN for queries unfinished when it stopped early. */
+  readonly latenciesMs: Float64Array;
+  /** Queries over the SLO (counted as they finish). */
+  readonly late: number;
+  /** False when the run stopped at `lateLimit`. */
+  readonly complete: boolean;
+  readonly stages: Readonly<Record<string, StageStats>>;
+}
+
+interface StageState {
+  readonly service: Float64Array;
+  readonly maxBatch: number;
+  readonly delayMs: number;
+  free: number;
+  readonly queue: DeadlineQueue;
+  /** Time of the earliest pending delay timer, Infinity if none. */
+  timerAt: number;
+  batches: number;
+  served: number;
+}
+
+function prepareStages(input: SimulationInput, topo: Topology): StageState[] {
+  return topo.ids.map((id) => {
+    const raw = input.config[id];
+    if (!raw)
+      throw new ValidationError('pipeline config', [
+        {
+          path: id,
+          message: `no configuration for stage ${id}; configured: ${Object.keys(input.config).join(', ')}`,
+        },
+      ]);
+    const c = parseOrThrow(StageConfigSchema, raw, `config of stage ${id}`);
+    return {
+      service: serviceTable(input.profileOf(id, c.instanceType), c.maxBatch),
+      maxBatch: c.maxBatch,
+      delayMs: c.maxQueueDelayMs,
+      free: c.replicas,
+      queue: new DeadlineQueue(),
+      timerAt: Number.POSITIVE_INFINITY,
+      batches: 0,
+      served: 0,
+    };
+  });
+}
+
+/** Replays the trace through the configuration; see the file comment for the serving model. */
+export function simulate(input: SimulationInput): SimulationResult {
+  checkTrace(input.arrivalsMs, input.sloMs);
+  const topo = compileTopology(input.pipeline);
+  const sim = new Simulation(input, topo, prepareStages(input, topo));
+  const complete = sim.run();
+  const stages: Record<string, StageStats> = {};
+  sim.stages.forEach((st, s) => {
+    stages[topo.ids[s] as string] = {
+      visits: sim.visits[s] as number,
+      batches: st.batches,
+      meanBatch: st.batches > 0 ? st.served / st.batches : 0,
+    };
+  });
+  return { latenciesMs: sim.latency, late: sim.late, complete, stages };
+}
+
+/** The event loop relies on sorted, finite arrivals; a bad trace would silently reorder time. */
+export function checkTrace(arrivalsMs: Float64Array, sloMs: number): void {
+  const issues: FieldIssue[] = [];
+  if (!(sloMs > 0)) issues.push({ path: 'sloMs', message: `sloMs must be greater than 0, got ${sloMs}` });
+  for (let i = 0; i < arrivalsMs.length; i++) {
+    const t = arrivalsMs[i] as number;
+    if (!Number.isFinite(t) || (i > 0 && t < (arrivalsMs[i - 1] as number))) {
+      issues.push({
+        path: `arrivalsMs.${i}`,
+        message: `arrivals must be finite and sorted, got ${t} after ${i > 0 ? arrivalsMs[i - 1] : 'the start'}`,
+      });
+      break;
+    }
+  }
+  if (issues.length > 0) throw new ValidationError('simulation input', issues);
+}
+
+// Event values: batch id * 2 for a finished batch, stage * 2 + 1 for a queue-delay timer.
+const TIMER = 1;
+
+class Simulation {
+  readonly latency: Float64Array;
+  readonly visits: Float64Array;
+  late = 0;
+  private readonly n: number;
+  private readonly nStages: number;
+  private readonly nEdges: number;
+  private readonly router: Router;
+  private readonly events = new EventHeap();
+  /** Per (query, stage): taken incoming edges still to deliver. */
+  private readonly waiting: Uint8Array;
+  /** Per (query, edge): 1 when the query takes the edge. */
+  private readonly taken: Uint8Array;
+  private readonly remaining: Int32Array;
+  private readonly finish: Float64Array;
+  private readonly visitedScratch: Uint8Array;
+  private readonly takenScratch: Uint8Array;
+  private readonly touched: number[] = [];
+  // Batches are stored flat: members of batch b are members[start[b] .. start[b] + size[b]).
+  private members = new Int32Array(1024);
+  private memberCount = 0;
+  private batchStart = new Int32Array(256);
+  private batchSize = new Int32Array(256);
+  private batchStage = new Int32Array(256);
+  private batchCount = 0;
+  private readonly lateLimit: number;
+
+  constructor(
+    private readonly input: SimulationInput,
+    private readonly topo: Topology,
+    readonly stages: StageState[],
+  ) {
+    this.n = input.arrivalsMs.length;
+    this.nStages = topo.ids.length;
+    this.nEdges = topo.edgeFrom.length;
+    this.router = input.paths
+      ? recordedRouter(topo, input.paths)
+      : drawnRouter(topo, createRng(input.seed ?? 1));
+    this.latency = new Float64Array(this.n).fill(Number.NaN);
+    this.visits = new Float64Array(this.nStages);
+    this.waiting = new Uint8Array(this.n * this.nStages);
+    this.taken = new Uint8Array(this.n * this.nEdges);
+    this.remaining = new Int32Array(this.n);
+    this.finish = new Float64Array(this.n);
+    this.visitedScratch = new Uint8Array(this.nStages);
+    this.takenScratch = new Uint8Array(this.nEdges);
+    this.lateLimit = input.lateLimit ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Returns false if it stopped at the late limit. */
+  run(): boolean {
+    const arrivals = this.input.arrivalsMs;
+    const events = this.events;
+    let next = 0;
+    while (next < this.n || events.size > 0) {
+      // Finished batches and timers at or before the next arrival go first: a replica freed at t can
+      // take a query that arrives at t.
+      if (events.size > 0 && (next >= this.n || events.topTime() <= (arrivals[next] as number))) {
+        const t = events.topTime();
+        const v = events.topVal();
+        events.pop();
+        if ((v & TIMER) === TIMER) this.onTimer(v >> 1, t);
+        else this.onBatchDone(v >> 1, t);
+      } else {
+        this.onArrival(next, arrivals[next] as number);
+        next++;
+      }
+      if (this.late > this.lateLimit) return false;
+    }
+    return true;
+  }
+
+  private onArrival(q: number, t: number): void {
+    const { visitedScratch: visited, takenScratch: taken, nStages, nEdges } = this;
+    visited.fill(0);
+    taken.fill(0);
+    this.router.route(q, visited, taken);
+    let count = 0;
+    for (let e = 0; e < nEdges; e++) {
+      if (!taken[e]) continue;
+      this.taken[q * nEdges + e] = 1;
+      this.waiting[q * nStages + (this.topo.edgeTo[e] as number)]! += 1;
+    }
+    this.finish[q] = t;
+    for (let s = 0; s < nStages; s++) {
+      if (!visited[s]) continue;
+      count++;
+      this.visits[s]! += 1;
+      if (this.waiting[q * nStages + s] === 0) this.enqueue(s, q, t);
+    }
+    this.remaining[q] = count;
+    if (count === 0) this.latency[q] = 0;
+    this.dispatchTouched(t);
+  }
+
+  private enqueue(s: number, q: number, t: number): void {
+    const st = this.stages[s] as StageState;
+    st.queue.push(q, t);
+    this.touched.push(s);
+  }
+
+  private dispatchTouched(t: number): void {
+    const touched = this.touched;
+    while (touched.length > 0) this.dispatch(touched.pop() as number, t);
+  }
+
+  private onTimer(s: number, t: number): void {
+    const st = this.stages[s] as StageState;
+    if (st.timerAt === t) st.timerAt = Number.POSITIVE_INFINITY;
+    this.dispatch(s, t);
+  }
+
+  /** Start every batch that is due on the stage's free replicas; arm the delay timer otherwise. */
+  private dispatch(s: number, t: number): void {
+    const st = this.stages[s] as StageState;
+    while (st.free > 0 && st.queue.size > 0) {
+      if (st.queue.size < st.maxBatch) {
+        const dueAt = st.queue.headSince() + st.delayMs;
+        if (dueAt > t) {
+          if (dueAt < st.timerAt) {
+            st.timerAt = dueAt;
+            this.events.push(dueAt, s * 2 + TIMER);
+          }
+          return;
+        }
+      }
+      this.startBatch(s, st, t);
+    }
+  }
+
+  private startBatch(s: number, st: StageState, t: number): void {
+    const size = Math.min(st.queue.size, st.maxBatch);
+    const b = this.batchCount++;
+    this.reserve(b, size);
+    this.batchStart[b] = this.memberCount;
+    this.batchSize[b] = size;
+    this.batchStage[b] = s;
+    for (let i = 0; i < size; i++) this.members[this.memberCount++] = st.queue.pop();
+    st.free--;
+    st.batches++;
+    st.served += size;
+    this.events.push(t + (st.service[size] as number), b * 2);
+  }
+
+  private reserve(b: number, size: number): void {
+    if (this.memberCount + size > this.members.length) {
+      const grown = new Int32Array(Math.max(this.members.length * 2, this.memberCount + size));
+      grown.set(this.members);
+      this.members = grown;
+    }
+    if (b >= this.batchStart.length) {
+      const len = this.batchStart.length * 2;
+      for (const key of ['batchStart', 'batchSize', 'batchStage'] as const) {
+        const grown = new Int32Array(len);
+        grown.set(this[key]);
+        this[key] = grown;
+      }
+    }
+  }
+
+  private onBatchDone(b: number, t: number): void {
+    const s = this.batchStage[b] as number;
+    const st = this.stages[s] as StageState;
+    st.free++;
+    const start = this.batchStart[b] as number;
+    const end = start + (this.batchSize[b] as number);
+    for (let i = start; i < end; i++) this.leaveStage(this.members[i] as number, s, t);
+    this.touched.push(s);
+    this.dispatchTouched(t);
+  }
+
+  /** Deliver the query along its taken edges out of `s`; record its latency if it is done. */
+  private leaveStage(q: number, s: number, t: number): void {
+    const { nStages, nEdges, topo } = this;
+    for (const e of topo.outEdges[s] ?? []) {
+      if (!this.taken[q * nEdges + e]) continue;
+      const to = topo.edgeTo[e] as number;
+      const w = q * nStages + to;
+      this.waiting[w]! -= 1;
+      if (this.waiting[w] === 0) this.enqueue(to, q, t);
+    }
+    if (t > (this.finish[q] as number)) this.finish[q] = t;
+    this.remaining[q]! -= 1;
+    if (this.remaining[q] === 0) {
+      const latency = (this.finish[q] as number) - (this.input.arrivalsMs[q] as number);
+      this.latency[q] = latency;
+      if (latency > this.input.sloMs) this.late++;
+    }
+  }
+}
+
+/**
+ * Nearest-rank percentile (p in (0, 100]): the smallest value with at least p% of values at or below it.
+ * NaN (unfinished) counts as +Infinity, so an aborted run never looks feasible.
+ */
+export function percentile(values: Float64Array, p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values, (v) => (Number.isNaN(v) ? Number.POSITIVE_INFINITY : v)).sort();
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(Math.max(rank, 1), sorted.length) - 1] as number;
+}
+
+/** How many of n queries may exceed the SLO while the nearest-rank P99 still meets it. */
+export function allowedLate(n: number, p = 99): number {
+  return n - Math.ceil((p / 100) * n);
+}

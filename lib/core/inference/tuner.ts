@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { parseOrThrow } from '../model/validate.ts';
+import {
+  compareEnvelopes,
+  computeEnvelope,
+  type Envelope,
+  envelopeWindows,
+  maxBucketRate,
+  recentArrivals,
+} from './envelope.ts';
+import { replicaThroughputQps, type StageProfile, serviceTimeMs } from './profiles.ts';
+import type { PipelineConfig } from './simulator.ts';
+import { meanRatePerSecond } from './traces.ts';
+
+/**
+ * The InferLine tuner's arithmetic: it changes replica counts only (batch size and hardware stay as
+ * planned), scaling up as soon as live traffic leaves the planning trace's envelope and scaling down
+ * after a quiet period.
+ *
+ * ρ_m, the max-provisioning ratio, is ambiguous in the paper; here ρ_m = s_m·λ / (k_m·μ_m), with λ the
+ * planning trace's mean rate, s_m the stage's visit fraction, k_m its planned replicas and μ_m one
+ * replica's throughput at the planned batch. It is the planned utilisation at the mean rate, so that
+ * k = ⌈r·s_m / (μ_m·ρ_m)⌉ gives back exactly k_m when r = λ, and scales it linearly with the rate.
+ *
+ * - Scale up: if any live envelope rate exceeds the sample's, with r_max the largest exceeding live
+ *   rate, set k_m = max(current, ⌈r_max·s_m / (μ_m·ρ_m)⌉).
+ * - Scale down: only after `stabilisationMs` (15 s: three 5 s replica activations) without a change;
+ *   λ_new = highest rate over the last 30 s in 5 s buckets; k_m = max(1, ⌈λ_new·s_m / (μ_m·ρ_p)⌉) with
+ *   ρ_p = min_m ρ_m (the least loaded stage's ratio: conservative); never raises a count.
+ */
+
+export interface StageBasis {
+  readonly visitFraction: number;
+  /** μ_m: one replica's throughput at the planned hardware and batch. */
+  readonly replicaThroughputQps: number;
+  readonly plannedReplicas: number;
+  /** ρ_m = s_m·λ / (k_m·μ_m). */
+  readonly rho: number;
+}
+
+export interface TunerBasis {
+  readonly sample: Envelope;
+  readonly planningRatePerSecond: number;
+  readonly stages: Readonly<Record<string, StageBasis>>;
+  /** ρ_p = min ρ_m over visited stages. */
+  readonly rhoP: number;
+}
+
+export interface BasisInput {
+  readonly config: PipelineConfig;
+  readonly profileOf: (stageId: string, instanceType: string) => StageProfile;
+  readonly visitFractions: Readonly<Record<string, number>>;
+  /** The planning (sample) trace. */
+  readonly arrivalsMs: Float64Array;
+}
+
+/**
+ * What the planner hands the tuner. The envelope's smallest window is the shortest planned batch service
+ * time of any stage (the finest timescale at which a stage can fall behind), at least 1 ms.
+ */
+export function tunerBasis(input: BasisInput): TunerBasis {
+  const lambda = meanRatePerSecond(input.arrivalsMs);
+  const stages: Record<string, StageBasis> = {};
+  let shortest = Number.POSITIVE_INFINITY;
+  for (const [id, c] of Object.entries(input.config)) {
+    const profile = input.profileOf(id, c.instanceType);
+    shortest = Math.min(shortest, serviceTimeMs(profile, c.maxBatch));
+    const mu = replicaThroughputQps(profile, c.maxBatch);
+    const s = input.visitFractions[id] ?? 0;
+    stages[id] = {
+      visitFraction: s,
+      replicaThroughputQps: mu,
+      plannedReplicas: c.replicas,
+      rho: (s * lambda) / (c.replicas * mu),
+    };
+  }
+  const rhos = Object.values(stages)
+    .map((s) => s.rho)
+    .filter((r) => r > 0);
+  return {
+    sample: computeEnvelope(input.arrivalsMs, envelopeWindows(Math.max(1, shortest))),
+    planningRatePerSecond: lambda,
+    stages,
+    rhoP: rhos.length > 0 ? Math.min(...rhos) : 0,
+  };
+}
+
+/**
+ * ⌈rate·s / (μ·ρ)⌉. The tiny allowance absorbs floating-point error, so that a rate equal to the planned
+ * one gives back the planned count rather than one more.
+ */
+export function replicasFor(ratePerSecond: number, s: number, mu: number, rho: number): number {
+  if (s <= 0 || rho <= 0) return 0;
+  return Math.ceil((ratePerSecond * s) / (mu * rho) - 1e-9);
+}
+
+export const TunerOptionsSchema = z.object({
+  /** @default 15000 */
+  stabilisationMs: z.number().min(0, { error: 'stabilisationMs must be at least 0' }).default(15_000),
+  /** @default 30000 */
+  lookbackMs: z.number().positive({ error: 'lookbackMs must be greater than 0' }).default(30_000),
+  /** @default 5000 */
+  bucketMs: z.number().positive({ error: 'bucketMs must be greater than 0' }).default(5_000),
+  /** Live history the envelope is computed over. @default 60000 */
+  historyMs: z.number().positive({ error: 'historyMs must be greater than 0' }).default(60_000),
+});
+export type TunerOptions = z.input<typeof TunerOptionsSchema>;
+
+export interface TunerState {
+  readonly replicas: Readonly<Record<string, number>>;
+  /** When replica counts last changed (or the plan was deployed). */
+  readonly lastChangeMs: number;
+}
+
+export type TunerReason = 'scale-up' | 'scale-down' | 'steady' | 'stabilising';
+
+export interface TunerDecision {
+  readonly state: TunerState;
+  readonly reason: TunerReason;
+  /** The rate that sized the change: r_max on scale-up, λ_new on scale-down. */
+  readonly ratePerSecond?: number;
+}
+
+/** One tuner tick: the live arrivals (sorted, ms, same clock as nowMs) in, new replica counts out. */
+export function tune(
+  basis: TunerBasis,
+  state: TunerState,
+  arrivalsMs: Float64Array,
+  nowMs: number,
+  options: TunerOptions = {},
+): TunerDecision {
+  const o = parseOrThrow(TunerOptionsSchema, options, 'tuner options');
+  const live = computeEnvelope(recentArrivals(arrivalsMs, nowMs, o.historyMs), basis.sample.windowsMs);
+  const over = compareEnvelopes(live, basis.sample);
+  if (over.exceeded) {
+    const replicas = mapStages(basis, state, (b, current) =>
+      Math.max(current, replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho)),
+    );
+    // A burst the current counts already cover changes nothing, and is no time to scale down either.
+    if (!changed(state.replicas, replicas)) return { state, reason: 'steady' };
+    return {
+      state: { replicas, lastChangeMs: nowMs },
+      reason: 'scale-up',
+      ratePerSecond: over.maxRatePerSecond,
+    };
+  }
+  if (nowMs - state.lastChangeMs < o.stabilisationMs) return { state, reason: 'stabilising' };
+  const rate = maxBucketRate(arrivalsMs, nowMs, o.lookbackMs, o.bucketMs);
+  const replicas = mapStages(basis, state, (b, current) =>
+    b.visitFraction > 0
+      ? Math.min(current, Math.max(1, replicasFor(rate, b.visitFraction, b.replicaThroughputQps, basis.rhoP)))
+      : current,
+  );
+  if (!changed(state.replicas, replicas)) return { state, reason: 'steady' };
+  return { state: { replicas, lastChangeMs: nowMs }, reason: 'scale-down', ratePerSecond: rate };
+}
+
+function mapStages(
+  basis: TunerBasis,
+  state: TunerState,
+  f: (b: StageBasis, current: number) => number,
+): Record<string, number> {
+  const out: Record<string, number> = { ...state.replicas };
+  for (const [id, b] of Object.entries(basis.stages)) {
+    out[id] = f(b, state.replicas[id] ?? b.plannedReplicas);
+  }
+  return out;
+}
+
+function changed(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): boolean {
+  return Object.entries(after).some(([id, k]) => before[id] !== k);
+}
