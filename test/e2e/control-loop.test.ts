@@ -66,7 +66,7 @@ beforeAll(async () => {
     budgetPerHour: 30,
     slotSeconds: 30,
     cycle: {
-      heartbeatTimeoutSeconds: 8,
+      heartbeatTimeoutSeconds: 30,
       idleTimeoutSeconds: 6,
       launchGraceSeconds: 30,
       solveTimeLimitMs: 1500,
