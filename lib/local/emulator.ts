@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { OWN_GROUP, ownChild } from './children.ts';
 
 /**
  * The AWS emulator for tests and local mode. With `AWS_ENDPOINT_URL` set (LocalStack or a running moto)
@@ -35,16 +36,19 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   if (external) return externalEmulator(external);
 
   const command = options.command ?? 'moto_server';
-  if (!commandExists(command)) {
+  if (!commandExists(command, env)) {
     throw new EmulatorError(
       `${command} was not found on PATH: install moto 5.2.1 with its server extra, or set AWS_ENDPOINT_URL to a running emulator`,
     );
   }
   const port = options.port ?? (await freePort());
-  const child = spawn(command, ['-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
-  });
+  const child = ownChild(
+    spawn(command, ['-H', '127.0.0.1', '-p', String(port)], {
+      ...OWN_GROUP,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    }),
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -80,8 +84,8 @@ export async function resetMoto(endpoint: string): Promise<void> {
   if (!res.ok) throw new EmulatorError(`emulator reset failed with HTTP ${res.status}`);
 }
 
-function commandExists(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+function commandExists(command: string, env: NodeJS.ProcessEnv): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore', env }).status === 0;
 }
 
 export function freePort(): Promise<number> {
@@ -102,6 +106,10 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
   let exited: number | null = null;
   child.once('exit', (code) => {
     exited = code ?? -1;
+  });
+  // A spawn failure (e.g. the command vanished from PATH) arrives as 'error', not 'exit'.
+  child.once('error', () => {
+    exited = -1;
   });
   while (performance.now() < deadline) {
     if (exited !== null)

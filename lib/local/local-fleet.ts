@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findInstanceType } from '../core/model/catalog.ts';
 import type { CloudInstance, FleetProvider, Logger } from '../core/ports.ts';
+import { OWN_GROUP, ownChild } from './children.ts';
 
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -103,6 +104,7 @@ export class LocalFleet {
     const workDir = join(this.options.workRoot, instance.id);
     mkdirSync(workDir, { recursive: true });
     const child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], {
+      ...OWN_GROUP,
       cwd: REPO_ROOT,
       env: {
         ...this.options.env,
@@ -119,6 +121,7 @@ export class LocalFleet {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    ownChild(child);
     const handle: AgentHandle = {
       child,
       output: '',

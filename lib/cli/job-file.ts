@@ -1,0 +1,167 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { TetrafleetError } from '../core/errors.ts';
+import { type JobSpec, type JobSpecInput, JobSpecSchema } from '../core/model/job.ts';
+import { toFieldIssues } from '../core/model/validate.ts';
+
+/** One problem in a job file, placed at a line (1-based) when the file has one for it. */
+export interface JobFileIssue {
+  /** Dotted path from the spec's root, e.g. `alternatives.0.durationSeconds`; empty for the whole spec. */
+  readonly path: string;
+  readonly message: string;
+  /** Which spec of the file (0-based; shown 1-based) when the file holds several. */
+  readonly spec?: number;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** A job file that cannot be read, parsed or validated; every problem, each with its field and line. */
+export class JobFileError extends TetrafleetError {
+  readonly retryable = false;
+  constructor(
+    readonly file: string,
+    readonly issues: readonly JobFileIssue[],
+  ) {
+    super(issues.map((i) => describeJobFileIssue(file, i)).join('\n'));
+  }
+}
+
+/** `jobs.yaml:12:7: alternatives.0.durationSeconds: durationSeconds must be greater than 0`. */
+export function describeJobFileIssue(file: string, issue: JobFileIssue): string {
+  const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
+  const spec = issue.spec !== undefined ? `job #${issue.spec + 1}` : '';
+  const field = [spec, issue.path].filter(Boolean).join(' ');
+  return `${where}: ${field ? `${field}: ` : ''}${issue.message}`;
+}
+
+export interface ParsedJobFile {
+  /** The specs as written (defaults not filled in), ready for `submitJob`. */
+  readonly inputs: JobSpecInput[];
+  /** The same specs validated, defaults filled in. */
+  readonly specs: JobSpec[];
+}
+
+export async function readJobFile(path: string): Promise<ParsedJobFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(code);
+    throw new JobFileError(basename(path), [
+      { path: '', message: `cannot read ${path}: ${why}; pass a JSON or YAML file of job specs` },
+    ]);
+  }
+  return parseJobFile(text, basename(path));
+}
+
+/**
+ * Parses JSON or YAML (YAML is a superset of JSON, so one parser serves both and gives line numbers for
+ * either). The file holds one spec, a list of specs, `{ jobs: [...] }`, or several YAML documents.
+ */
+export function parseJobFile(text: string, file = 'jobs'): ParsedJobFile {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  if (!Array.isArray(docs)) throw new JobFileError(file, [{ path: '', message: 'the file is empty' }]);
+  const syntax = docs.flatMap((d) => d.errors);
+  if (syntax.length > 0) {
+    throw new JobFileError(
+      file,
+      syntax.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { path: '', message: firstLine(e.message), line: pos.line, column: pos.col };
+      }),
+    );
+  }
+  const entries = docs.flatMap((doc) => specsOf(doc));
+  if (entries.length === 0)
+    throw new JobFileError(file, [{ path: '', message: 'the file holds no job specs' }]);
+  const many = entries.length > 1 || entries.some((e) => e.prefix.length > 0);
+  const issues: JobFileIssue[] = [];
+  const specs: JobSpec[] = [];
+  entries.forEach((entry, index) => {
+    const parsed = JobSpecSchema.safeParse(entry.value);
+    if (parsed.success) {
+      specs.push(parsed.data);
+      return;
+    }
+    // toFieldIssues keeps zod's order, so each field issue lines up with the raw issue and its path.
+    const fieldIssues = toFieldIssues(parsed.error);
+    parsed.error.issues.forEach((issue, k) => {
+      const path = [...entry.prefix, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))];
+      issues.push({
+        path: fieldIssues[k]?.path ?? issue.path.join('.'),
+        message: plainMessage(
+          fieldIssues[k]?.message ?? issue.message,
+          issue.path.length > 0 && valueAt(entry.value, issue.path) === undefined
+            ? issue.path.at(-1)
+            : undefined,
+        ),
+        spec: many ? index : undefined,
+        ...positionOf(entry.doc, path, lines),
+      });
+    });
+  });
+  if (issues.length > 0) throw new JobFileError(file, issues);
+  return { inputs: entries.map((e) => e.value as JobSpecInput), specs };
+}
+
+interface Entry {
+  readonly doc: Document;
+  /** Where the spec sits in its document: [] for a lone spec, [i] in a list, ['jobs', i] under `jobs`. */
+  readonly prefix: (string | number)[];
+  readonly value: unknown;
+}
+
+function specsOf(doc: Document): Entry[] {
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return [];
+  if (Array.isArray(value)) return value.map((v, i) => ({ doc, prefix: [i], value: v }));
+  const jobs = (value as { jobs?: unknown }).jobs;
+  if (isMap(doc.contents) && Array.isArray(jobs) && Object.keys(value as object).length === 1)
+    return jobs.map((v, i) => ({ doc, prefix: ['jobs', i], value: v }));
+  return [{ doc, prefix: [], value }];
+}
+
+/**
+ * The line of the node at `path`, or, for a field that is missing, of the nearest enclosing node that
+ * exists (the object that lacks it).
+ */
+function positionOf(
+  doc: Document,
+  path: (string | number)[],
+  lines: LineCounter,
+): { line?: number; column?: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | null | undefined;
+    if (node && (isMap(node) || isSeq(node) || 'range' in node) && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return {};
+}
+
+/**
+ * zod words a missing field as a type mismatch ("expected array, received undefined", or for `task` the
+ * union's own message); say plainly that the field is required.
+ */
+function plainMessage(message: string, missing: PropertyKey | undefined): string {
+  if (missing === undefined) return message;
+  const expected = /expected (\w+), received undefined$/.exec(message)?.[1];
+  return `${String(missing)} is required${expected ? ` (expected ${expected})` : ''}`;
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let at: unknown = value;
+  for (const key of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  return at;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}

@@ -1,0 +1,100 @@
+import { CommanderError } from 'commander';
+import { NotFoundError, ValidationError } from '../core/errors.ts';
+import { SubmissionRejectedError } from '../sdk/errors.ts';
+import type { CommandOutput } from './commands/output.ts';
+import { toJson } from './commands/output.ts';
+import { CliEnvironmentError, CliUsageError, EXIT, type ExitCode } from './errors.ts';
+import { JobFileError } from './job-file.ts';
+
+/** The process around the CLI: where output goes and what the terminal is. Tests pass their own. */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly isTTY: boolean;
+  readonly columns: number;
+  readonly env: NodeJS.ProcessEnv;
+  /**
+   * Long-running commands (up, watch, demo) call this: from then on Ctrl-C aborts the returned signal so
+   * they shut down cleanly, instead of ending the process at once.
+   */
+  readonly interrupts: () => AbortSignal;
+}
+
+/** Flags every command takes. */
+export interface CommonFlags {
+  readonly json?: boolean;
+  readonly debug?: boolean;
+  readonly color?: boolean;
+}
+
+/** Prints a command's result: JSON with `--json`, else its text. */
+export function print(io: CliIo, flags: CommonFlags, output: CommandOutput<unknown>): ExitCode {
+  io.out(`${flags.json ? toJson(output.data) : output.text}\n`);
+  return output.exitCode ?? EXIT.ok;
+}
+
+/** The exit code an error means: usage 2, not found 3, environment 4, anything else 1. */
+export function exitCodeOf(error: unknown): ExitCode {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (
+    error instanceof CliUsageError ||
+    error instanceof ValidationError ||
+    error instanceof JobFileError ||
+    error instanceof SubmissionRejectedError
+  )
+    return EXIT.usage;
+  if (error instanceof NotFoundError) return EXIT.notFound;
+  if (error instanceof CliEnvironmentError || isEnvironmentProblem(error)) return EXIT.environment;
+  return EXIT.failure;
+}
+
+/** The emulator or AWS cannot be reached, or the local runtime could not start. */
+function isEnvironmentProblem(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'EmulatorError' || error.name === 'HandlerConfigError') return true;
+  const code =
+    (error as NodeJS.ErrnoException).code ?? (error.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EADDRINUSE';
+}
+
+/**
+ * Reports an error as one line per problem with its fix (a job file may have several), never a stack
+ * trace unless `--debug`. With `--json` the error is also printed as JSON on stdout for scripts.
+ */
+export function reportError(io: CliIo, flags: CommonFlags, error: unknown): ExitCode {
+  const code = exitCodeOf(error);
+  if (error instanceof CommanderError) return code; // commander already printed its message
+  const message = messageOf(error);
+  io.err(`${message.map((l) => `tetrafleet: ${l}`).join('\n')}\n`);
+  if (flags.debug && error instanceof Error && error.stack) io.err(`${error.stack}\n`);
+  if (flags.json)
+    io.out(`${toJson({ error: { exitCode: code, kind: nameOf(error), message: message.join('\n') } })}\n`);
+  return code;
+}
+
+function nameOf(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
+
+function messageOf(error: unknown): string[] {
+  if (error instanceof SubmissionRejectedError)
+    return [error.message, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
+  if (error instanceof ValidationError)
+    return [`invalid ${error.what}:`, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
+  if (error instanceof NotFoundError) return [`${error.message}: check the id with \`tetrafleet jobs\``];
+  const text = error instanceof Error ? error.message : String(error);
+  if (error instanceof JobFileError) return text.split('\n');
+  if (
+    isEnvironmentProblem(error) &&
+    !(error instanceof CliEnvironmentError) &&
+    /ECONNREFUSED|fetch failed/.test(text)
+  )
+    return [
+      `cannot reach the AWS endpoint (${firstLine(text)}): is the emulator or \`tetrafleet up\` still running?`,
+    ];
+  return [firstLine(text)];
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}

@@ -1,0 +1,99 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { JobFileError, parseJobFile, readJobFile } from '../../../lib/cli/job-file.ts';
+
+const good = {
+  name: 'ok',
+  task: { kind: 'command', command: '/bin/true' },
+  alternatives: [{ requirement: { vcpu: 1, memoryMiB: 512 }, durationSeconds: 10 }],
+  utility: { deadlineSeconds: 60, value: 1 },
+};
+
+function issuesOf(text: string, file = 'jobs.yaml') {
+  try {
+    parseJobFile(text, file);
+  } catch (error) {
+    if (error instanceof JobFileError) return error;
+    throw error;
+  }
+  throw new Error('expected the file to be refused');
+}
+
+describe('parseJobFile', () => {
+  it('reads one spec, a list, a jobs key, or several YAML documents', () => {
+    expect(parseJobFile(JSON.stringify(good)).specs.map((s) => s.name)).toEqual(['ok']);
+    expect(parseJobFile(JSON.stringify([good, { ...good, name: 'two' }])).specs).toHaveLength(2);
+    expect(parseJobFile(JSON.stringify({ jobs: [good] })).specs).toHaveLength(1);
+    expect(parseJobFile(`${JSON.stringify(good)}\n---\n${JSON.stringify(good)}\n`).inputs).toHaveLength(2);
+  });
+
+  it('fills in defaults in specs but submits inputs as written', () => {
+    const parsed = parseJobFile(JSON.stringify(good));
+    expect(parsed.specs[0]?.policy).toBe('deadline');
+    expect(parsed.inputs[0]).toEqual(good);
+  });
+
+  it('fails when a field is invalid, naming the field and the line of its value', () => {
+    const text = [
+      'name: bad',
+      'task:',
+      '  kind: command',
+      '  command: /bin/true',
+      'alternatives:',
+      '  - requirement:',
+      '      vcpu: 0',
+      '      memoryMiB: 512',
+      '    durationSeconds: 10',
+      'utility: { deadlineSeconds: 60, value: 1 }',
+    ].join('\n');
+    const error = issuesOf(text);
+    expect(error.issues).toEqual([
+      {
+        path: 'alternatives.0.requirement.vcpu',
+        message: 'vcpu must be greater than 0',
+        line: 7,
+        column: 13,
+      },
+    ]);
+    expect(error.message).toBe(
+      'jobs.yaml:7:13: alternatives.0.requirement.vcpu: vcpu must be greater than 0',
+    );
+  });
+
+  it('fails when a field is missing, pointing at the object that lacks it', () => {
+    const text = `- ${JSON.stringify(good)}\n- name: second\n  task: { kind: command, command: /bin/true }\n  policy: fifo\n`;
+    const error = issuesOf(text);
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]).toMatchObject({ spec: 1, path: 'alternatives', line: 2, column: 3 });
+    expect(error.message).toBe(
+      'jobs.yaml:2:3: job #2 alternatives: alternatives is required (expected array)',
+    );
+  });
+
+  it('fails when JSON is malformed, with the line of the syntax error', () => {
+    const error = issuesOf('{\n  "name": "x",\n  "task": [1, 2\n}\n', 'job.json');
+    expect(error.issues[0]?.line).toBeGreaterThanOrEqual(3);
+    expect(error.message.startsWith('job.json:')).toBe(true);
+  });
+
+  it('fails when the file holds no specs', () => {
+    expect(issuesOf('# nothing here\n').message).toBe('jobs.yaml: the file holds no job specs');
+  });
+});
+
+describe('readJobFile', () => {
+  it('fails when the file does not exist, saying what to pass instead', async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'tf-jobfile-')), 'nope.yaml');
+    await expect(readJobFile(missing)).rejects.toThrow(
+      /cannot read .*nope\.yaml: no such file; pass a JSON or YAML file/,
+    );
+  });
+
+  it('reads a JSON file from disk', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tf-jobfile-')), 'one.json');
+    writeFileSync(file, JSON.stringify(good));
+    expect((await readJobFile(file)).specs[0]?.name).toBe('ok');
+  });
+});
