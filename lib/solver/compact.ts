@@ -10,6 +10,8 @@ export interface Compacted {
   readonly model: MilpModel;
   /** `keep[i]` is the original index of compact variable i. */
   readonly keep: Int32Array;
+  /** `rowKeep[r]` is the original index of compact row r. */
+  readonly rowKeep: Int32Array;
   /** The name of a row that the fixed values alone violate, when there is one. */
   readonly violatedRow?: string;
 }
@@ -31,8 +33,9 @@ export function compactFixed(model: MilpModel): Compacted | undefined {
   });
   if (keep.length === n) return undefined;
   const rows: MilpRow[] = [];
+  const rowKeep: number[] = [];
   let violatedRow: string | undefined;
-  for (const row of model.rows) {
+  model.rows.forEach((row, r) => {
     let constant = 0;
     const terms: [number, number][] = [];
     for (const [index, coef] of row.terms) {
@@ -42,15 +45,27 @@ export function compactFixed(model: MilpModel): Compacted | undefined {
     }
     const lb = row.lb - constant;
     const ub = row.ub - constant;
-    if (terms.length > 0) rows.push({ name: row.name, terms, lb, ub });
-    else if ((lb > TOLERANCE || ub < -TOLERANCE) && violatedRow === undefined) violatedRow = row.name;
-  }
+    if (terms.length > 0) {
+      rows.push({ name: row.name, terms, lb, ub });
+      rowKeep.push(r);
+    } else if ((lb > TOLERANCE || ub < -TOLERANCE) && violatedRow === undefined) violatedRow = row.name;
+  });
   const vars = keep.map((i) => model.vars[i]).filter((v) => v !== undefined);
   return {
     model: { sense: model.sense, vars, rows, objOffset: offset },
     keep: Int32Array.from(keep),
+    rowKeep: Int32Array.from(rowKeep),
     ...(violatedRow === undefined ? {} : { violatedRow }),
   };
+}
+
+/** Row duals of the original model (0 for dropped rows) from those of the compact one. */
+export function expandDuals(original: MilpModel, compact: Compacted, duals: Float64Array): Float64Array {
+  const full = new Float64Array(original.rows.length);
+  compact.rowKeep.forEach((orig, r) => {
+    full[orig] = duals[r] ?? 0;
+  });
+  return full;
 }
 
 /** Values of the original model from values of the compact one. */

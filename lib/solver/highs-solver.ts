@@ -33,7 +33,7 @@ import type {
   MilpStatus,
 } from '../core/placement/milp.ts';
 import { type BasisMemory, offerBasis, rememberBasis } from './basis-memory.ts';
-import { compactFixed, expandValues } from './compact.ts';
+import { compactFixed, expandDuals, expandValues } from './compact.ts';
 import { loadHighs } from './highs-loader.ts';
 import { toLpText } from './lp-format.ts';
 import { checkModel, toCsr } from './model-arrays.ts';
@@ -119,7 +119,11 @@ export class HighsSolver implements MilpSolver {
     if (!compact) return this.solveChecked(highs, model, options, started);
     const result = this.solveChecked(highs, compact.model, options, started);
     if (result.values.length === 0) return result;
-    return { ...result, values: expandValues(model, compact, result.values) };
+    return {
+      ...result,
+      values: expandValues(model, compact, result.values),
+      ...(result.rowDuals ? { rowDuals: expandDuals(model, compact, result.rowDuals) } : {}),
+    };
   }
 
   private solveChecked(
@@ -296,10 +300,14 @@ function readResult(
     );
   if (status < MS.empty) return failed('error', started, `highs model status ${status}`);
   let values: Float64Array | undefined;
+  let rowDuals: Float64Array | undefined;
   let objective = Number.NEGATIVE_INFINITY;
   if (hasPrimal) {
-    values = fromColumns(native.getSolution().colValue, order, model.vars.length);
+    const solution = native.getSolution();
+    values = fromColumns(solution.colValue, order, model.vars.length);
     objective = native.getObjectiveValue();
+    // LP text may order rows differently from the model; duals are only passed on for arrays input.
+    if (relax && !order && status === MS.optimal) rowDuals = Float64Array.from(solution.rowDual);
   }
   if (state.incumbent && state.incumbentObjective > objective + 1e-9) {
     values = fromColumns(state.incumbent, order, model.vars.length);
@@ -318,6 +326,7 @@ function readResult(
     ...(gap === undefined ? {} : { gap }),
     solveMs: performance.now() - started,
     ...(optimal ? {} : { message: `stopped with highs model status ${status}${late}` }),
+    ...(rowDuals ? { rowDuals } : {}),
   };
 }
 

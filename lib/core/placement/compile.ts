@@ -86,6 +86,7 @@ class Compiler {
   /** Usage terms per (pool, slot), keyed by poolIndex * slots + t. */
   readonly cells = new Map<number, UsageCell>();
   private readonly poolIndex: Map<string, number>;
+  private readonly unitCaps = new Map<Resources, Map<string, number>>();
   private leafRefs: LeafRef[] = [];
   private owned: number[] = [];
   private leafCounter = 0;
@@ -203,6 +204,22 @@ class Compiler {
     return addTerm(linear(), U, 1);
   }
 
+  /** unitCap, cached: leaves of one job share their demand object across starts and pools. */
+  private unitCap(pool: Pool, demand: Resources, start: number, end: number): number {
+    let byDemand = this.unitCaps.get(demand);
+    if (!byDemand) {
+      byDemand = new Map();
+      this.unitCaps.set(demand, byDemand);
+    }
+    const key = `${pool.id}|${start}|${end}`;
+    let n = byDemand.get(key);
+    if (n === undefined) {
+      n = unitCap(this.fleet, pool, demand, start, end);
+      byDemand.set(key, n);
+    }
+    return n;
+  }
+
   private leafName(e: ChooseExpr, path: string): string {
     const abs = this.absSlot0 + e.start;
     return e.tag ? `${this.groupId}.a${e.tag.alternative}.t${abs}` : `${path}.c.t${abs}`;
@@ -219,7 +236,7 @@ class Compiler {
       const link = addTerm(linear(), I, -e.k);
       for (const p of e.partitions) {
         const pool = this.fleet.pools.get(p)!;
-        const ub = Math.min(e.k * mult, unitCap(this.fleet, pool, e.demand, e.start, end));
+        const ub = Math.min(e.k * mult, this.unitCap(pool, e.demand, e.start, end));
         const P = this.newVar(`${name}.${p}`, ub);
         addTerm(link, P, 1);
         units.push({ poolId: p, varIndex: P, coef: 1 });
@@ -285,40 +302,44 @@ type Dim = (typeof RESOURCE_DIMENSIONS)[number];
  * as are rows of an existing pool that even the most its terms could ever take does not fill.
  */
 function boundingDims(terms: readonly UsageTerm[], rhs: Resources, ub: (i: number) => number): Dim[] {
-  const used = RESOURCE_DIMENSIONS.filter((d) => terms.some((u) => u.demand[d] > 0));
+  // The dominance tests depend only on the distinct demands (many terms share one leaf's demand).
+  const shapes = [...new Set(terms.map((u) => u.demand))];
+  const used = RESOURCE_DIMENSIONS.filter((d) => shapes.some((s) => s[d] > 0));
   // Only terms that use a dimension count towards it (0 * Infinity would be NaN).
-  const most = (d: Dim) =>
-    terms.reduce((s, u) => (u.demand[d] > 0 ? s + u.demand[d] * u.coef * ub(u.varIndex) : s), 0);
+  const most = (d: Dim) => {
+    let s = 0;
+    for (const u of terms) if (u.demand[d] > 0) s += u.demand[d] * u.coef * ub(u.varIndex);
+    return s;
+  };
   const live = used.filter((d) => most(d) > rhs[d] + 1e-9);
   return live.filter((d, i) => {
     if (rhs[d] <= 0) return true;
     return !live.some((o, j) => {
       if (o === d || rhs[o] <= 0) return false;
-      const implied = terms.every((u) => u.demand[d] / rhs[d] <= u.demand[o] / rhs[o] + 1e-12);
+      const implied = shapes.every((u) => u[d] / rhs[d] <= u[o] / rhs[o] + 1e-12);
       // Between two rows that imply each other, keep the first.
-      const mutual = implied && terms.every((u) => u.demand[o] / rhs[o] <= u.demand[d] / rhs[d] + 1e-12);
+      const mutual = implied && shapes.every((u) => u[o] / rhs[o] <= u[d] / rhs[d] + 1e-12);
       return implied && (!mutual || j < i);
     });
   });
 }
 
 function capacityRows(c: Compiler, fleet: Fleet, launches: ReadonlyMap<string, LaunchVars>): void {
-  const vars = c.b.build().vars;
-  const ub = (i: number) => vars[i]!.ub;
+  const ub = (i: number) => c.b.upperBound(i);
   for (const { poolId, t, terms } of c.cells.values()) {
     const pool = fleet.pools.get(poolId)!;
     const rhs = pool.kind === 'existing' ? pool.free[t]! : pool.capacity;
     // A launch pool's right side grows with x(t), so only dominance (not the fill test) applies there.
     const bound = pool.kind === 'existing' ? ub : () => Number.POSITIVE_INFINITY;
     for (const dim of boundingDims(terms, rhs, bound)) {
-      const f = linear();
-      for (const u of terms) if (u.demand[dim] > 0) addTerm(f, u.varIndex, u.demand[dim] * u.coef);
+      const row: [number, number][] = [];
+      for (const u of terms) if (u.demand[dim] > 0) row.push([u.varIndex, u.demand[dim] * u.coef]);
       const name = `cap.${poolId}.t${c.absSlot0 + t}.${dim}`;
       if (pool.kind === 'existing') {
-        c.b.addRow(name, f, Number.NEGATIVE_INFINITY, rhs[dim]);
+        c.b.addRowTerms(name, row, Number.NEGATIVE_INFINITY, rhs[dim]);
       } else {
-        addTerm(f, launches.get(poolId)!.x[t]!, -rhs[dim]);
-        c.b.addRow(name, f, Number.NEGATIVE_INFINITY, 0);
+        row.push([launches.get(poolId)!.x[t]!, -rhs[dim]]);
+        c.b.addRowTerms(name, row, Number.NEGATIVE_INFINITY, 0);
       }
     }
   }

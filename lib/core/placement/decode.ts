@@ -186,10 +186,11 @@ export function outcomeToValues(compiled: CompiledModel, o: Outcome): Map<string
           if (u.varIndex !== ref.indicator) set(u.varIndex, pools.get(u.poolId) ?? 0);
       }
     }
-    const root = compiled.model.vars.findIndex((v) => v.name === `${cg.group.id}.I`);
-    if (root >= 0 && cg.leafRefs[0]?.indicator !== root) {
+    const rootName = `${cg.group.id}.I`;
+    const root = cg.varIndices.find((i) => model.vars[i]!.name === rootName);
+    if (root !== undefined && cg.leafRefs[0]?.indicator !== root) {
       const granted = cg.group.jobs.filter((j) => byJob.has(j.id)).length;
-      values.set(model.vars[root]!.name, granted);
+      values.set(rootName, granted);
     }
   }
   for (const [poolId, a] of o.pattern) {

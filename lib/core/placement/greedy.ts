@@ -119,6 +119,7 @@ export function greedyPack(
   guide: GreedyGuide = {},
   openCharge: 'share' | 'dense' = 'share',
   limits?: ReadonlyMap<string, readonly number[]>,
+  stop?: () => boolean,
 ): { packer: Packer; dropped: Map<string, string> } {
   const packer = new Packer(ctx.fleet, limits, openCharge, 'used');
   const dropped = new Map<string, string>();
@@ -127,12 +128,15 @@ export function greedyPack(
     guide.jobRank?.(c.jobId) ?? Math.max(...c.leaves.map((l) => l.leaf.value));
   const ranked = cands.map((c) => ({ c, r: jobRank(c) })).sort((a, b) => b.r - a.r);
   for (const { c } of ranked) {
-    if (!placeBest(packer, c, guide, false))
+    // Past the deadline the jobs not yet reached wait for the next cycle; what is placed stays valid.
+    if (stop?.()) dropped.set(c.jobId, 'not reached before the planning time limit');
+    else if (!placeBest(packer, c, guide, false))
       dropped.set(c.jobId, 'no choice earns more than the capacity it needs');
   }
   // Jobs dropped by the trim may still fit, for free, on capacity that stays.
+  const byId = new Map(cands.map((c) => [c.jobId, c]));
   for (const jobId of trim(ctx, packer, dropped)) {
-    const c = cands.find((x) => x.jobId === jobId)!;
+    const c = byId.get(jobId)!;
     if (placeBest(packer, c, guide, true)) dropped.delete(jobId);
   }
   for (const jobId of packer.placed.keys()) dropped.delete(jobId);
@@ -157,11 +161,11 @@ function atFleetCap(ctx: PlanContext, o: Outcome): boolean {
  * The greedy plan, verified and scored. When the fleet-size cap binds, a second pass that favours big
  * instances is tried as well and the better plan kept.
  */
-export function greedyOutcome(ctx: PlanContext, guide?: GreedyGuide): Outcome {
-  const first = greedyPack(ctx, guide);
+export function greedyOutcome(ctx: PlanContext, guide?: GreedyGuide, stop?: () => boolean): Outcome {
+  const first = greedyPack(ctx, guide, 'share', undefined, stop);
   const a = settle(ctx, first.packer, [], first.dropped);
-  if (!atFleetCap(ctx, a)) return a;
-  const second = greedyPack(ctx, guide, 'dense');
+  if (!atFleetCap(ctx, a) || stop?.()) return a;
+  const second = greedyPack(ctx, guide, 'dense', undefined, stop);
   const b = settle(ctx, second.packer, [], second.dropped);
   return b.objective > a.objective ? b : a;
 }
@@ -175,7 +179,8 @@ export function roundedOutcome(
   ctx: PlanContext,
   guide: GreedyGuide,
   counts: ReadonlyMap<string, readonly number[]>,
+  stop?: () => boolean,
 ): Outcome {
-  const { packer, dropped } = greedyPack(ctx, guide, 'share', counts);
+  const { packer, dropped } = greedyPack(ctx, guide, 'share', counts, stop);
   return settle(ctx, packer, [], dropped);
 }

@@ -59,6 +59,11 @@ export interface MilpSolution {
   readonly gap?: number;
   readonly solveMs: number;
   readonly message?: string;
+  /**
+   * Row duals of an optimal LP relaxation, by row index (0 for a row the solver did not see), when the
+   * solver reports them: d objective / d row bound, so >= 0 on a binding upper bound of a maximisation.
+   */
+  readonly rowDuals?: Float64Array;
 }
 
 /**

@@ -22,6 +22,11 @@ export function addScaled(into: Linear, f: Linear, k: number): Linear {
   return into;
 }
 
+function addPairs(f: Linear, pairs: readonly [number, number][]): Linear {
+  for (const [i, c] of pairs) addTerm(f, i, c);
+  return f;
+}
+
 interface VarDraft {
   name: string;
   kind: VarKind;
@@ -58,8 +63,25 @@ export class ModelBuilder {
     this.rows.push({ name: unique, terms, lb: lb - f.constant, ub: ub - f.constant });
   }
 
+  /** Adds `lb <= Σ coef * var <= ub` from (variable, coef) pairs; a repeated variable's coefs are summed. */
+  addRowTerms(name: string, pairs: [number, number][], lb: number, ub: number): void {
+    // Repeats are rare (leaves under a MIN share one indicator), so the Map is built only for them.
+    const terms =
+      new Set(pairs.map(([i]) => i)).size === pairs.length
+        ? pairs
+        : [...addPairs(linear(), pairs).terms].filter(([, c]) => c !== 0);
+    if (terms.length === 0) return;
+    const unique = this.uniqueName(name, (n) => this.rowNames.has(n));
+    this.rowNames.add(unique);
+    this.rows.push({ name: unique, terms, lb, ub });
+  }
+
   varCount(): number {
     return this.vars.length;
+  }
+
+  upperBound(index: number): number {
+    return this.vars[index]?.ub ?? 0;
   }
 
   varName(index: number): string {

@@ -79,8 +79,9 @@ export interface PlanOptions {
   /** Relative gap at which the MIP stage may stop. @default 0.01 */
   readonly relGap?: number;
   /**
-   * `pipeline` (default): greedy incumbent, LP relaxation, rounding, then a sub-MIP over the columns the
-   * LP used, warm-started. `direct`: greedy incumbent, then one MIP over the whole model, warm-started.
+   * `pipeline` (default): LP relaxation (by pricing when it pays), rounding, then a sub-MIP over the
+   * columns the LP used, warm-started, when time allows; the greedy plan when the LP gives nothing.
+   * `direct`: greedy incumbent, then one MIP over the whole model, warm-started.
    */
   readonly strategy?: 'pipeline' | 'direct';
   /** Previous cycle's solution by variable name. */

@@ -240,3 +240,30 @@ describe('planPlacement: solve strategy', () => {
     expect(plan.objective).toBeCloseTo(plan.utility - plan.cost, 9);
   });
 });
+
+describe('planPlacement: previous cycle', () => {
+  const running = (n: number) =>
+    Array.from({ length: n }, (_, i) => existing(6, { id: `r${i}`, type: G5_XLARGE }));
+
+  it("keeps the fleet cap when the previous plan's launches are already running", async () => {
+    const jobs = Array.from({ length: 8 }, (_, i) =>
+      job({ id: `p${i}`, gpus: 1, duration: min(30), deadline: min(60), value: 50 }),
+    );
+    const limits = { maxInstances: 3, budgetPerHour: 10, idleTimeoutSeconds: 600 };
+    const first = await solve(
+      placementInput({ slots: 6, launchable: [launchable(G5_XLARGE)], jobs, limits }),
+    );
+    expect(first.launches.length).toBeGreaterThan(0);
+    // The old plan's launches are running now and fill the cap; its launch counts no longer fit.
+    const inp = placementInput({
+      slots: 6,
+      instances: running(3),
+      launchable: [launchable(G5_XLARGE)],
+      jobs,
+      limits,
+    });
+    const plan = await planPlacement(inp, highs, { timeLimitMs: 20_000, warm: first.warm! });
+    for (const s of plan.fleetBySlot) expect(s.instances).toBeLessThanOrEqual(3);
+    expect(plan.placements.length).toBeGreaterThan(0);
+  });
+});
