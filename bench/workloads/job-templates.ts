@@ -6,18 +6,10 @@
  */
 import type { InstanceType } from '../../lib/core/model/instance-type.ts';
 import { type Alternative, type JobSpec, JobSpecSchema, type Requirement } from '../../lib/core/model/job.ts';
+import { mulberry32 } from '../../lib/core/random.ts';
 
 /** mulberry32: a small, fast, seeded PRNG; good enough for synthetic workloads. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => () => number = mulberry32;
 
 export type Random = () => number;
 

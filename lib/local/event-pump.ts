@@ -220,10 +220,11 @@ function sqsEvent(queueUrl: string, messages: Message[]): SqsLambdaEvent {
   };
 }
 
-function scheduledEvent(): Record<string, unknown> {
+/** An EventBridge "Scheduled Event", as a rate rule delivers it. */
+export function scheduledEvent(id: string = randomUUID()): Record<string, unknown> {
   return {
     version: '0',
-    id: randomUUID(),
+    id,
     'detail-type': 'Scheduled Event',
     source: 'aws.events',
     account: '000000000000',

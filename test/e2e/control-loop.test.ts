@@ -8,6 +8,7 @@ import { createAwsAdapters } from '../../lib/aws/adapters.ts';
 import type { TaskRecord } from '../../lib/core/control/task-record.ts';
 import { findInstanceType } from '../../lib/core/model/catalog.ts';
 import type { JobSpecInput } from '../../lib/core/model/job.ts';
+import { scheduledEvent } from '../../lib/local/event-pump.ts';
 import { LocalCloud } from '../../lib/local/local-cloud.ts';
 import { SubmissionRejectedError, type TetrafleetClient } from '../../lib/sdk/index.ts';
 
@@ -225,18 +226,7 @@ describe('the control loop end to end', () => {
     // Two more schedule Lambdas, as if EventBridge and a nudge fired together (the pump's timer runs too).
     const a = buildScheduleHandler(cloud.config, { slotSeconds: 30 });
     const b = buildScheduleHandler(cloud.config, { slotSeconds: 30 });
-    const tick = (id: string) => ({
-      version: '0',
-      id,
-      'detail-type': 'Scheduled Event',
-      source: 'aws.events',
-      account: '000000000000',
-      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      region: 'us-east-1',
-      resources: [],
-      detail: {},
-    });
-    const results = await Promise.all([a(tick('twice-a')), b(tick('twice-b'))]);
+    const results = await Promise.all([a(scheduledEvent('twice-a')), b(scheduledEvent('twice-b'))]);
     expect(results.every((r) => r.status === 'done' || r.status === 'skipped')).toBe(true);
     const jobs = await Promise.all(ids.map((id) => client.waitForJob(id, { timeoutMs: 300_000 })));
     expect(jobs.map((j) => [j.status, j.attempts])).toEqual(ids.map(() => ['SUCCEEDED', 1]));

@@ -1,4 +1,5 @@
 import type { JobSpecInput } from '../../core/model/job.ts';
+import { mulberry32 } from '../../core/random.ts';
 
 /**
  * The demo's workload: a seeded mix that looks like a small team's day compressed into minutes.
@@ -30,16 +31,7 @@ export interface WorkloadOptions {
 }
 
 /** mulberry32: tiny, fast and good enough to make a workload repeatable from a seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /**
  * The task script: busy-loop for a fifth of its time (real CPU work, kept small because the local fleet

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { SampleTraceSchema } from '../model/pipeline.ts';
 import { parseOrThrow } from '../model/validate.ts';
+import { mulberry32 } from '../random.ts';
 
 /**
  * Arrival traces for the estimator and the tuner: sorted absolute arrival times in milliseconds from 0.
@@ -17,16 +18,7 @@ export interface Rng {
 }
 
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return {
-    next(): number {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    },
-  };
+  return { next: mulberry32(seed) };
 }
 
 /** A standard normal draw (Box-Muller; the second value is dropped to keep the generator stateless). */
