@@ -9,19 +9,27 @@ export interface AwsClientConfig {
   readonly forcePathStyle?: boolean;
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   readonly maxAttempts?: number;
+  /**
+   * Socket limits, so that a stalled connection fails (and is retried) instead of hanging a handler or an
+   * agent for ever; the request timeout outlasts SQS's 20 s long poll.
+   */
+  readonly requestHandler: { readonly connectionTimeout: number; readonly requestTimeout: number };
 }
+
+const REQUEST_HANDLER = Object.freeze({ connectionTimeout: 5_000, requestTimeout: 60_000 });
 
 export function awsClientConfig(
   env: NodeJS.ProcessEnv = process.env,
   endpoint = env.AWS_ENDPOINT_URL,
 ): AwsClientConfig {
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  if (!endpoint) return Object.freeze({ region });
+  if (!endpoint) return Object.freeze({ region, requestHandler: REQUEST_HANDLER });
   const hasKeys = Boolean(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
   return Object.freeze({
     region,
     endpoint,
     forcePathStyle: true,
+    requestHandler: REQUEST_HANDLER,
     credentials: hasKeys
       ? { accessKeyId: env.AWS_ACCESS_KEY_ID as string, secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string }
       : { accessKeyId: 'test', secretAccessKey: 'test' },
