@@ -18,6 +18,8 @@ export interface GreedyGuide {
   readonly jobRank?: (jobId: string) => number;
   /** Higher is tried first; default is the leaf value. */
   readonly leafRank?: (jobId: string, leafIndex: number, leaf: ChooseExpr) => number;
+  /** Pools to fill first, with how many of the job's tasks each (the LP's split, when rounding). */
+  readonly poolHints?: (jobId: string, leafIndex: number) => ReadonlyMap<string, number> | undefined;
 }
 
 export interface Candidate {
@@ -53,8 +55,9 @@ export function placeBest(
   let best: { l: (typeof ordered)[number]; score: number } | undefined;
   for (const l of ordered) {
     if (!guide.leafRank && best && l.leaf.value <= best.score) break;
+    const hints = guide.poolHints?.(c.jobId, l.index);
     const res = packer.place(
-      { jobId: c.jobId, leaf: l.leaf, leafIndex: l.index, units: l.leaf.k },
+      { jobId: c.jobId, leaf: l.leaf, leafIndex: l.index, units: l.leaf.k, hints },
       { allowMove: true, allowExtra: true },
     );
     if (!res) continue;
@@ -62,16 +65,50 @@ export function placeBest(
     if (acceptZeroOnly && res.marginal > 0) continue;
     const score = l.leaf.value - res.marginal;
     if (score > 0 && (!best || score > best.score + 1e-12)) best = { l, score };
-    if (guide.leafRank && best) break;
+    // Rounding an LP: the jobs left here are those the LP split or did not fit where it put them; the
+    // LP's favourite is then only a tie-break, and every leaf is scored (measured: 832.3 -> 837.4).
+    if (guide.leafRank && !guide.poolHints && best) break;
   }
   if (!best) return false;
   const leaf = best.l.leaf;
   return (
     packer.place(
-      { jobId: c.jobId, leaf, leafIndex: best.l.index, units: leaf.k },
+      {
+        jobId: c.jobId,
+        leaf,
+        leafIndex: best.l.index,
+        units: leaf.k,
+        hints: guide.poolHints?.(c.jobId, best.l.index),
+      },
       { allowMove: true, allowExtra: true },
     ) !== undefined
   );
+}
+
+/** The job's highest-ranked leaf that has pool hints (the LP's favourite), if any. */
+function topHinted(c: Candidate, guide: GreedyGuide) {
+  let top: { leaf: ChooseExpr; index: number; hints: ReadonlyMap<string, number> } | undefined;
+  let topRank = Number.NEGATIVE_INFINITY;
+  for (const l of c.leaves) {
+    const hints = guide.poolHints?.(c.jobId, l.index);
+    const r = guide.leafRank?.(c.jobId, l.index, l.leaf) ?? l.leaf.value;
+    if (hints && r > topRank) {
+      top = { ...l, hints };
+      topRank = r;
+    }
+  }
+  return top;
+}
+
+/** The LP's favourite leaf of the job, on exactly the pools the LP chose and the instances it paid for. */
+function placeHinted(packer: Packer, c: Candidate, guide: GreedyGuide): boolean {
+  const top = topHinted(c, guide);
+  if (!top) return false;
+  const req = { jobId: c.jobId, leaf: top.leaf, leafIndex: top.index, units: top.leaf.k, hints: top.hints };
+  const res = packer.place(req, { allowMove: false, allowExtra: false });
+  if (res && top.leaf.value - res.marginal > 0) return true;
+  if (res) packer.remove(c.jobId);
+  return false;
 }
 
 /** Value each new instance carries: a job's value split over its tasks. */
@@ -127,7 +164,17 @@ export function greedyPack(
   const jobRank = (c: Candidate) =>
     guide.jobRank?.(c.jobId) ?? Math.max(...c.leaves.map((l) => l.leaf.value));
   const ranked = cands.map((c) => ({ c, r: jobRank(c) })).sort((a, b) => b.r - a.r);
+  // Rounding: first every job on the pools the LP split it over, so that capacity the LP gave to one job
+  // (existing instances above all) is not taken first by another that the LP placed elsewhere.
+  const done = new Set<string>();
+  if (guide.poolHints) {
+    // Earliest start first: each pool's instances then fill slot by slot, as the LP's counts do.
+    const start = new Map(ranked.map(({ c }) => [c.jobId, topHinted(c, guide)?.leaf.start ?? 0]));
+    const order = [...ranked].sort((a, b) => start.get(a.c.jobId)! - start.get(b.c.jobId)!);
+    for (const { c } of order) if (!stop?.() && placeHinted(packer, c, guide)) done.add(c.jobId);
+  }
   for (const { c } of ranked) {
+    if (done.has(c.jobId)) continue;
     // Past the deadline the jobs not yet reached wait for the next cycle; what is placed stays valid.
     if (stop?.()) dropped.set(c.jobId, 'not reached before the planning time limit');
     else if (!placeBest(packer, c, guide, false))
@@ -171,9 +218,12 @@ export function greedyOutcome(ctx: PlanContext, guide?: GreedyGuide, stop?: () =
 }
 
 /**
- * Rounding of an LP answer (the calibration recipe): instance counts first, as the LP's x rounded up,
- * which the packer treats as paid for; then jobs packed in the LP's order of preference; instances left
- * unused are trimmed when the plan is settled (its cost counts only what is used).
+ * Rounding of an LP answer (the calibration recipe): instance counts first, the LP's x rounded, as a
+ * ceiling on new instances per pool and slot; then each job the LP chose, earliest start first, on its
+ * favourite leaf and exactly the pools the LP split it over (`poolHints`); then the rest in the LP's
+ * order, each on its best-scoring leaf; instances worth less than they cost are trimmed, and the plan
+ * pays only for what is used. Measured at 1000 jobs against the same LP (859.7): 814.8 before the pool
+ * hints, 837.4 with them.
  */
 export function roundedOutcome(
   ctx: PlanContext,
