@@ -7,7 +7,7 @@
  *   jobs        jobId (S)          -                           byStatus:   status / submittedAt (N)
  *   instances   instanceId (S)     -                           byState:    state / launchedAt (N)
  *   placements  jobId (S)          taskKey (S)                 byInstance: instanceId / startAt (N)
- *                                  "task#<i>#attempt#<a>"
+ *                                  "task#<iii>#attempt#<aaa>" (zero-padded to sort)
  *   control     pk (S)             sk (S)                      -    (TTL attribute: expiresAt, epoch s)
  *     LEASE#<name>    / LEASE          a lease (owner, expiresAt)
  *     IDEM#<key>      / IDEM           a submission's idempotency record (jobId)
