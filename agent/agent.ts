@@ -22,7 +22,14 @@ import type { ModelHost } from './model-host.ts';
 import { runPoller } from './poller.ts';
 import type { AgentSnapshot, Reporter } from './reporter.ts';
 import { Settler } from './settle.ts';
-import { type RunningTask, runSpecFor, type StopReason, startTask, type TaskResult } from './task-runner.ts';
+import {
+  isCommandRunTask,
+  type RunningTask,
+  runSpecFor,
+  type StopReason,
+  startTask,
+  type TaskResult,
+} from './task-runner.ts';
 
 export { decodeAgentCommand } from './commands.ts';
 
@@ -233,6 +240,7 @@ export class Agent {
 
   private async launch(entry: Entry): Promise<void> {
     const { task, key } = entry;
+    if (!isCommandRunTask(task)) throw new Error(`task kind ${task.task.kind} is not run as a process`);
     const spec = runSpecFor(task, this.deps.settings);
     const run = await this.start(spec, this.now);
     entry.run = run;

@@ -65,9 +65,16 @@ export function taskEnvironment(
   };
 }
 
+/** A RunTask whose task is a command (a child process). */
+export type CommandRunTask = RunTask & { readonly task: Extract<RunTask['task'], { kind: 'command' }> };
+
+export function isCommandRunTask(task: RunTask): task is CommandRunTask {
+  return task.task.kind === 'command';
+}
+
 /** The run spec of a RunTask: its own directory under `workDir`, its timeout, its GPUs. */
 export function runSpecFor(
-  task: RunTask,
+  task: CommandRunTask,
   settings: {
     workDir: string;
     baseEnv: Readonly<Record<string, string | undefined>>;

@@ -3,6 +3,7 @@ import { toFieldIssues } from '../../lib/core/model/validate.ts';
 import { type Decoded, decodeMessage } from '../../lib/core/protocol/envelope.ts';
 import { type Heartbeat, HeartbeatSchema } from '../../lib/core/protocol/heartbeat.ts';
 import { MODEL_REPORT_SCHEMAS, type ModelReport } from '../../lib/core/protocol/inference.ts';
+import { PIPELINE_REPORT_SCHEMAS, type PipelineReportMessage } from '../../lib/core/protocol/pipeline.ts';
 import { type TaskEvent, TaskEventSchema } from '../../lib/core/protocol/tasks.ts';
 import { type Ec2Event, Ec2EventSchema } from './aws-events.ts';
 
@@ -11,8 +12,9 @@ export const AGENT_REPORT_SCHEMAS = {
   TaskEvent: TaskEventSchema,
   Heartbeat: HeartbeatSchema,
   ...MODEL_REPORT_SCHEMAS,
+  ...PIPELINE_REPORT_SCHEMAS,
 } as const;
-export type AgentReport = TaskEvent | Heartbeat | ModelReport;
+export type AgentReport = TaskEvent | Heartbeat | ModelReport | PipelineReportMessage;
 
 /** ingest reads two queues: agent reports (versioned envelopes) and EC2 events from EventBridge. */
 export type IngestMessage = { source: 'agent'; report: AgentReport } | { source: 'ec2'; event: Ec2Event };

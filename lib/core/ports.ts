@@ -4,6 +4,8 @@
  * Each later module adds the ports it needs here, documenting the contract and the errors it throws.
  */
 
+import type { PipelineServing } from './model/pipeline-serving.ts';
+
 /** Time, injected so that core never reads the wall clock. */
 export interface Clock {
   /** Epoch milliseconds. */
@@ -234,4 +236,12 @@ export interface CycleRecord {
 export interface CycleLog {
   record(cycle: CycleRecord): Promise<void>;
   recent(limit: number): Promise<CycleRecord[]>;
+}
+
+/**
+ * Where a pipeline's router finds what to serve: the pipeline's record (spec, plan, targets) and the
+ * endpoints of its running replicas. The router polls it, so replicas come and go without a restart.
+ */
+export interface ServingDirectory {
+  getServing(pipelineId: string): Promise<PipelineServing | undefined>;
 }

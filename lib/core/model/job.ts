@@ -70,16 +70,46 @@ export const ModelRefSchema = z.object({
 });
 export type ModelRef = z.infer<typeof ModelRefSchema>;
 
+const SERVING_ID = /^[a-z][a-z0-9-]{0,62}$/;
+const ServingIdSchema = z
+  .string()
+  .regex(SERVING_ID, { error: 'must be lowercase letters, digits and "-", starting with a letter' });
+
+/**
+ * Serve an ONNX model until cancelled (an inference replica). The agent starts a model server, reports
+ * the task `started` with the server's URL as `endpoint`, and stops it on CancelTask or drain. A replica
+ * of a pipeline stage names its pipeline and stage, so its endpoint joins that stage's replica set.
+ */
 export const ModelTaskSchema = z.object({
   kind: z.literal('model'),
+  /** Id the server answers to (`/v1/models/{modelId}/infer`). */
+  modelId: ServingIdSchema,
   model: ModelRefSchema,
   maxBatch: z.number().int().positive().max(1024).default(8),
+  /** 0: a free server takes whatever is queued (the router already batches). */
   maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
+  /** onnxruntime intra-op threads; 0 lets it choose. */
+  intraOpThreads: z.number().int().min(0).max(256).default(0),
+  pipelineId: ServingIdSchema.optional(),
+  stageId: ServingIdSchema.optional(),
 });
+export type ModelTask = z.infer<typeof ModelTaskSchema>;
 
-export const TaskSpecSchema = z.discriminatedUnion('kind', [CommandTaskSchema, ModelTaskSchema], {
-  error: 'task.kind must be "command" or "model"',
+/**
+ * Run a pipeline's router (the agent's frontend role) until cancelled: `POST /v1/pipelines/{id}/infer`,
+ * one EDF queue per stage, the tuner beside it. Reported `started` with the router's URL as `endpoint`.
+ */
+export const RouterTaskSchema = z.object({
+  kind: z.literal('router'),
+  pipelineId: ServingIdSchema,
 });
+export type RouterTask = z.infer<typeof RouterTaskSchema>;
+
+export const TaskSpecSchema = z.discriminatedUnion(
+  'kind',
+  [CommandTaskSchema, ModelTaskSchema, RouterTaskSchema],
+  { error: 'task.kind must be "command", "model" or "router"' },
+);
 export type TaskSpec = z.infer<typeof TaskSpecSchema>;
 
 export const PolicyNameSchema = z.enum(['deadline', 'fifo', 'slo-service'], {

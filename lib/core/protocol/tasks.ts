@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CommandTaskSchema } from '../model/job.ts';
+import { TaskSpecSchema } from '../model/job.ts';
 import { ResourcesSchema } from '../model/resources.ts';
 import { type Decoded, decodeMessage, envelope } from './envelope.ts';
 
@@ -33,8 +33,11 @@ export const RunTaskSchema = envelope('RunTask', {
   taskIndex: TaskIndexSchema.default(0),
   /** Placement attempt; a retry after a lost instance gets a higher one and is a different run. */
   attempt: AttemptSchema,
-  /** The command to run, with its args and extra environment. */
-  task: CommandTaskSchema,
+  /**
+   * What to run: a command (child process until it exits), a model (a model server until cancelled) or
+   * a router (a pipeline's front door until cancelled).
+   */
+  task: TaskSpecSchema,
   /** What the placement reserved on this instance; the agent admits the task only when it fits. */
   resources: ResourcesSchema,
   /** GPUs of this instance given to the task; exported as CUDA_VISIBLE_DEVICES (empty when none). */
@@ -149,6 +152,8 @@ export const TaskEventSchema = envelope('TaskEvent', {
   message: z.string().max(MAX_EVENT_MESSAGE_CHARS).optional(),
   /** Bounded tail of stdout and stderr; on terminal events only. */
   output: OutputTailSchema.optional(),
+  /** URL a serving task (model or router) answers on; on `started` only. */
+  endpoint: z.url({ error: 'endpoint must be a URL' }).optional(),
   /** True when this repeats an earlier report because the RunTask was delivered again after it finished. */
   repeat: z.boolean().default(false),
 });
