@@ -2,6 +2,7 @@ export * from './cost.ts';
 export * from './envelope.ts';
 export * from './planner.ts';
 export * from './profiles.ts';
+export * from './replica.ts';
 export * from './simulator.ts';
 export * from './topology.ts';
 export * from './traces.ts';
