@@ -22,7 +22,8 @@ const slotMs = (g: SlotGrid) => g.slotSeconds * 1000;
 /**
  * The slots `[first, end)` a task holds on its instance. Every active task is taken to hold from now,
  * even one planned to start later (its agent may start it as soon as it fits), until its expected end;
- * a task already past its expected end is assumed to run at least one more slot.
+ * a task already past its expected end is assumed to run at least one more slot. A serving task's
+ * expected end is OPEN_ENDED_AT (run-task.ts), so it holds every slot of every window until cancelled.
  */
 export function heldSlots(task: Pick<TaskRecord, 'expectedEndAt'>, grid: SlotGrid): [number, number] {
   const end = task.expectedEndAt <= grid.now ? grid.now + slotMs(grid) : task.expectedEndAt;

@@ -18,7 +18,7 @@ import type { RunTaskInput } from '../protocol/tasks.ts';
 import { freeBySlot, pickGpuIndices, tasksByInstance } from './capacity.ts';
 import type { CycleConfig } from './cycle-config.ts';
 import type { Housekeeping, PlanningView } from './cycle-housekeeping.ts';
-import { runTaskFor } from './run-task.ts';
+import { expectedEndOf, runTaskFor } from './run-task.ts';
 
 export interface LaunchOrder {
   readonly type: string;
@@ -149,8 +149,8 @@ function reserve(
     touched.set(key, host);
     booting ||= host.booting;
     const runTask = runTaskFor(job, { ...p, gpuIndices });
-    if (!runTask) return `task kind ${job.spec.task.kind} cannot be dispatched as a RunTask`;
-    tasks.push({ ...p, gpuIndices, runTask });
+    // The plan ends every run after its alternative's duration; serving runs until cancelled.
+    tasks.push({ ...p, gpuIndices, expectedEndAt: expectedEndOf(job, p.expectedEndAt), runTask });
   }
   return { tasks, touched, booting };
 }

@@ -141,7 +141,8 @@ function adopt(state: CycleState): Pick<Housekeeping, 'adoptions' | 'cloudTermin
 }
 
 function expire(job: Job, now: number): Expiration | undefined {
-  if (!job.spec.utility) return undefined;
+  // Serving is wanted until the control plane cancels it; a utility on it does not make it expire.
+  if (!job.spec.utility || job.spec.policy === 'slo-service') return undefined;
   const hard = hardDeadlineSeconds(job.spec.utility);
   const waited = (now - job.submittedAt) / 1000;
   if (waited <= hard) return undefined;
@@ -175,8 +176,7 @@ function redispatchesFor(state: CycleState, skip: ReadonlySet<string>, cancelled
     const job = jobs.get(task.jobId);
     if (task.state !== 'PLACED' || !job || skip.has(task.instanceId) || cancelled.has(job.id)) continue;
     if (job.attempts !== task.attempt + 1) continue;
-    const runTask = runTaskFor(job, task);
-    if (runTask) out.push({ task, runTask });
+    out.push({ task, runTask: runTaskFor(job, task) });
   }
   return out;
 }
@@ -232,14 +232,7 @@ export function planningView(state: CycleState, hk: Housekeeping): PlanningView 
   );
   const live = new Set(instances.map((i) => i.id));
   const expired = new Set(hk.expirations.map((e) => e.job.id));
-  const skipped: { jobId: string; reason: string }[] = [];
-  const jobs = state.pending.filter((j) => {
-    if (expired.has(j.id)) return false;
-    if (j.spec.task.kind !== 'command') {
-      skipped.push({ jobId: j.id, reason: `task kind ${j.spec.task.kind} is not run by the schedule cycle` });
-      return false;
-    }
-    return true;
-  });
-  return { instances, tasks: state.tasks.filter((t) => live.has(t.instanceId)), jobs, skipped };
+  // Every task kind is planned: commands run to their end, model and router tasks until cancelled.
+  const jobs = state.pending.filter((j) => !expired.has(j.id));
+  return { instances, tasks: state.tasks.filter((t) => live.has(t.instanceId)), jobs, skipped: [] };
 }

@@ -12,6 +12,7 @@ import type { MilpSolver } from '../placement/milp.ts';
 import type { PlanExtras } from '../placement/plan.ts';
 import { planGreedy, planPlacement } from '../placement/plan.ts';
 import type { PlacementPlan, PlanWarmState } from '../placement/types.ts';
+import { policiesFor } from '../policies/registry.ts';
 import type { LeaseStore } from '../ports.ts';
 import { buildPlacementInput } from './capacity.ts';
 import type { CycleConfig } from './cycle-config.ts';
@@ -82,6 +83,8 @@ async function plan(
 ): Promise<{ placement?: PlacementPlan; error?: string }> {
   if (view.jobs.length === 0 && view.instances.length === 0) return {};
   const input = buildPlacementInput(view, config, now);
+  // slo-service values replicas against this cycle's batch work and prices, so it is built per cycle.
+  const extras: PlanExtras = { ...EXTRAS, policies: policiesFor(input) };
   const options = {
     timeLimitMs: config.solveTimeLimitMs,
     relGap: config.relGap,
@@ -89,12 +92,12 @@ async function plan(
     elapsedMs: deps.elapsedMs,
   };
   try {
-    return { placement: await planPlacement(input, deps.solver, options, EXTRAS) };
+    return { placement: await planPlacement(input, deps.solver, options, extras) };
   } catch (error) {
     deps.log?.warn('solver plan failed; using the greedy plan', { error: messageOf(error) });
   }
   try {
-    return { placement: planGreedy(input, EXTRAS) };
+    return { placement: planGreedy(input, extras) };
   } catch (error) {
     deps.log?.error('planning failed; placing nothing this cycle', { error: messageOf(error) });
     return { error: `plan: ${messageOf(error)}` };

@@ -100,13 +100,14 @@ function restrict(
 /**
  * The LP's tasks per pool for a leaf, rounded, handed to the group's jobs k at a time in order: the
  * rounding then fills the pools the LP chose (existing instances above all) with the jobs it chose them
- * for, instead of with whichever jobs come first.
+ * for, instead of with whichever jobs come first. Jobs in `served` already took another leaf's share.
  */
 function splitUnits(
   jobs: readonly { id: string }[],
   ref: LeafRef,
   lp: Float64Array,
   out: Map<string, Map<number, Map<string, number>>>,
+  served?: Set<string>,
 ): void {
   const pools = new Map<string, number>();
   for (const u of ref.units) {
@@ -116,6 +117,7 @@ function splitUnits(
   if (pools.size === 0) return;
   const order = [...pools].sort((a, b) => b[1] - a[1]);
   for (const job of jobs) {
+    if (served?.has(job.id)) continue;
     const mine = new Map<string, number>();
     let need = ref.leaf.k;
     for (const entry of order) {
@@ -129,7 +131,28 @@ function splitUnits(
     const m = out.get(job.id) ?? new Map<number, Map<string, number>>();
     m.set(ref.leafIndex, mine);
     out.set(job.id, m);
+    served?.add(job.id);
   }
+}
+
+/**
+ * In a group of identical jobs the LP's x on a leaf stands for x distinct jobs, so each job takes one
+ * leaf's share, largest first. Handing every leaf's units to the first jobs again (right for a lone job,
+ * whose hints are alternatives) left the rest unhinted: of 10 replicas, 6 on existing instances now and
+ * 4 on new ones, 4 came after every hinted batch job and found the LP's new instances taken.
+ */
+function hintGroup(
+  cg: CompiledModel['groups'][number],
+  lp: Float64Array,
+  out: Map<string, Map<number, Map<string, number>>>,
+) {
+  if (cg.group.jobs.length === 1) {
+    for (const ref of cg.leafRefs) splitUnits(cg.group.jobs, ref, lp, out);
+    return;
+  }
+  const served = new Set<string>();
+  const refs = [...cg.leafRefs].sort((a, b) => (lp[b.indicator] ?? 0) - (lp[a.indicator] ?? 0));
+  for (const ref of refs) splitUnits(cg.group.jobs, ref, lp, out, served);
 }
 
 export function lpGuide(compiled: CompiledModel, lp: Float64Array, prev?: ReadonlyMap<string, number>) {
@@ -137,8 +160,8 @@ export function lpGuide(compiled: CompiledModel, lp: Float64Array, prev?: Readon
   const jobScore = new Map<string, number>();
   const hints = new Map<string, Map<number, Map<string, number>>>();
   for (const cg of compiled.groups) {
+    hintGroup(cg, lp, hints);
     for (const ref of cg.leafRefs) {
-      splitUnits(cg.group.jobs, ref, lp, hints);
       const name = compiled.model.vars[ref.indicator]!.name;
       const share = (lp[ref.indicator] ?? 0) / cg.group.jobs.length + 1e-3 * (prev?.get(name) ?? 0);
       for (const job of cg.group.jobs) {
