@@ -71,6 +71,52 @@ export interface SimulationInput {
    * Unset runs the whole trace.
    */
   readonly lateLimit?: number;
+  /**
+   * Closed-loop control: replica counts that change while the trace plays (see ReplicaControl). Unset,
+   * every stage keeps its configured replicas throughout.
+   */
+  readonly control?: ReplicaControl;
+}
+
+/** A change to one stage's replica count, asked for by a controller. */
+export interface ReplicaChange {
+  readonly stage: string;
+  /** Replicas to add (> 0) or remove (< 0). */
+  readonly delta: number;
+  /** Added replicas start serving this long after the request. @default 0 */
+  readonly activationDelayMs?: number;
+}
+
+/** What a controller sees of each stage at a tick. */
+export interface ControlView {
+  /** Serving replicas (idle or busy), not counting those leaving after their batch. */
+  readonly active: Readonly<Record<string, number>>;
+  /** Replicas asked for and not yet serving. */
+  readonly activating: Readonly<Record<string, number>>;
+  /** Queries that have entered each stage's queue so far (invocations). */
+  readonly entered: Readonly<Record<string, number>>;
+  /** Queries waiting in each stage's queue now. */
+  readonly queued: Readonly<Record<string, number>>;
+}
+
+/**
+ * A controller called every `tickMs` (at tickMs, 2·tickMs, ... while arrivals remain) with the arrivals
+ * up to now. Added replicas serve after their activation delay; removed replicas are taken first from
+ * those still activating, then from idle ones, and a busy one leaves when its batch is done. A stage
+ * never drops below one replica (serving or activating), so its queue always drains.
+ */
+export interface ReplicaControl {
+  readonly tickMs: number;
+  tick(nowMs: number, arrivalsSoFar: Float64Array, view: ControlView): readonly ReplicaChange[];
+}
+
+/** Replica counts from `atMs` until the next point. */
+export interface ReplicaPoint {
+  readonly atMs: number;
+  /** Paid-for replicas: serving, busy finishing a batch before leaving, or activating. */
+  readonly provisioned: Readonly<Record<string, number>>;
+  /** Serving replicas. */
+  readonly active: Readonly<Record<string, number>>;
 }
 
 export interface StageStats {
@@ -88,6 +134,8 @@ export interface SimulationResult {
   /** False when the run stopped at `lateLimit`. */
   readonly complete: boolean;
   readonly stages: Readonly<Record<string, StageStats>>;
+  /** With `control`: the replica counts over time, a point at 0 and one after every change. */
+  readonly timeline?: readonly ReplicaPoint[];
 }
 
 interface StageState {
@@ -100,6 +148,16 @@ interface StageState {
   timerAt: number;
   batches: number;
   served: number;
+  /** Replicas running a batch. */
+  busy: number;
+  /** Busy replicas that leave when their batch is done. */
+  retiring: number;
+  /** Replicas asked for, not yet serving (activation events pending minus cancelled). */
+  activating: number;
+  /** Pending activation events to ignore: their replicas were removed before they started. */
+  cancelled: number;
+  /** Queries that entered the queue so far. */
+  entered: number;
 }
 
 function prepareStages(input: SimulationInput, topo: Topology): StageState[] {
@@ -122,6 +180,11 @@ function prepareStages(input: SimulationInput, topo: Topology): StageState[] {
       timerAt: Number.POSITIVE_INFINITY,
       batches: 0,
       served: 0,
+      busy: 0,
+      retiring: 0,
+      activating: 0,
+      cancelled: 0,
+      entered: 0,
     };
   });
 }
@@ -140,7 +203,13 @@ export function simulate(input: SimulationInput): SimulationResult {
       meanBatch: st.batches > 0 ? st.served / st.batches : 0,
     };
   });
-  return { latenciesMs: sim.latency, late: sim.late, complete, stages };
+  return {
+    latenciesMs: sim.latency,
+    late: sim.late,
+    complete,
+    stages,
+    ...(input.control ? { timeline: sim.timeline } : {}),
+  };
 }
 
 /** The event loop relies on sorted, finite arrivals; a bad trace would silently reorder time. */
@@ -162,6 +231,8 @@ export function checkTrace(arrivalsMs: Float64Array, sloMs: number): void {
 
 // Event values: batch id * 2 for a finished batch, stage * 2 + 1 for a queue-delay timer.
 const TIMER = 1;
+// Control event values: a stage index for a replica activation, TICK for a controller tick.
+const TICK = -1;
 
 class Simulation {
   readonly latency: Float64Array;
@@ -189,6 +260,10 @@ class Simulation {
   private batchStage = new Int32Array(256);
   private batchCount = 0;
   private readonly lateLimit: number;
+  /** Controller ticks and replica activations (closed loop only). */
+  private readonly control = new EventHeap();
+  private pendingActivations = 0;
+  readonly timeline: ReplicaPoint[] = [];
 
   constructor(
     private readonly input: SimulationInput,
@@ -214,6 +289,7 @@ class Simulation {
 
   /** Returns false if it stopped at the late limit. */
   run(): boolean {
+    if (this.input.control) return this.runControlled(this.input.control);
     const arrivals = this.input.arrivalsMs;
     const events = this.events;
     let next = 0;
@@ -233,6 +309,124 @@ class Simulation {
       if (this.late > this.lateLimit) return false;
     }
     return true;
+  }
+
+  /**
+   * The same loop with control events. Order at equal times: finished batches and timers, then arrivals,
+   * then control events, so a tick at t sees every arrival at or before t.
+   */
+  private runControlled(control: ReplicaControl): boolean {
+    if (!(control.tickMs > 0))
+      throw new ValidationError('replica control', [
+        { path: 'tickMs', message: `tickMs must be greater than 0, got ${control.tickMs}` },
+      ]);
+    const arrivals = this.input.arrivalsMs;
+    const { events, control: ctl } = this;
+    this.recordPoint(0);
+    if (this.n > 0) ctl.push(control.tickMs, TICK);
+    let next = 0;
+    while (next < this.n || events.size > 0 || this.pendingActivations > 0) {
+      const tArr = next < this.n ? (arrivals[next] as number) : Number.POSITIVE_INFINITY;
+      const tEv = events.size > 0 ? events.topTime() : Number.POSITIVE_INFINITY;
+      const tCtl = ctl.size > 0 ? ctl.topTime() : Number.POSITIVE_INFINITY;
+      if (tCtl < tArr && tCtl < tEv) {
+        const v = ctl.topVal();
+        ctl.pop();
+        if (v === TICK) {
+          this.onTick(control, tCtl, next);
+          if (next < this.n) ctl.push(tCtl + control.tickMs, TICK);
+        } else this.onActivate(v, tCtl);
+      } else if (tEv <= tArr) {
+        const v = events.topVal();
+        events.pop();
+        if ((v & TIMER) === TIMER) this.onTimer(v >> 1, tEv);
+        else this.onBatchDone(v >> 1, tEv);
+      } else {
+        this.onArrival(next, tArr);
+        next++;
+      }
+      if (this.late > this.lateLimit) return false;
+    }
+    return true;
+  }
+
+  private view(): ControlView {
+    const active: Record<string, number> = {};
+    const activating: Record<string, number> = {};
+    const entered: Record<string, number> = {};
+    const queued: Record<string, number> = {};
+    this.stages.forEach((st, s) => {
+      const id = this.topo.ids[s] as string;
+      active[id] = st.free + st.busy - st.retiring;
+      activating[id] = st.activating;
+      entered[id] = st.entered;
+      queued[id] = st.queue.size;
+    });
+    return { active, activating, entered, queued };
+  }
+
+  private onTick(control: ReplicaControl, t: number, arrived: number): void {
+    const changes = control.tick(t, this.input.arrivalsMs.subarray(0, arrived), this.view());
+    let changed = false;
+    for (const [i, c] of changes.entries()) {
+      const s = this.topo.index.get(c.stage);
+      const delay = c.activationDelayMs ?? 0;
+      if (s === undefined || !Number.isInteger(c.delta) || !(delay >= 0))
+        throw new ValidationError('replica change', [
+          {
+            path: `${i}`,
+            message: `needs a known stage (${this.topo.ids.join(', ')}), an integer delta and a delay >= 0, got ${JSON.stringify(c)}`,
+          },
+        ]);
+      const st = this.stages[s] as StageState;
+      if (c.delta > 0) {
+        for (let k = 0; k < c.delta; k++) this.control.push(t + delay, s);
+        st.activating += c.delta;
+        this.pendingActivations += c.delta;
+        changed = true;
+      } else if (c.delta < 0) changed = this.removeReplicas(st, -c.delta) || changed;
+    }
+    if (changed) this.recordPoint(t);
+  }
+
+  /** Activating replicas go first (nothing to wait for), then idle ones, then busy ones after their batch. */
+  private removeReplicas(st: StageState, wanted: number): boolean {
+    let k = Math.min(wanted, st.free + st.busy - st.retiring + st.activating - 1);
+    if (k <= 0) return false;
+    const cancel = Math.min(k, st.activating);
+    st.activating -= cancel;
+    st.cancelled += cancel;
+    k -= cancel;
+    const idle = Math.min(k, st.free);
+    st.free -= idle;
+    k -= idle;
+    st.retiring += Math.min(k, st.busy - st.retiring);
+    return true;
+  }
+
+  private onActivate(s: number, t: number): void {
+    const st = this.stages[s] as StageState;
+    this.pendingActivations--;
+    if (st.cancelled > 0) {
+      st.cancelled--;
+      return;
+    }
+    st.activating--;
+    st.free++;
+    this.recordPoint(t);
+    this.dispatch(s, t);
+  }
+
+  private recordPoint(t: number): void {
+    const { active, activating } = this.view();
+    const provisioned: Record<string, number> = {};
+    this.stages.forEach((st, s) => {
+      const id = this.topo.ids[s] as string;
+      provisioned[id] = st.free + st.busy + (activating[id] as number);
+    });
+    const last = this.timeline[this.timeline.length - 1];
+    if (last && last.atMs === t) this.timeline.pop();
+    this.timeline.push({ atMs: t, provisioned, active });
   }
 
   private onArrival(q: number, t: number): void {
@@ -261,6 +455,7 @@ class Simulation {
   private enqueue(s: number, q: number, t: number): void {
     const st = this.stages[s] as StageState;
     st.queue.push(q, t);
+    st.entered++;
     this.touched.push(s);
   }
 
@@ -302,6 +497,7 @@ class Simulation {
     this.batchStage[b] = s;
     for (let i = 0; i < size; i++) this.members[this.memberCount++] = st.queue.pop();
     st.free--;
+    st.busy++;
     st.batches++;
     st.served += size;
     this.events.push(t + (st.service[size] as number), b * 2);
@@ -326,7 +522,11 @@ class Simulation {
   private onBatchDone(b: number, t: number): void {
     const s = this.batchStage[b] as number;
     const st = this.stages[s] as StageState;
-    st.free++;
+    st.busy--;
+    if (st.retiring > 0) {
+      st.retiring--;
+      this.recordPoint(t);
+    } else st.free++;
     const start = this.batchStart[b] as number;
     const end = start + (this.batchSize[b] as number);
     for (let i = start; i < end; i++) this.leaveStage(this.members[i] as number, s, t);

@@ -1,0 +1,131 @@
+/**
+ * Inference SLO benchmark: three pipelines shaped like the InferLine paper's, four traces, two SLOs and
+ * four policies, each replayed in the closed-loop estimator (lib/core/inference/closed-loop.ts) and priced
+ * by packing replicas onto whole EC2 instances (packed-cost.ts).
+ *
+ *   npm run bench:inference                 # JSON on stdout and in bench/results/inference.json
+ *   options: --measure (re-profile the models on this machine first)  --no-write
+ *            --surge X (standby surge factor, default 2)  --warm-ms N (standby activation, default 5000)
+ *            --target-util X (target-tracking target, default 0.7)
+ *            --rho-p-pipeline (scale down with the paper's pipeline-wide ρ_p instead of each stage's ρ_m)
+ *            --envelope-from-service (envelope windows from the shortest stage service time, not the SLO)
+ *
+ * Profiles come from bench/inference/profiles.json: measured on this machine for c7i.large, every other
+ * type derived (and marked so). Progress goes to stderr. Targets are computed from the rows, not asserted.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { type MeasuredFigures, measureProfiles, PROFILES_PATH } from './inference/measure-profiles.ts';
+import { PIPELINES } from './inference/pipelines.ts';
+import { POLICIES, type PolicyRow, type PolicySettings, planFor, runPolicy } from './inference/policies.ts';
+import {
+  CANDIDATE_TYPES,
+  evaluationTraces,
+  loadProfilesFile,
+  sampleTrace,
+  stageProfiles,
+} from './inference/setup.ts';
+import { computeTargets } from './inference/targets.ts';
+
+const SLOS = [150, 300] as const;
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v)) throw new Error(`${name} needs a number, got ${process.argv[i + 1]}`);
+  return v;
+}
+
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+async function main(): Promise<void> {
+  const began = performance.now();
+  if (process.argv.includes('--measure')) {
+    const measured = await measureProfiles(log);
+    writeFileSync(PROFILES_PATH, `${JSON.stringify(measured, null, 2)}\n`);
+  }
+  const file = loadProfilesFile();
+  const settings: PolicySettings = {
+    surgeFactor: flag('--surge', 2),
+    warmActivationMs: flag('--warm-ms', 5000),
+    targetUtilisation: flag('--target-util', 0.7),
+    scaleDownRho: process.argv.includes('--rho-p-pipeline') ? 'pipeline' : 'stage',
+    envelopeFloor: process.argv.includes('--envelope-from-service') ? 'service' : 'slo',
+  };
+  const traces = evaluationTraces();
+  const rows: PolicyRow[] = [];
+  const plans: Record<string, unknown>[] = [];
+  for (const pipeline of PIPELINES) {
+    const profiles = stageProfiles(file, pipeline);
+    for (const sloMs of SLOS) {
+      for (const cv of [1, 4]) {
+        const sample = sampleTrace(cv);
+        const t0 = performance.now();
+        const p = planFor(pipeline, profiles, sloMs, sample);
+        const planMs = performance.now() - t0;
+        log(
+          `${pipeline.name} slo ${sloMs} cv ${cv}: plan ${p.feasible ? `$${p.costPerHour.toFixed(3)}/h` : `refused (${p.reason})`} in ${Math.round(planMs)} ms`,
+        );
+        plans.push({
+          pipeline: pipeline.name,
+          sloMs,
+          sampleCv: cv,
+          feasible: p.feasible,
+          planMs: Math.round(planMs),
+          simulations: p.simulations,
+          ...(p.feasible
+            ? {
+                costPerHour: p.costPerHour,
+                p99Ms: Math.round(p.p99Ms * 10) / 10,
+                initialCostPerHour: p.initial.costPerHour,
+                config: p.config,
+                derivedStages: p.derivedStages,
+              }
+            : { reason: p.reason }),
+        });
+        for (const trace of traces.filter((t) => t.sampleCv === cv)) {
+          for (const policy of POLICIES) {
+            const r = runPolicy({ pipeline, profiles, trace, sloMs, plan: p, sample, settings }, policy);
+            rows.push(r);
+            log(
+              `  ${trace.name} ${policy}: miss ${r.missRate === null ? '-' : (r.missRate * 100).toFixed(3)}% cost ${r.costPerHour === null ? '-' : r.costPerHour.toFixed(3)}`,
+            );
+          }
+        }
+      }
+    }
+  }
+  const out = {
+    bench: 'inference',
+    generatedAt: new Date().toISOString(),
+    wallSeconds: Math.round((performance.now() - began) / 100) / 10,
+    settings,
+    profiles: {
+      measuredAs: file.measuredAs,
+      basis: file.basis,
+      machine: file.machine,
+      derivedTypes: CANDIDATE_TYPES.filter((t) => t !== file.measuredAs),
+      figures: measuredFigures(file),
+    },
+    plans,
+    rows,
+    targets: computeTargets(rows, traces),
+  };
+  const json = JSON.stringify(out, null, 2);
+  process.stdout.write(`${json}\n`);
+  if (!process.argv.includes('--no-write')) {
+    mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+    writeFileSync(new URL('./results/inference.json', import.meta.url), `${json}\n`);
+  }
+}
+
+function measuredFigures(file: ReturnType<typeof loadProfilesFile>): MeasuredFigures {
+  return Object.fromEntries(
+    file.reports.map((r) => [
+      r.modelId,
+      r.entries.map((e) => ({ batch: e.batchSize, p50Ms: e.p50Ms, p99Ms: e.p99Ms })),
+    ]),
+  );
+}
+
+await main();

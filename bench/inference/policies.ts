@@ -1,0 +1,194 @@
+import {
+  CG_PIPELINE,
+  peakRatePerSecond,
+  planCgPeak,
+  standbyHeadroom,
+  targetTrackingController,
+} from '../../lib/core/inference/baselines.ts';
+import {
+  type ClosedLoopResult,
+  inferlineController,
+  runClosedLoop,
+} from '../../lib/core/inference/closed-loop.ts';
+import { computeEnvelope, envelopeWindows } from '../../lib/core/inference/envelope.ts';
+import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
+import { type PlanResult, plan } from '../../lib/core/inference/planner.ts';
+import type { StageProfile } from '../../lib/core/inference/profiles.ts';
+import type { PipelineConfig } from '../../lib/core/inference/simulator.ts';
+import { tunerBasis } from '../../lib/core/inference/tuner.ts';
+import { findInstanceType } from '../../lib/core/model/catalog.ts';
+import { type BenchPipeline, plannerPipeline } from './pipelines.ts';
+import type { BenchTrace } from './setup.ts';
+import { lookup } from './setup.ts';
+
+export type PolicyName = 'inferline' | 'planner-only' | 'cg-peak' | 'target-tracking';
+export const POLICIES: readonly PolicyName[] = ['inferline', 'planner-only', 'cg-peak', 'target-tracking'];
+
+export interface PolicySettings {
+  /** Standby covers a surge to this multiple of the planning trace's boot-window rate. */
+  readonly surgeFactor: number;
+  /** A warm standby replica serves this long after the tuner asks for it. */
+  readonly warmActivationMs: number;
+  /** Target-tracking target: this fraction of one replica's throughput, per minute. */
+  readonly targetUtilisation: number;
+  /** The tuner's scale-down ratio: the paper's pipeline-wide min, or each stage's own. */
+  readonly scaleDownRho: 'pipeline' | 'stage';
+  /**
+   * Smallest envelope window: `service` is tunerBasis's (the shortest planned batch time of any stage),
+   * `slo` starts at the SLO, since the planner already verified that bursts shorter than that queue
+   * within the SLO on the sample trace.
+   */
+  readonly envelopeFloor: 'service' | 'slo';
+}
+
+export interface PolicyRow {
+  readonly pipeline: string;
+  readonly trace: string;
+  readonly sloMs: number;
+  readonly policy: PolicyName;
+  readonly missRate: number | null;
+  readonly costPerHour: number | null;
+  readonly p99Ms?: number;
+  readonly queries?: number;
+  readonly config?: Record<string, string>;
+  readonly peakReplicas?: Record<string, number>;
+  readonly standby?: Record<string, number>;
+  readonly derivedStages?: readonly string[];
+  readonly note?: string;
+}
+
+export interface Context {
+  readonly pipeline: BenchPipeline;
+  readonly profiles: Record<string, StageProfile[]>;
+  readonly trace: BenchTrace;
+  readonly sloMs: number;
+  readonly plan: PlanResult;
+  readonly sample: Float64Array;
+  readonly settings: PolicySettings;
+}
+
+function bootMsOf(config: PipelineConfig) {
+  return (stage: string) => {
+    const type = config[stage]?.instanceType ?? '';
+    const t = findInstanceType(type);
+    if (!t) throw new Error(`unknown type ${type}`);
+    return t.bootSeconds * 1000;
+  };
+}
+
+/** `c7i.large b4 x3` per stage: what the row ran. */
+function describe(config: PipelineConfig): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config).map(([s, c]) => [s, `${c.instanceType} b${c.maxBatch} x${c.replicas}`]),
+  );
+}
+
+function row(
+  ctx: Context,
+  policy: PolicyName,
+  r: ClosedLoopResult,
+  config: PipelineConfig,
+  extra = {},
+): PolicyRow {
+  return {
+    pipeline: ctx.pipeline.name,
+    trace: ctx.trace.name,
+    sloMs: ctx.sloMs,
+    policy,
+    missRate: r.missRate,
+    costPerHour: r.costPerHour,
+    p99Ms: Number.isFinite(r.p99Ms) ? Math.round(r.p99Ms * 10) / 10 : r.p99Ms,
+    queries: r.latenciesMs.length,
+    config: describe(config),
+    peakReplicas: { ...r.peakReplicas },
+    ...extra,
+  };
+}
+
+function refused(ctx: Context, policy: PolicyName, note: string): PolicyRow {
+  return {
+    pipeline: ctx.pipeline.name,
+    trace: ctx.trace.name,
+    sloMs: ctx.sloMs,
+    policy,
+    missRate: null,
+    costPerHour: null,
+    note,
+  };
+}
+
+export function planFor(
+  pipeline: BenchPipeline,
+  profiles: Record<string, StageProfile[]>,
+  sloMs: number,
+  sample: Float64Array,
+): PlanResult {
+  return plan({
+    pipeline: plannerPipeline(pipeline, sloMs),
+    profiles,
+    arrivalsMs: sample,
+    seed: 7,
+    costOf: packedCostPerHour,
+  });
+}
+
+export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
+  const { trace, sloMs, plan: p } = ctx;
+  const profileOf = lookup(ctx.profiles);
+  const common = { arrivalsMs: trace.arrivalsMs, sloMs, seed: 31, durationMs: trace.durationMs };
+  if (policy === 'cg-peak') {
+    const visitFractions = p.feasible ? p.visitFractions : {};
+    // CG-Peak as the paper defines it: the peak rate over a sliding window equal to the SLO, known in advance.
+    const peak = peakRatePerSecond(trace.arrivalsMs, sloMs);
+    const cg = planCgPeak({
+      profiles: ctx.profiles,
+      visitFractions,
+      sloMs,
+      peakRatePerSecond: peak,
+      costOf: packedCostPerHour,
+    });
+    if (!cg) return refused(ctx, policy, 'no instance type runs the whole pipeline within the slo');
+    const r = runClosedLoop({
+      ...common,
+      pipeline: CG_PIPELINE,
+      config: cg.config,
+      profileOf: () => cg.profile,
+    });
+    return row(ctx, policy, r, cg.config, { note: `peak ${Math.round(peak)} qps over ${sloMs} ms windows` });
+  }
+  if (!p.feasible) return refused(ctx, policy, `planner refused: ${p.reason}`);
+  const pipeline = plannerPipeline(ctx.pipeline, sloMs);
+  const base = { ...common, pipeline, config: p.config, profileOf };
+  const derivedStages = p.derivedStages;
+  if (policy === 'planner-only') return row(ctx, policy, runClosedLoop(base), p.config, { derivedStages });
+  const boot = bootMsOf(p.config);
+  if (policy === 'target-tracking') {
+    const controller = targetTrackingController({
+      config: p.config,
+      profileOf,
+      bootMs: boot,
+      targetUtilisation: ctx.settings.targetUtilisation,
+    });
+    return row(ctx, policy, runClosedLoop({ ...base, controller }), p.config, { derivedStages });
+  }
+  const planned = tunerBasis({
+    config: p.config,
+    profileOf,
+    visitFractions: p.visitFractions,
+    arrivalsMs: ctx.sample,
+  });
+  const basis =
+    ctx.settings.envelopeFloor === 'slo'
+      ? { ...planned, sample: computeEnvelope(ctx.sample, envelopeWindows(sloMs)) }
+      : planned;
+  const standby = standbyHeadroom(basis, boot, ctx.settings.surgeFactor);
+  const controller = inferlineController({
+    basis,
+    config: p.config,
+    standby,
+    warmActivationMs: ctx.settings.warmActivationMs,
+    bootMs: boot,
+    scaleDownRho: ctx.settings.scaleDownRho,
+  });
+  return row(ctx, policy, runClosedLoop({ ...base, controller }), p.config, { derivedStages, standby });
+}

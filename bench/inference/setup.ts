@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { deriveForType } from '../../lib/core/inference/derivation.ts';
+import { fromModelProfile, type StageProfile } from '../../lib/core/inference/profiles.ts';
+import { addSpike, gammaTrace, stepTrace } from '../../lib/core/inference/traces.ts';
+import { findInstanceType } from '../../lib/core/model/catalog.ts';
+import type { InstanceType } from '../../lib/core/model/instance-type.ts';
+import { type ModelProfile, ModelProfileSchema } from '../../lib/core/protocol/inference.ts';
+import { PROFILES_PATH, type ProfilesFile } from './measure-profiles.ts';
+import type { BenchPipeline } from './pipelines.ts';
+
+/** Types every stage may use: the measured one, three larger c7i sizes, and three 1-GPU types (derived). */
+export const CANDIDATE_TYPES = [
+  'c7i.large',
+  'c7i.xlarge',
+  'c7i.2xlarge',
+  'c7i.4xlarge',
+  'g4dn.xlarge',
+  'g6.xlarge',
+  'g5.xlarge',
+] as const;
+
+export function loadProfilesFile(): ProfilesFile {
+  const raw = JSON.parse(readFileSync(PROFILES_PATH, 'utf8')) as ProfilesFile;
+  return { ...raw, reports: raw.reports.map((r) => ModelProfileSchema.parse(r) as ModelProfile) };
+}
+
+function typeOf(name: string): InstanceType {
+  const t = findInstanceType(name);
+  if (!t) throw new Error(`unknown instance type ${name}`);
+  return t;
+}
+
+/** Stage id -> one profile per candidate type: the measured one as is, every other type derived. */
+export function stageProfiles(file: ProfilesFile, pipeline: BenchPipeline): Record<string, StageProfile[]> {
+  const out: Record<string, StageProfile[]> = {};
+  for (const s of pipeline.stages) {
+    const report = file.reports.find((r) => r.modelId === s.model);
+    if (!report) throw new Error(`profiles.json has no report for model ${s.model}; run with --measure`);
+    const measured = fromModelProfile(report, file.latencyFigure);
+    out[s.id] = CANDIDATE_TYPES.map((t) => deriveForType(measured, typeOf(t)));
+  }
+  return out;
+}
+
+export function lookup(profiles: Readonly<Record<string, readonly StageProfile[]>>) {
+  return (stage: string, instanceType: string): StageProfile => {
+    const p = profiles[stage]?.find((x) => x.instanceType === instanceType);
+    if (!p) throw new Error(`no profile for ${stage} on ${instanceType}`);
+    return p;
+  };
+}
+
+export interface BenchTrace {
+  readonly name: string;
+  /** CV of the planning trace the user would supply (the evaluation trace's base behaviour). */
+  readonly sampleCv: number;
+  readonly bursty: boolean;
+  readonly arrivalsMs: Float64Array;
+  readonly durationMs: number;
+}
+
+export const BASE_RATE = 150;
+export const DURATION_S = 300;
+export const SAMPLE_S = 120;
+
+/**
+ * Evaluation traces, 300 s each. Seeds differ from the planning traces', so no policy is evaluated on
+ * the trace it was planned on.
+ */
+export function evaluationTraces(): BenchTrace[] {
+  const d = DURATION_S * 1000;
+  return [
+    {
+      name: 'gamma-cv1',
+      sampleCv: 1,
+      bursty: false,
+      arrivalsMs: gammaTrace({ ratePerSecond: BASE_RATE, cv: 1, durationSeconds: DURATION_S }, 101),
+      durationMs: d,
+    },
+    {
+      name: 'gamma-cv4',
+      sampleCv: 4,
+      bursty: true,
+      arrivalsMs: gammaTrace({ ratePerSecond: BASE_RATE, cv: 4, durationSeconds: DURATION_S }, 102),
+      durationMs: d,
+    },
+    {
+      name: 'step-150-250',
+      sampleCv: 1,
+      bursty: true,
+      arrivalsMs: stepTrace(
+        [
+          { ratePerSecond: 150, cv: 1, durationSeconds: 120 },
+          { ratePerSecond: 250, cv: 1, durationSeconds: DURATION_S - 120 },
+        ],
+        103,
+      ),
+      durationMs: d,
+    },
+    {
+      name: 'spike',
+      sampleCv: 1,
+      bursty: true,
+      // Base 150 qps; from 120 s to 140 s another 300 qps on top: 3x the base rate for 20 s.
+      arrivalsMs: addSpike(
+        gammaTrace({ ratePerSecond: BASE_RATE, cv: 1, durationSeconds: DURATION_S }, 104),
+        { ratePerSecond: 300, cv: 1, durationSeconds: 20, atSeconds: 120 },
+        105,
+      ),
+      durationMs: d,
+    },
+  ];
+}
+
+/** The planning trace a user would supply: a separate draw at the base rate and the trace's CV. */
+export function sampleTrace(cv: number): Float64Array {
+  return gammaTrace({ ratePerSecond: BASE_RATE, cv, durationSeconds: SAMPLE_S }, cv === 1 ? 201 : 204);
+}

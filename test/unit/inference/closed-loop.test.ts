@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest';
+import {
+  fixedController,
+  inferlineController,
+  type PolicyController,
+  runClosedLoop,
+} from '../../../lib/core/inference/closed-loop.ts';
+import { computeEnvelope, envelopeWindows } from '../../../lib/core/inference/envelope.ts';
+import { type PipelineConfig, simulate } from '../../../lib/core/inference/simulator.ts';
+import { gammaTrace, stepTrace } from '../../../lib/core/inference/traces.ts';
+import { tunerBasis } from '../../../lib/core/inference/tuner.ts';
+import { at, evenly, profile, stage } from './builders.ts';
+
+const chain = {
+  stages: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+  edges: [
+    { from: 'a', to: 'b', probability: 0.4 },
+    { from: 'a', to: 'c' },
+    { from: 'b', to: 'c' },
+  ],
+};
+const linear = (base: number, per: number) => profile('c7i.large', (b) => base + per * b);
+const profiles = { a: linear(2, 1), b: linear(5, 2), c: linear(1, 0.5) };
+const profileOf = (id: string) => profiles[id as keyof typeof profiles];
+const config: PipelineConfig = {
+  a: stage({ maxBatch: 4, replicas: 2 }),
+  b: stage({ maxBatch: 8, replicas: 1, maxQueueDelayMs: 3 }),
+  c: stage({ maxBatch: 2, replicas: 2 }),
+};
+const single = { stages: [{ id: 'a' }], edges: [] };
+const flat = (ms: number) => profile('c7i.large', () => ms);
+
+/** A controller that applies a fixed list of changes at given ticks. */
+function scripted(
+  tickMs: number,
+  script: Record<number, { delta: number; delay?: number }>,
+): PolicyController {
+  return {
+    tickMs,
+    tick: (now) => {
+      const step = script[now];
+      return step ? [{ stage: 'a', delta: step.delta, activationDelayMs: step.delay ?? 0 }] : [];
+    },
+  };
+}
+
+describe('closed-loop simulation', () => {
+  it('equals the plain estimator when the schedule is constant', () => {
+    const arrivalsMs = gammaTrace({ ratePerSecond: 300, cv: 4, durationSeconds: 20 }, 5);
+    const input = { pipeline: chain, config, profileOf, arrivalsMs, sloMs: 100, seed: 9 };
+    const plain = simulate(input);
+    const looped = runClosedLoop({ ...input, controller: fixedController(250) });
+    expect(looped.latenciesMs).toEqual(plain.latenciesMs);
+    expect(looped.late).toBe(plain.late);
+    expect(looped.timeline).toHaveLength(1);
+  });
+
+  it('serves on an added replica only after its activation delay', () => {
+    // One replica, 10 ms per query, four queries at 0; at t=1 a second replica is asked for with 15 ms delay.
+    const result = runClosedLoop({
+      pipeline: single,
+      config: { a: stage() },
+      profileOf: () => flat(10),
+      arrivalsMs: at(0, 0, 0, 0, 1),
+      sloMs: 1000,
+      controller: scripted(1, { 1: { delta: 1, delay: 15 } }),
+    });
+    // The first replica serves 0-10 and 10-20; the new one starts at 16 and takes the third query.
+    expect([...result.latenciesMs]).toEqual([10, 20, 26, 30, 35]);
+    expect(result.timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a])).toEqual([
+      [0, 1, 1],
+      [1, 2, 1],
+      [16, 2, 2],
+    ]);
+  });
+
+  it('lets a removed replica finish its batch before it leaves', () => {
+    const result = runClosedLoop({
+      pipeline: single,
+      config: { a: stage({ replicas: 2 }) },
+      profileOf: () => flat(10),
+      arrivalsMs: at(0, 0, 0, 0, 5),
+      sloMs: 1000,
+      controller: scripted(5, { 5: { delta: -1 } }),
+    });
+    // Both replicas are busy at 5: one retires at 10 and the remaining one serves the rest.
+    expect([...result.latenciesMs]).toEqual([10, 10, 20, 30, 35]);
+    expect(result.timeline.at(-1)?.provisioned.a).toBe(1);
+  });
+
+  it('never removes the last replica of a stage', () => {
+    const result = runClosedLoop({
+      pipeline: single,
+      config: { a: stage() },
+      profileOf: () => flat(1),
+      arrivalsMs: evenly(20, 5),
+      sloMs: 1000,
+      controller: scripted(10, { 10: { delta: -3 } }),
+    });
+    expect(result.late).toBe(0);
+    expect(result.timeline.every((p) => (p.provisioned.a ?? 0) >= 1)).toBe(true);
+  });
+
+  it('integrates cost over the replica timeline', () => {
+    // One c7i.large for 10 s, then two for 10 s: 1.5 replicas on average.
+    const result = runClosedLoop({
+      pipeline: single,
+      config: { a: stage() },
+      profileOf: () => flat(1),
+      arrivalsMs: evenly(21, 1000),
+      sloMs: 1000,
+      controller: scripted(10_000, { 10000: { delta: 1 } }),
+      costOf: (c) => (c.a?.replicas ?? 0) * 0.1,
+    });
+    expect(result.costPerHour).toBeCloseTo(0.15, 9);
+    expect(result.replicaSeconds.a).toBeCloseTo(30, 9);
+  });
+
+  it('takes warm standby first when the tuner scales up, and counts the standby cost', () => {
+    const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 3);
+    const planned: PipelineConfig = { a: stage({ replicas: 1 }) };
+    const p = profile('c7i.large', (b) => 4 * b);
+    const basis = tunerBasis({
+      config: planned,
+      profileOf: () => p,
+      visitFractions: { a: 1 },
+      arrivalsMs: sample,
+    });
+    const live = stepTrace(
+      [
+        { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
+        { ratePerSecond: 400, cv: 1, durationSeconds: 20 },
+      ],
+      4,
+    );
+    const controller = inferlineController({
+      basis,
+      config: planned,
+      standby: { a: 2 },
+      warmActivationMs: 2000,
+      bootMs: () => 60_000,
+    });
+    const result = runClosedLoop({
+      pipeline: single,
+      config: planned,
+      profileOf: () => p,
+      arrivalsMs: live,
+      sloMs: 200,
+      controller,
+      costOf: (c) => c.a?.replicas ?? 0,
+    });
+    const firstUp = result.timeline.find((pt) => (pt.provisioned.a ?? 0) > 1);
+    expect(firstUp).toBeDefined();
+    const firstActive = result.timeline.find((pt) => (pt.active.a ?? 0) > 1);
+    // Warm replicas serve 2 s after the request, long before a 60 s boot.
+    expect((firstActive?.atMs ?? 0) - (firstUp?.atMs ?? 0)).toBe(2000);
+    // The standby pool shrinks while its replacements boot, but is paid for the whole time.
+    expect(result.standby[0]?.standby.a).toBe(2);
+    expect(result.standby.every((pt) => (pt.standby.a ?? 0) >= 0)).toBe(true);
+    expect(result.costPerHour).toBeGreaterThan(3);
+  });
+
+  it('scales each stage back to its own plan with per-stage ρ, where the pipeline-wide ρ_p holds it up', () => {
+    const two = { stages: [{ id: 'a' }, { id: 'b' }], edges: [{ from: 'a', to: 'b' }] };
+    const heavy = profile('c7i.large', (b) => 10 * b);
+    const light = profile('c7i.large', (b) => b);
+    const profileOf2 = (id: string) => (id === 'a' ? heavy : light);
+    const planned: PipelineConfig = { a: stage({ replicas: 4 }), b: stage({ replicas: 1 }) };
+    const sample = gammaTrace({ ratePerSecond: 200, cv: 1, durationSeconds: 60 }, 8);
+    const planned0 = tunerBasis({
+      config: planned,
+      profileOf: profileOf2,
+      visitFractions: { a: 1, b: 1 },
+      arrivalsMs: sample,
+    });
+    // Envelope windows from the SLO up, as the benchmark runs the tuner.
+    const basis = { ...planned0, sample: computeEnvelope(sample, envelopeWindows(500)) };
+    // ρ_a = 0.5 and ρ_b = 0.2: with ρ_p = 0.2 stage a would keep 2.5x its plan after any scale-up.
+    const live = stepTrace(
+      [
+        { ratePerSecond: 200, cv: 1, durationSeconds: 20 },
+        { ratePerSecond: 400, cv: 1, durationSeconds: 10 },
+        { ratePerSecond: 200, cv: 1, durationSeconds: 150 },
+      ],
+      9,
+    );
+    const finalA = (scaleDownRho: 'pipeline' | 'stage') => {
+      const controller = inferlineController({
+        basis,
+        config: planned,
+        standby: {},
+        warmActivationMs: 0,
+        bootMs: () => 1000,
+        scaleDownRho,
+      });
+      const r = runClosedLoop({
+        pipeline: two,
+        config: planned,
+        profileOf: profileOf2,
+        arrivalsMs: live,
+        sloMs: 500,
+        controller,
+      });
+      return {
+        peak: Math.max(...r.timeline.map((p) => p.provisioned.a ?? 0)),
+        last: r.timeline.at(-1)?.provisioned.a ?? 0,
+      };
+    };
+    const perStage = finalA('stage');
+    const pipelineWide = finalA('pipeline');
+    expect(perStage.peak).toBeGreaterThan(4);
+    expect(pipelineWide.peak).toBeGreaterThan(4);
+    expect(perStage.last).toBeLessThan(pipelineWide.last);
+    expect(perStage.last).toBeLessThanOrEqual(6);
+  });
+});
