@@ -7,10 +7,19 @@ import {
   type IngestDeps as CoreIngestDeps,
   type IngestOutcome,
 } from '../lib/core/control/ingest.ts';
+import {
+  applyPipelineReport,
+  applyPipelineTaskEvent,
+  applyReplicaRequest,
+  type PipelineIngestDeps,
+  type PipelineIngestOutcome,
+} from '../lib/core/control/pipeline-ingest.ts';
+import { applyModelProfile } from '../lib/core/control/pipeline-profiles.ts';
 import type { Clock } from '../lib/core/ports.ts';
 import { type HandlerConfig, once, readHandlerConfig } from './shared/config.ts';
 import { decodeIngestMessage, type IngestMessage } from './shared/ingest-message.ts';
 import { jsonLogger, type Logger } from './shared/log.ts';
+import { pipelineDeps } from './shared/pipeline-deps.ts';
 import { sendToDlq } from './shared/poison.ts';
 import { type PoisonMessage, processSqsBatch, type SqsBatchResponse } from './shared/sqs-batch.ts';
 
@@ -32,11 +41,16 @@ export function createIngestHandler(deps: IngestDeps): (event: unknown) => Promi
     });
 }
 
-/** Routes one decoded message to the core ingest step that applies it. */
+/**
+ * Routes one decoded message to the core ingest step that applies it. A task event moves its job first;
+ * with `pipelines`, it then updates the pipeline it serves (profiles, serving endpoints), and router
+ * reports and tuner requests are applied to their pipelines.
+ */
 export async function applyIngestMessage(
   message: IngestMessage,
   deps: CoreIngestDeps,
-): Promise<IngestOutcome | 'ignored'> {
+  pipelines?: PipelineIngestDeps,
+): Promise<IngestOutcome | PipelineIngestOutcome | 'ignored'> {
   if (message.source === 'ec2') {
     const e = message.event;
     const id = e.detail['instance-id'];
@@ -46,12 +60,23 @@ export async function applyIngestMessage(
   }
   const report = message.report;
   switch (report.kind) {
-    case 'TaskEvent':
-      return applyTaskEvent(report, deps);
+    case 'TaskEvent': {
+      const outcome = await applyTaskEvent(report, deps);
+      if (!pipelines || outcome === 'unknown') return outcome;
+      const pipelineOutcome = await applyPipelineTaskEvent(report, pipelines);
+      return pipelineOutcome === 'applied' ? 'applied' : outcome;
+    }
     case 'Heartbeat':
       return applyHeartbeat(report, deps);
+    case 'PipelineReport':
+      return pipelines ? applyPipelineReport(report, pipelines) : 'ignored';
+    case 'ReplicaRequest':
+      return pipelines ? applyReplicaRequest(report, pipelines) : 'ignored';
+    case 'ModelProfile':
+      // Profiling jobs' profiles come in their TaskEvent's output; one sent on its own counts too.
+      return pipelines && (await applyModelProfile(report, pipelines)) ? 'applied' : 'ignored';
     default:
-      // Latency reports and model profiles feed the inference planner, which reads them elsewhere.
+      // A model server's latency report: pipeline latency comes from the router's PipelineReport.
       return 'ignored';
   }
 }
@@ -71,12 +96,13 @@ export function buildIngestHandler(
     clock,
     log,
   };
+  const pipelines = pipelineDeps(adapters, config, clock, log);
   // Both queues feed this handler; poison goes back to the DLQ of the queue it came from.
   const reportsDlq = sendToDlq(adapters.queue(config.dlqs.reports), 'ingest');
   const eventsDlq = sendToDlq(adapters.queue(config.dlqs.events), 'ingest');
   return createIngestHandler({
     apply: async (message) => {
-      const outcome = await applyIngestMessage(message, deps);
+      const outcome = await applyIngestMessage(message, deps, pipelines);
       if (outcome !== 'applied') log.info('ingest made no change', { outcome, kind: kindOf(message) });
     },
     onPoison: (poison) => (/"detail-type"\s*:/.test(poison.body) ? eventsDlq(poison) : reportsDlq(poison)),

@@ -1,5 +1,10 @@
+import { createAwsAdapters } from '../lib/aws/adapters.ts';
+import { scalePipelines } from '../lib/core/control/pipeline-scale.ts';
+import type { Clock } from '../lib/core/ports.ts';
 import type { ScheduledEvent } from './shared/aws-events.ts';
+import { type HandlerConfig, once, readHandlerConfig } from './shared/config.ts';
 import { jsonLogger, type Logger } from './shared/log.ts';
+import { pipelineDeps } from './shared/pipeline-deps.ts';
 import { runTick, type TickOutcome, type TickResult } from './shared/scheduled.ts';
 
 /** What a scale tick needs: pipeline latency and arrivals in, replica targets out. */
@@ -13,8 +18,26 @@ export function createScaleHandler(deps: ScaleDeps): (event: unknown) => Promise
   return (event) => runTick(event, deps.replan, deps.log);
 }
 
-export const handler = createScaleHandler({
-  // A skipped tick loses nothing: the next one re-plans from the same stored latency.
-  replan: async () => ({ status: 'skipped', reason: 'the pipeline planner is not wired to its stores yet' }),
-  log: jsonLogger('scale'),
-});
+/**
+ * The real wiring: one tick plans PLANNING pipelines, re-plans SERVING ones after sustained drift and
+ * reconciles every pipeline's replica and router jobs (lib/core/control/pipeline-scale.ts). It can also
+ * be invoked on demand with a scheduled-event shaped payload: a tick is idempotent.
+ */
+export function buildScaleHandler(
+  config: HandlerConfig,
+  clock: Clock = { now: () => Date.now() },
+  log: Logger = jsonLogger('scale'),
+) {
+  const adapters = createAwsAdapters(config.adapters);
+  const deps = pipelineDeps(adapters, config, clock, log);
+  return createScaleHandler({
+    log,
+    replan: async () => {
+      const summary = await scalePipelines(deps);
+      return { status: 'done', detail: { ...summary } };
+    },
+  });
+}
+
+const live = once(() => buildScaleHandler(readHandlerConfig(process.env)));
+export const handler = (event: unknown): Promise<TickResult> => live()(event);

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
+import type { ModelCatalog } from '../core/ports.ts';
 import { awsErrorCode, toDomainError } from './errors.ts';
 
 /** The one S3Client method used; wiring passes a real client. */
@@ -32,6 +33,11 @@ export class S3ModelStore {
     const started = this.fetchOnce(uri).finally(() => this.inflight.delete(uri));
     this.inflight.set(uri, started);
     return started;
+  }
+
+  /** Whether the object at `uri` exists (one HeadObject); false for a missing key or bucket. */
+  exists(uri: string): Promise<boolean> {
+    return s3ObjectExists(this.s3, uri);
   }
 
   private async fetchOnce(uri: string): Promise<string> {
@@ -78,6 +84,49 @@ export class S3ModelStore {
         throw new NotFoundError('model', uri);
       }
       throw toDomainError(error, `fetch model ${uri}`);
+    }
+  }
+}
+
+/**
+ * HeadObject on `s3://bucket/key`: true when it answers; false for a missing key or bucket, and for one
+ * this role may not read (the agents could not load it either).
+ */
+export async function s3ObjectExists(s3: S3Api, uri: string): Promise<boolean> {
+  const { bucket, key } = parseS3Uri(uri);
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    const code = awsErrorCode(error);
+    if (UNREADABLE.has(code ?? '')) return false;
+    throw toDomainError(error, `check model ${uri}`);
+  }
+}
+
+const UNREADABLE = new Set([
+  'NotFound',
+  'NoSuchKey',
+  'NoSuchBucket',
+  '404',
+  'Forbidden',
+  'AccessDenied',
+  '403',
+]);
+
+/**
+ * Where admission checks that a stage's model exists: S3 for `s3://` URIs, the local file system for an
+ * absolute path (the local runtime's agents read models from disk).
+ */
+export class S3ModelCatalog implements ModelCatalog {
+  constructor(private readonly s3: S3Api) {}
+
+  async exists(uri: string): Promise<boolean> {
+    if (uri.startsWith('s3://')) return s3ObjectExists(this.s3, uri);
+    try {
+      return (await stat(uri)).isFile();
+    } catch {
+      return false;
     }
   }
 }

@@ -11,8 +11,14 @@
  *   control     pk (S)             sk (S)                      -    (TTL attribute: expiresAt, epoch s)
  *     LEASE#<name>    / LEASE          a lease (owner, expiresAt)
  *     IDEM#<key>      / IDEM           a submission's idempotency record (jobId)
- *     PIPELINE#<name> / SPEC | TARGET#<stage>    pipeline specs and replica targets
- *     PROFILE#<model> / TYPE#<type>    per-hardware model latency profiles
+ *     PIPELINE#<id>   / RECORD         a pipeline record (spec, status, plan, targets; version-guarded)
+ *     PIPELINE#<id>   / ENDPOINT#<stage>#<jobId>#<iii>#<aaa>   a running replica's or router's URL
+ *     PIPELINE#<id>   / REPORT#<intervalEnd, 15 digits>#<instanceId>   a router report (TTL 1 h)
+ *     IDEM#pipeline#<key> / IDEM       a pipeline submission's idempotency record (pipelineId)
+ *     REJECTED#pipeline#<id> / REJECTED  why a pipeline submission was refused at admission
+ *     PROFILE#<modelId> / TYPE#<type>  a model's profile on one instance type (measured or derived)
+ *   ENDPOINT# < RECORD < REPORT# in sort order, so one query (sk < "REPORT#") reads a pipeline's record
+ *   and its endpoints together: what the router's directory needs.
  */
 export const TABLE_KEYS = Object.freeze({
   jobs: {
@@ -35,6 +41,12 @@ export const TABLE_KEYS = Object.freeze({
     startAtKey: 'startAt',
   },
   control: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' },
+  pipelines: {
+    recordSort: 'RECORD',
+    endpointPrefix: 'ENDPOINT#',
+    reportPrefix: 'REPORT#',
+    profileTypePrefix: 'TYPE#',
+  },
 });
 
 /** Physical table names, as the stack outputs them and handlers receive them in their environment. */

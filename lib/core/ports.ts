@@ -245,3 +245,79 @@ export interface CycleLog {
 export interface ServingDirectory {
   getServing(pipelineId: string): Promise<PipelineServing | undefined>;
 }
+
+/** Result of creating a pipeline: the stored record, and whether this call created it. */
+export interface CreatePipelineResult {
+  readonly created: boolean;
+  readonly record: import('./model/pipeline-serving.ts').PipelineRecord;
+}
+
+/** Fields of a pipeline record that the control plane changes after creation. */
+export type PipelinePatch = Partial<
+  Pick<
+    import('./model/pipeline-serving.ts').PipelineRecord,
+    'status' | 'reason' | 'plan' | 'targets' | 'targetsAt'
+  >
+>;
+
+/** A pipeline submission refused at admission, with every field problem (like a job's Rejection). */
+export interface PipelineRejection {
+  readonly pipelineId: string;
+  readonly reason: string;
+  readonly issues: readonly import('./errors.ts').FieldIssue[];
+  readonly at: number;
+}
+
+/** Names one serving task's endpoint. */
+export interface EndpointKey {
+  readonly pipelineId: string;
+  readonly stageId: string;
+  readonly jobId: string;
+  readonly taskIndex: number;
+  readonly attempt: number;
+}
+
+/**
+ * Durable pipeline state: records, per-hardware model profiles, serving endpoints and the routers'
+ * latest reports. `create` is idempotent on the pipeline id and on the idempotency key; `update` is
+ * conditional on the version the caller read (ConflictError when it moved, NotFoundError when the
+ * record is gone). Endpoint puts and deletes are idempotent. TransientError for throttling.
+ */
+export interface PipelineStore extends ServingDirectory {
+  create(
+    record: import('./model/pipeline-serving.ts').PipelineRecord,
+    idempotencyKey?: string,
+  ): Promise<CreatePipelineResult>;
+  get(pipelineId: string): Promise<import('./model/pipeline-serving.ts').PipelineRecord | undefined>;
+  /** Every pipeline record, oldest first. */
+  list(): Promise<import('./model/pipeline-serving.ts').PipelineRecord[]>;
+  update(
+    pipelineId: string,
+    expectedVersion: number,
+    patch: PipelinePatch,
+    now: number,
+  ): Promise<import('./model/pipeline-serving.ts').PipelineRecord>;
+  recordRejection(rejection: PipelineRejection): Promise<void>;
+  getRejection(pipelineId: string): Promise<PipelineRejection | undefined>;
+  /** Stores (or replaces) the profile of one (model, instance type) pair. */
+  putProfile(profile: import('./inference/profiles.ts').StageProfile, at: number): Promise<void>;
+  /** Every stored profile of one model, one per instance type. */
+  profilesOf(modelId: string): Promise<import('./inference/profiles.ts').StageProfile[]>;
+  putEndpoint(endpoint: import('./model/pipeline-serving.ts').ServingEndpoint): Promise<void>;
+  deleteEndpoint(key: EndpointKey): Promise<void>;
+  /** Keeps the report among the pipeline's latest ones (older ones expire). */
+  putReport(report: import('./protocol/pipeline.ts').PipelineReport): Promise<void>;
+  /** The pipeline's latest reports, newest first. */
+  recentReports(
+    pipelineId: string,
+    limit: number,
+  ): Promise<import('./protocol/pipeline.ts').PipelineReport[]>;
+}
+
+/**
+ * Whether a model file exists where a stage's `model.uri` points: S3 HeadObject for `s3://`, the file
+ * for an absolute path. False for a missing object; TransientError for throttling.
+ */
+export interface ModelCatalog {
+  exists(uri: string): Promise<boolean>;
+}

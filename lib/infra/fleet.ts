@@ -1,4 +1,5 @@
 import { Stack, Tags } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -14,6 +15,11 @@ export interface FleetProps {
   readonly associatePublicIpAddress: boolean;
   readonly agentAsset: s3assets.Asset;
   readonly reportsQueue: sqs.IQueue;
+  /**
+   * The control table: a pipeline's router reads its record and replica endpoints there (the serving
+   * directory), so the agent may Get and Query it, and nothing more.
+   */
+  readonly controlTable: dynamodb.ITable;
   /** Name prefix of the per-instance queues; the agent's queue is `<prefix><instance id>`. */
   readonly instanceQueuePrefix: string;
   readonly cpuAmiParameter: string;
@@ -52,6 +58,12 @@ export class Fleet extends Construct {
 
   private grantAgent(props: FleetProps): void {
     props.reportsQueue.grantSendMessages(this.role);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resources: [props.controlTable.tableArn],
+      }),
+    );
     // Only the one object the instance downloads at boot, not the whole staging bucket.
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -142,6 +154,7 @@ function agentUserData(props: FleetProps): ec2.UserData {
     'TETRAFLEET_MODE=ec2',
     `TETRAFLEET_QUEUE_URL=${ownQueueUrl}`,
     `TETRAFLEET_REPORTS_QUEUE_URL=${props.reportsQueue.queueUrl}`,
+    `TETRAFLEET_CONTROL_TABLE=${props.controlTable.tableName}`,
     'TETRAFLEET_WORK_DIR=/var/lib/tetrafleet',
     'EOF',
     'cat > /etc/systemd/system/tetrafleet-agent.service <<EOF',

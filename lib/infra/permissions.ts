@@ -10,6 +10,19 @@ export interface GrantArgs {
   readonly fleet: Fleet;
   readonly instanceQueuePrefix: string;
   readonly instanceTypes: readonly string[];
+  /** Buckets of pipeline models: admit checks they hold a stage's model, agents download from them. */
+  readonly modelBuckets?: readonly string[];
+}
+
+/** Read objects (GetObject, which HeadObject needs too) in the model buckets. */
+export function grantReadModels(role: iam.IRole, stack: Stack, buckets: readonly string[]): void {
+  if (buckets.length === 0) return;
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:GetObject'],
+      resources: buckets.map((b) => `arn:${stack.partition}:s3:::${b}/*`),
+    }),
+  );
 }
 
 /** Consume a work queue, and set its poison aside in its DLQ. */
@@ -18,20 +31,31 @@ function grantConsumeWithDlq(role: iam.IRole, pair: QueueWithDlq): void {
   pair.dlq.grantSendMessages(role);
 }
 
-/** admit: consume submissions, write jobs with a condition, record idempotency keys. */
+/**
+ * admit: consume submissions, write jobs with a condition (profiling jobs of pipelines too), record
+ * idempotency keys and pipeline records, and check that a pipeline's s3:// models exist (HeadObject, in
+ * the model buckets only: a model elsewhere is refused as unreadable).
+ */
 export function grantAdmit(role: iam.IRole, submissions: QueueWithDlq, a: GrantArgs): void {
   grantConsumeWithDlq(role, submissions);
   a.tables.jobs.grantReadWriteData(role);
   a.tables.control.grantReadWriteData(role);
+  grantReadModels(role, Stack.of(a.fleet), a.modelBuckets ?? []);
 }
 
-/** ingest: consume agent reports and EC2 events, apply state transitions everywhere. */
+/**
+ * ingest: consume agent reports and EC2 events, apply state transitions everywhere: jobs, tasks,
+ * instances, and pipelines (profiles, endpoints, router reports, replica targets and the replica jobs).
+ */
 export function grantIngest(role: iam.IRole, queues: readonly QueueWithDlq[], a: GrantArgs): void {
   for (const q of queues) grantConsumeWithDlq(role, q);
   for (const t of a.tables.all) t.grantReadWriteData(role);
 }
 
-/** scale: read fleet and jobs, write pipeline replica targets and SLO-service work. */
+/**
+ * scale: plan and re-plan pipelines (control table), and reconcile their replica and router jobs: list,
+ * create and cancel jobs (jobs table and its status index). The instances table is read for the fleet.
+ */
 export function grantScale(role: iam.IRole, a: GrantArgs): void {
   a.tables.instances.grantReadData(role);
   a.tables.jobs.grantReadWriteData(role);

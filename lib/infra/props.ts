@@ -85,6 +85,12 @@ export interface TetrafleetProps {
    * @default 30
    */
   readonly logRetentionDays?: number;
+  /**
+   * S3 buckets holding pipeline models (`s3://bucket/key` stage URIs). Admission may check that a model
+   * exists there (HeadObject) and agents may download models from there; both read objects only.
+   * @default - none: only models at absolute paths on the instances can be served
+   */
+  readonly modelBuckets?: readonly string[];
 }
 
 /** Props with every default filled in. */
@@ -102,6 +108,7 @@ export interface ResolvedTetrafleetProps {
   readonly cpuAmiParameter: string;
   readonly gpuAmiParameter: string;
   readonly logRetentionDays: number;
+  readonly modelBuckets: readonly string[];
 }
 
 /** Every problem with the props, reported together. */
@@ -137,6 +144,7 @@ export function resolveTetrafleetProps(props: TetrafleetProps = {}): ResolvedTet
     cpuAmiParameter: props.cpuAmiParameter ?? DEFAULT_CPU_AMI_PARAMETER,
     gpuAmiParameter: props.gpuAmiParameter ?? DEFAULT_GPU_AMI_PARAMETER,
     logRetentionDays: props.logRetentionDays ?? 30,
+    modelBuckets: [...(props.modelBuckets ?? [])],
   };
   const problems = validateTetrafleetProps(resolved);
   if (problems.length > 0) throw new TetrafleetPropsError(problems);
@@ -153,7 +161,18 @@ export function validateTetrafleetProps(p: ResolvedTetrafleetProps): string[] {
     ...ssmNameProblem('cpuAmiParameter', p.cpuAmiParameter),
     ...ssmNameProblem('gpuAmiParameter', p.gpuAmiParameter),
     ...(p.agentEntry.trim() === '' ? ['agentEntry must not be empty'] : []),
+    ...bucketProblems(p.modelBuckets),
   ];
+}
+
+/** S3 bucket naming rules: 3-63 characters of lowercase letters, digits, "." and "-". */
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function bucketProblems(buckets: readonly string[]): string[] {
+  const bad = buckets.filter((b) => !BUCKET.test(b));
+  return bad.length > 0
+    ? [`modelBuckets must be S3 bucket names (3-63 of a-z, 0-9, ".", "-"), got ${bad.join(', ')}`]
+    : [];
 }
 
 function instanceTypeProblems(types: readonly string[]): string[] {

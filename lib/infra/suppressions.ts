@@ -52,6 +52,14 @@ export function acknowledgeNagFindings(stack: TetrafleetStack): void {
     }
   }
 
+  const models =
+    'pipeline models are read by key from the buckets the operator named in modelBuckets; the keys are chosen per pipeline at submission, and only GetObject is granted';
+  for (const bucket of stack.config.modelBuckets) {
+    const objects = `arn:<AWS::Partition>:s3:::${bucket}/*`;
+    iam5(f.admit.role, objects, models);
+    iam5(stack.fleet.role, objects, models);
+  }
+
   const launched =
     'RunInstances and CreateFleet create these resources, so their ids cannot be known in advance; the instance type, launch template and security group are pinned in the same policy';
   for (const resource of [

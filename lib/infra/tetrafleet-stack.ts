@@ -9,7 +9,7 @@ import type { Construct } from 'constructs';
 import { agentAsset } from './agent-asset.ts';
 import { Fleet } from './fleet.ts';
 import { HandlerFunction } from './handler-function.ts';
-import { grantAdmit, grantIngest, grantScale, grantSchedule } from './permissions.ts';
+import { grantAdmit, grantIngest, grantReadModels, grantScale, grantSchedule } from './permissions.ts';
 import { type ResolvedTetrafleetProps, resolveTetrafleetProps, type TetrafleetProps } from './props.ts';
 import { QueueWithDlq } from './queue-with-dlq.ts';
 import { StateTables } from './state-tables.ts';
@@ -64,6 +64,7 @@ export class TetrafleetStack extends Stack {
       associatePublicIpAddress: !this.config.vpc && !this.config.vpcId,
       agentAsset: asset,
       reportsQueue: this.reports.queue,
+      controlTable: this.tables.control,
       instanceQueuePrefix: this.instanceQueuePrefix,
       cpuAmiParameter: this.config.cpuAmiParameter,
       gpuAmiParameter: this.config.gpuAmiParameter,
@@ -75,11 +76,13 @@ export class TetrafleetStack extends Stack {
       fleet: this.fleet,
       instanceQueuePrefix: this.instanceQueuePrefix,
       instanceTypes: this.config.instanceTypes,
+      modelBuckets: this.config.modelBuckets,
     };
     grantAdmit(this.functions.admit.role, this.submissions, grantArgs);
     grantIngest(this.functions.ingest.role, [this.reports, this.events], grantArgs);
     grantSchedule(this.functions.schedule.role, grantArgs);
     grantScale(this.functions.scale.role, grantArgs);
+    grantReadModels(this.fleet.role, this, this.config.modelBuckets);
 
     if (!this.config.localMode) this.addEventSourceMappings();
     this.addRules();

@@ -31,3 +31,43 @@ export {
   TransientError,
   ValidationError,
 } from '../core/errors.ts';
+
+/** The pipeline was refused at admission; `issues` names every bad field. */
+export class PipelineRejectedError extends TetrafleetError {
+  readonly retryable = false;
+  constructor(
+    readonly pipelineId: string,
+    readonly reason: string,
+    readonly issues: readonly FieldIssue[],
+  ) {
+    super(`pipeline ${pipelineId} was refused: ${reason}`);
+  }
+}
+
+/** The pipeline ended in a status it cannot leave (REFUSED, STOPPED) before reaching the one waited for. */
+export class PipelineEndedError extends TetrafleetError {
+  readonly retryable = false;
+  constructor(
+    readonly pipelineId: string,
+    readonly status: string,
+    readonly reason: string | undefined,
+    readonly wanted: string,
+  ) {
+    super(`pipeline ${pipelineId} is ${status}${reason ? ` (${reason})` : ''} and will never be ${wanted}`);
+  }
+}
+
+/** `waitForPipeline` gave up before the pipeline reached the status. The pipeline itself goes on. */
+export class PipelineWaitTimeoutError extends TetrafleetError {
+  readonly retryable = true;
+  constructor(
+    readonly pipelineId: string,
+    readonly wanted: string,
+    readonly lastStatus: string | undefined,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `pipeline ${pipelineId} was not ${wanted} within ${timeoutMs} ms (last seen ${lastStatus ?? 'nowhere'})`,
+    );
+  }
+}

@@ -1,9 +1,14 @@
 export type { Job, JobSpec, JobSpecInput } from '../core/model/job.ts';
 export type { JobStatus } from '../core/model/job-state.ts';
+export type { PipelineSpec } from '../core/model/pipeline.ts';
+export type { PipelineRecord, PipelineStatus } from '../core/model/pipeline-serving.ts';
 export {
+  type PipelineView,
   type SubmitOptions,
+  type SubmitPipelineOptions,
   TetrafleetClient,
   type TetrafleetClientOptions,
+  type WaitForPipelineOptions,
   type WaitOptions,
 } from './client.ts';
 export * from './errors.ts';

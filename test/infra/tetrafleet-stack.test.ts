@@ -239,6 +239,8 @@ describe('TetrafleetStack: fleet', () => {
     expect(userData).toContain('aws s3 cp');
     expect(userData).toContain('TETRAFLEET_REPORTS_QUEUE_URL=');
     expect(userData).toContain('TETRAFLEET_QUEUE_URL=');
+    // A pipeline router reads its serving directory (record and endpoints) from the control table.
+    expect(userData).toContain('TETRAFLEET_CONTROL_TABLE=');
     expect(userData).toContain('systemctl enable --now tetrafleet-agent');
   });
 
@@ -306,6 +308,18 @@ describe('TetrafleetStack: permissions', () => {
     expect(s3[0]?.Action).toBe('s3:GetObject');
     const send = agent.find((st) => [st.Action].flat().includes('sqs:SendMessage'));
     expect(send?.Resource).toEqual({ 'Fn::GetAtt': [logicalId(s.stack.reports.queue), 'Arn'] });
+  });
+
+  it('lets the agent only get and query the control table, for the directory of a pipeline router', () => {
+    const dynamo = statementsOf(s.stack.fleet.role).filter((st) =>
+      [st.Action].flat().some((a) => String(a).startsWith('dynamodb:')),
+    );
+    expect(dynamo).toEqual([
+      expect.objectContaining({
+        Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+        Resource: { 'Fn::GetAtt': [logicalId(s.stack.tables.control), 'Arn'] },
+      }),
+    ]);
   });
 
   it('lets admit and ingest send only to their own DLQs, to set poison aside', () => {

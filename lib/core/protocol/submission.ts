@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JobSpecSchema } from '../model/job.ts';
 import { type Decoded, decodeMessage, envelope } from './envelope.ts';
+import { type SubmitPipeline, SubmitPipelineSchema } from './pipeline.ts';
 
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -23,11 +24,22 @@ export const SubmitJobSchema = envelope('SubmitJob', {
 export type SubmitJob = z.output<typeof SubmitJobSchema>;
 export type SubmitJobInput = z.input<typeof SubmitJobSchema>;
 
-/** Messages the submissions queue carries. Pipelines join here later. */
-export const SUBMISSION_SCHEMAS = { SubmitJob: SubmitJobSchema } as const;
+/** Messages the submissions queue carries: jobs, and inference pipelines (see pipeline.ts). */
+export const SUBMISSION_SCHEMAS = {
+  SubmitJob: SubmitJobSchema,
+  SubmitPipeline: SubmitPipelineSchema,
+} as const;
+/** Anything the submissions queue carries; admit routes on `kind`. */
+export type QueuedSubmission = SubmitJob | SubmitPipeline;
+/** A job submission (kept as its own name: job admission code takes only these). */
 export type Submission = SubmitJob;
 
-/** Decode a submissions-queue body (JSON text) into a typed message or field issues. */
-export function decodeSubmission(body: unknown): Decoded<Submission> {
+/** Decode a submissions-queue body (JSON text) into a job or pipeline submission, or field issues. */
+export function decodeQueuedSubmission(body: unknown): Decoded<QueuedSubmission> {
   return decodeMessage(SUBMISSION_SCHEMAS, body);
+}
+
+/** Decode a body that must be a SubmitJob (a SubmitPipeline is refused by kind). */
+export function decodeSubmission(body: unknown): Decoded<Submission> {
+  return decodeMessage({ SubmitJob: SubmitJobSchema }, body);
 }

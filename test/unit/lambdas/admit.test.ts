@@ -2,15 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { createAdmitHandler } from '../../../lambdas/admit.ts';
 import type { PoisonMessage } from '../../../lambdas/shared/sqs-batch.ts';
 import { ConflictError, ValidationError } from '../../../lib/core/errors.ts';
-import type { Submission } from '../../../lib/core/protocol/submission.ts';
+import type { QueuedSubmission, Submission } from '../../../lib/core/protocol/submission.ts';
 import { recordingLogger, sqsEvent, submitJob } from './support.ts';
 
 function setup(admit: (s: Submission) => Promise<void> = async () => {}) {
   const log = recordingLogger();
   const admitted: Submission[] = [];
+  const pipelines: QueuedSubmission[] = [];
   const poison: PoisonMessage[] = [];
   const handler = createAdmitHandler({
     admit: async (s) => {
+      if (s.kind === 'SubmitPipeline') {
+        pipelines.push(s);
+        return;
+      }
       await admit(s);
       admitted.push(s);
     },
@@ -19,7 +24,7 @@ function setup(admit: (s: Submission) => Promise<void> = async () => {}) {
     },
     log,
   });
-  return { handler, log, admitted, poison };
+  return { handler, log, admitted, pipelines, poison };
 }
 
 describe('admit handler', () => {
@@ -113,6 +118,45 @@ describe('admit handler', () => {
     });
     const res = await handler(sqsEvent({ id: 'm1', body: '{' }));
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+  });
+
+  it('routes a SubmitPipeline to pipeline admission with its defaults filled in', async () => {
+    const { handler, admitted, pipelines } = setup();
+    const body = {
+      version: 1,
+      kind: 'SubmitPipeline',
+      pipelineId: 'vision',
+      spec: { name: 'vision', sloP99Ms: 150, stages: [{ id: 'detect', model: { uri: '/models/d.onnx' } }] },
+    };
+    const res = await handler(sqsEvent({ id: 'p1', body: JSON.stringify(body) }));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(admitted).toEqual([]);
+    expect(pipelines).toHaveLength(1);
+    expect(pipelines[0]).toMatchObject({ pipelineId: 'vision', spec: { owner: 'default', edges: [] } });
+  });
+
+  it('rejects a SubmitPipeline whose edges form a cycle as poison naming the edges', async () => {
+    const { handler, pipelines, poison } = setup();
+    const body = {
+      version: 1,
+      kind: 'SubmitPipeline',
+      pipelineId: 'loop',
+      spec: {
+        name: 'loop',
+        sloP99Ms: 150,
+        stages: [
+          { id: 'a', model: { uri: '/models/a.onnx' } },
+          { id: 'b', model: { uri: '/models/b.onnx' } },
+        ],
+        edges: [
+          { from: 'a', to: 'b' },
+          { from: 'b', to: 'a' },
+        ],
+      },
+    };
+    await handler(sqsEvent({ id: 'p1', body: JSON.stringify(body) }));
+    expect(pipelines).toEqual([]);
+    expect(poison[0]?.issues).toEqual([{ path: 'spec.edges', message: 'edges form a cycle: a -> b -> a' }]);
   });
 
   it('fails when the event is not an SQS batch', async () => {

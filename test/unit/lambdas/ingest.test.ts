@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createIngestHandler } from '../../../lambdas/ingest.ts';
-import type { IngestMessage } from '../../../lambdas/shared/ingest-message.ts';
+import { applyIngestMessage, createIngestHandler } from '../../../lambdas/ingest.ts';
+import { decodeIngestMessage, type IngestMessage } from '../../../lambdas/shared/ingest-message.ts';
 import type { PoisonMessage } from '../../../lambdas/shared/sqs-batch.ts';
 import { TransientError } from '../../../lib/core/errors.ts';
+import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import { fakeControl } from '../../fakes/fake-stores.ts';
 import { recordingLogger, sqsEvent } from './support.ts';
 
 function setup(apply: (m: IngestMessage) => Promise<void> = async () => {}) {
@@ -114,5 +116,71 @@ describe('ingest handler', () => {
       ),
     );
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'e1' }] });
+  });
+});
+
+describe('applyIngestMessage for pipelines', () => {
+  const core = () => ({ ...fakeControl({ now: () => 1 }), log: recordingLogger() });
+
+  it('keeps a router report of a known pipeline', async () => {
+    const w = pipelineWorld();
+    await w.pipelines.create({
+      pipelineId: 'vision',
+      spec: twoStageSpec(),
+      status: 'SERVING',
+      createdAt: 0,
+      updatedAt: 0,
+      version: 0,
+      targets: {},
+      targetsAt: 0,
+    });
+    const decoded = decodeIngestMessage(
+      JSON.stringify({
+        version: 1,
+        kind: 'PipelineReport',
+        pipelineId: 'vision',
+        instanceId: 'i-router',
+        intervalStartMs: 0,
+        intervalEndMs: 5000,
+        arrivals: 10,
+        completed: 10,
+        shed: 0,
+        late: 0,
+        errors: 0,
+        latency: { p50Ms: 1, p90Ms: 2, p99Ms: 3, maxMs: 4 },
+        stages: {},
+      }),
+    );
+    if (!decoded.ok) throw new Error('fixture must decode');
+    expect(await applyIngestMessage(decoded.value, core(), w.deps)).toBe('applied');
+    expect(w.pipelines.reports).toHaveLength(1);
+    expect(await applyIngestMessage(decoded.value, core())).toBe('ignored');
+  });
+
+  it('stores a model profile sent on its own, but not a GPU type measured on CPU', async () => {
+    const w = pipelineWorld();
+    const profile = (instanceType: string, provider: string) =>
+      decodeIngestMessage(
+        JSON.stringify({
+          version: 1,
+          kind: 'ModelProfile',
+          modelId: 'detect-1',
+          instanceType,
+          provider,
+          measured: true,
+          entries: [{ batchSize: 1, p50Ms: 4, p99Ms: 5, throughputQps: 200, samples: 30 }],
+        }),
+      );
+    for (const [type, provider] of [
+      ['c7i.large', 'cpu'],
+      ['g5.xlarge', 'cpu'],
+    ] as const) {
+      const decoded = profile(type, provider);
+      if (!decoded.ok) throw new Error('fixture must decode');
+      await applyIngestMessage(decoded.value, core(), w.deps);
+    }
+    expect([...w.pipelines.profiles.values()].map((p) => [p.instanceType, p.source.kind])).toEqual([
+      ['c7i.large', 'measured'],
+    ]);
   });
 });

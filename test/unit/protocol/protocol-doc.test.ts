@@ -8,15 +8,21 @@ import {
   HeartbeatSchema,
   InstanceStateChangeSchema,
   LatencyReportSchema,
+  PipelineReportSchema,
+  ReplicaRequestSchema,
   RunTaskSchema,
   ServeModelSchema,
   SpotInterruptionSchema,
   SubmitJobSchema,
+  SubmitPipelineSchema,
   TaskEventSchema,
 } from '../../../lib/core/protocol/index.ts';
 
 const SCHEMAS: Record<string, z.ZodType> = {
   SubmitJob: SubmitJobSchema,
+  SubmitPipeline: SubmitPipelineSchema,
+  PipelineReport: PipelineReportSchema,
+  ReplicaRequest: ReplicaRequestSchema,
   RunTask: RunTaskSchema,
   CancelTask: CancelTaskSchema,
   Drain: DrainSchema,

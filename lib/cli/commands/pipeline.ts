@@ -1,0 +1,251 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { NotFoundError } from '../../core/errors.ts';
+import { type PipelineSpec, PipelineSpecSchema } from '../../core/model/pipeline.ts';
+import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
+import { ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
+import { toFieldIssues } from '../../core/model/validate.ts';
+import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
+import type { PipelineView } from '../../sdk/client.ts';
+import { ago, formatTable } from '../format.ts';
+import { JobFileError, type JobFileIssue } from '../job-file.ts';
+import type { CliSource } from '../source.ts';
+import type { CommandOutput } from './output.ts';
+
+/** A pipeline file: one spec, as written (for the SDK) and validated (defaults filled in). */
+export interface ParsedPipelineFile {
+  readonly input: SubmitPipelineInput['spec'];
+  readonly spec: PipelineSpec;
+}
+
+/**
+ * Reads a JSON or YAML pipeline spec. Every problem is reported at once with its field and line, the way
+ * `submit` reports job files, so nothing is sent until the whole spec is valid.
+ */
+export async function readPipelineFile(path: string): Promise<ParsedPipelineFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(code);
+    throw new JobFileError(basename(path), [
+      { path: '', message: `cannot read ${path}: ${why}; pass a JSON or YAML pipeline spec` },
+    ]);
+  }
+  return parsePipelineFile(text, basename(path));
+}
+
+export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipelineFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0)
+    throw new JobFileError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
+      }),
+    );
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value))
+    throw new JobFileError(file, [{ path: '', message: 'the file must hold one pipeline spec (a mapping)' }]);
+  const parsed = PipelineSpecSchema.safeParse(value);
+  if (parsed.success) return { input: value as SubmitPipelineInput['spec'], spec: parsed.data };
+  const fieldIssues = toFieldIssues(parsed.error);
+  const issues: JobFileIssue[] = parsed.error.issues.map((issue, k) => {
+    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+    return {
+      path: fieldIssues[k]?.path ?? path.join('.'),
+      message: fieldIssues[k]?.message ?? issue.message,
+      ...lineOf(doc, path, lines),
+    };
+  });
+  throw new JobFileError(file, issues);
+}
+
+/** The line of the nearest node on `path` that exists. */
+function lineOf(
+  doc: ReturnType<typeof parseDocument>,
+  path: (string | number)[],
+  lines: LineCounter,
+): { line?: number; column?: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | null | undefined;
+    if (node && (isMap(node) || isSeq(node) || 'range' in node) && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return {};
+}
+
+export interface PipelineSubmitOptions {
+  readonly pipelineId?: string;
+  /** Wait until the pipeline is SERVING (or refused). */
+  readonly wait?: boolean;
+  /** @default 600000 */
+  readonly timeoutMs?: number;
+  /** Status changes while waiting, for stderr. */
+  readonly onProgress?: (line: string) => void;
+}
+
+export async function pipelineSubmitCommand(
+  source: CliSource,
+  file: string | ParsedPipelineFile,
+  opts: PipelineSubmitOptions = {},
+): Promise<CommandOutput<{ pipelineId: string; name: string; record?: PipelineRecord }>> {
+  const { input, spec } = typeof file === 'string' ? await readPipelineFile(file) : file;
+  const { pipelineId } = await source.client.submitPipeline(input, { pipelineId: opts.pipelineId });
+  if (!opts.wait)
+    return {
+      data: { pipelineId, name: spec.name },
+      text: `submitted pipeline ${pipelineId} (${spec.name}); follow it with \`tetrafleet pipeline status ${pipelineId}\``,
+    };
+  const record = await source.client.waitForPipeline(pipelineId, {
+    status: 'SERVING',
+    timeoutMs: opts.timeoutMs,
+    onProgress: (r) => opts.onProgress?.(`${pipelineId}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`),
+  });
+  return {
+    data: { pipelineId, name: spec.name, record },
+    text: `pipeline ${pipelineId} (${spec.name}) is SERVING\n${planText(record)}`,
+  };
+}
+
+export async function pipelineStatusCommand(
+  source: CliSource,
+  pipelineId: string,
+  now = Date.now(),
+): Promise<CommandOutput<PipelineView>> {
+  const view = await source.client.getPipeline(pipelineId);
+  if (!view) throw new NotFoundError('pipeline', pipelineId);
+  return { data: view, text: pipelineText(view, now) };
+}
+
+export function pipelineText(view: PipelineView, now: number): string {
+  const { record, report, endpoints } = view;
+  const s = record.spec;
+  const lines = [
+    `pipeline ${record.pipelineId} (${s.name})`,
+    `  status      ${record.status}${record.reason ? `: ${record.reason}` : ''}`,
+    `  slo         p99 ${s.sloP99Ms} ms, ${s.stages.length} stages, ${s.edges.length} edges, owner ${s.owner}`,
+    `  submitted   ${ago(record.createdAt, now)}, updated ${ago(record.updatedAt, now)}`,
+  ];
+  if (record.plan) lines.push(planText(record));
+  if (report) {
+    const seconds = Math.max(0.001, (report.intervalEndMs - report.intervalStartMs) / 1000);
+    lines.push(
+      `  live        ${(report.arrivals / seconds).toFixed(1)} arrivals/s, p99 ${report.latency.p99Ms.toFixed(1)} ms, ` +
+        `${report.completed} done, ${report.late} late, ${report.shed} shed, ${report.errors} errors ` +
+        `(${seconds.toFixed(0)} s ending ${ago(report.intervalEndMs, now)})`,
+    );
+  } else lines.push('  live        no router report yet');
+  const router = endpoints.find((e) => e.stageId === ROUTER_STAGE);
+  lines.push(
+    `  router      ${router ? `${router.url}/v1/pipelines/${record.pipelineId}/infer` : 'not running'}`,
+  );
+  const replicas = endpoints.filter((e) => e.stageId !== ROUTER_STAGE);
+  lines.push(`  endpoints   ${replicas.length} replica${replicas.length === 1 ? '' : 's'} serving`);
+  return lines.join('\n');
+}
+
+/** The plan per stage, with each profile marked measured or derived, and the targets. */
+export function planText(record: PipelineRecord): string {
+  const plan = record.plan;
+  if (!plan) return '  plan        none yet';
+  const derived = new Set(plan.derivedStages);
+  const rows = record.spec.stages.map((stage) => {
+    const c = plan.config[stage.id];
+    return {
+      stage: stage.id,
+      type: c?.instanceType ?? '-',
+      profile: derived.has(stage.id) ? 'derived' : 'measured',
+      batch: c ? String(c.maxBatch) : '-',
+      planned: c ? String(c.replicas) : '-',
+      target: String(record.targets[stage.id] ?? c?.replicas ?? '-'),
+      visits: `${Math.round((plan.visitFractions[stage.id] ?? 0) * 100)}%`,
+    };
+  });
+  const table = formatTable<(typeof rows)[number]>(
+    [
+      { header: 'STAGE', value: (r) => r.stage },
+      { header: 'TYPE', value: (r) => r.type },
+      { header: 'PROFILE', value: (r) => r.profile },
+      { header: 'BATCH', value: (r) => r.batch, right: true },
+      { header: 'PLANNED', value: (r) => r.planned, right: true },
+      { header: 'TARGET', value: (r) => r.target, right: true },
+      { header: 'VISITS', value: (r) => r.visits, right: true },
+    ],
+    rows,
+  );
+  return [
+    `  plan        $${plan.costPerHour.toFixed(3)}/h, estimated p99 ${plan.p99Ms.toFixed(1)} ms at ${plan.basis.planningRatePerSecond.toFixed(1)} qps`,
+    ...table.split('\n').map((l) => `    ${l}`),
+  ].join('\n');
+}
+
+export interface PipelineRow {
+  readonly id: string;
+  readonly name: string;
+  readonly status: string;
+  readonly sloP99Ms: number;
+  readonly stages: number;
+  readonly costPerHour?: number;
+  readonly createdAt: number;
+}
+
+export async function pipelineListCommand(
+  source: CliSource,
+  now = Date.now(),
+): Promise<CommandOutput<{ pipelines: PipelineRow[] }>> {
+  const records = await source.client.listPipelines();
+  const rows: PipelineRow[] = records
+    .sort((a, b) => b.createdAt - a.createdAt || a.pipelineId.localeCompare(b.pipelineId))
+    .map((r) => ({
+      id: r.pipelineId,
+      name: r.spec.name,
+      status: r.status,
+      sloP99Ms: r.spec.sloP99Ms,
+      stages: r.spec.stages.length,
+      costPerHour: r.plan?.costPerHour,
+      createdAt: r.createdAt,
+    }));
+  if (rows.length === 0) return { data: { pipelines: rows }, text: 'no pipelines' };
+  const text = formatTable<PipelineRow>(
+    [
+      { header: 'ID', value: (r) => r.id },
+      { header: 'NAME', value: (r) => r.name },
+      { header: 'STATUS', value: (r) => r.status },
+      { header: 'SLO', value: (r) => `${r.sloP99Ms} ms`, right: true },
+      { header: 'STAGES', value: (r) => String(r.stages), right: true },
+      {
+        header: '$/H',
+        value: (r) => (r.costPerHour === undefined ? '-' : r.costPerHour.toFixed(3)),
+        right: true,
+      },
+      { header: 'SUBMITTED', value: (r) => ago(r.createdAt, now) },
+    ],
+    rows,
+  );
+  return { data: { pipelines: rows }, text };
+}
+
+export async function pipelineStopCommand(
+  source: CliSource,
+  pipelineId: string,
+): Promise<CommandOutput<{ record: PipelineRecord; outcome: 'stopped' | 'already-ended' }>> {
+  const before = (await source.client.getPipeline(pipelineId))?.record;
+  if (!before) throw new NotFoundError('pipeline', pipelineId);
+  if (before.status === 'STOPPED' || before.status === 'REFUSED')
+    return {
+      data: { record: before, outcome: 'already-ended' },
+      text: `pipeline ${pipelineId} is already ${before.status}; nothing to stop`,
+    };
+  const record = await source.client.stopPipeline(pipelineId);
+  return {
+    data: { record, outcome: 'stopped' },
+    text: `pipeline ${pipelineId} stopped: its replicas and router are cancelled on the next scale step`,
+  };
+}

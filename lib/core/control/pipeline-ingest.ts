@@ -1,0 +1,118 @@
+import { ConflictError } from '../errors.ts';
+import type { Job } from '../model/job.ts';
+import { isTerminal } from '../model/job-state.ts';
+import { type PipelineRecord, ROUTER_STAGE, type ServingEndpoint } from '../model/pipeline-serving.ts';
+import type { PipelineReport, ReplicaRequest } from '../protocol/pipeline.ts';
+import type { TaskEvent } from '../protocol/tasks.ts';
+import { LABEL } from './pipeline-jobs.ts';
+import { applyProfileEvent } from './pipeline-profiles.ts';
+import { reconcilePipeline } from './pipeline-reconcile.ts';
+import type { PipelineScaleDeps } from './pipeline-scale.ts';
+
+/**
+ * The pipeline side of ingest, applied after the job side (lib/core/control/ingest.ts) has moved the job:
+ * - a profiling job's outcome stores its profile or refuses the pipeline (pipeline-profiles.ts);
+ * - a serving task (a `model` task of a pipeline stage, or a `router` task) that reports `started` with its
+ *   URL joins the serving directory, and leaves it on any terminal event; a replica that ended is replaced
+ *   by reconciling at once;
+ * - a router's PipelineReport is kept among the latest; a tuner's ReplicaRequest newer than the targets
+ *   sets them (conditional on the record's version) and reconciles replica jobs at once.
+ */
+export type PipelineIngestDeps = PipelineScaleDeps;
+
+export type PipelineIngestOutcome = 'applied' | 'ignored' | 'stale' | 'unknown';
+
+export async function applyPipelineTaskEvent(
+  event: TaskEvent,
+  deps: PipelineIngestDeps,
+): Promise<PipelineIngestOutcome> {
+  const job = await deps.jobs.get(event.jobId);
+  if (!job) return 'unknown';
+  if (job.spec.labels[LABEL.role] === 'profile') {
+    const outcome = await applyProfileEvent(job, event, deps);
+    return outcome === 'ignored' ? 'ignored' : 'applied';
+  }
+  const where = servingStage(job);
+  if (!where) return 'ignored';
+  const key = { ...where, jobId: job.id, taskIndex: event.taskIndex, attempt: event.attempt };
+  if (event.event === 'started') {
+    // A start reported by an older attempt is a server that is already gone.
+    if (!event.endpoint || event.attempt !== job.attempts - 1) return 'stale';
+    const endpoint: ServingEndpoint = {
+      ...key,
+      instanceId: event.instanceId,
+      url: event.endpoint,
+      since: event.at,
+    };
+    await deps.pipelines.putEndpoint(endpoint);
+    return 'applied';
+  }
+  await deps.pipelines.deleteEndpoint(key);
+  const record = await deps.pipelines.get(where.pipelineId);
+  const now = await deps.jobs.get(job.id);
+  if (record?.status === 'SERVING' && now && isTerminal(now.status)) await reconcilePipeline(record, deps);
+  return 'applied';
+}
+
+/** The pipeline and stage a serving job's endpoint is listed under, if it is one. */
+export function servingStage(job: Pick<Job, 'spec'>): { pipelineId: string; stageId: string } | undefined {
+  const task = job.spec.task;
+  if (task.kind === 'router') return { pipelineId: task.pipelineId, stageId: ROUTER_STAGE };
+  if (task.kind === 'model' && task.pipelineId && task.stageId)
+    return { pipelineId: task.pipelineId, stageId: task.stageId };
+  return undefined;
+}
+
+export async function applyPipelineReport(
+  report: PipelineReport,
+  deps: Pick<PipelineIngestDeps, 'pipelines'>,
+): Promise<PipelineIngestOutcome> {
+  const record = await deps.pipelines.get(report.pipelineId);
+  if (!record) return 'unknown';
+  await deps.pipelines.putReport(report);
+  return 'applied';
+}
+
+/** A tuner's request: newer than the targets, for a SERVING pipeline, sets them and reconciles. */
+export async function applyReplicaRequest(
+  request: ReplicaRequest,
+  deps: PipelineIngestDeps,
+): Promise<PipelineIngestOutcome> {
+  for (let attempt = 0; ; attempt++) {
+    const record = await deps.pipelines.get(request.pipelineId);
+    if (!record) return 'unknown';
+    if (record.status !== 'SERVING' || !record.plan) return 'ignored';
+    if (request.at <= record.targetsAt) return 'stale';
+    const targets = targetsFor(record, request.targets);
+    let updated: PipelineRecord;
+    try {
+      updated = await deps.pipelines.update(
+        record.pipelineId,
+        record.version,
+        { targets, targetsAt: request.at },
+        deps.clock.now(),
+      );
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= 4) throw error;
+      continue;
+    }
+    deps.log?.info('replica targets set by the tuner', {
+      pipelineId: record.pipelineId,
+      reason: request.reason,
+      targets,
+    });
+    await reconcilePipeline(updated, deps);
+    return 'applied';
+  }
+}
+
+/** Only the plan's stages; a stage the request leaves out keeps its current target. */
+function targetsFor(
+  record: PipelineRecord,
+  wanted: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const stageId of Object.keys(record.plan?.config ?? {}))
+    out[stageId] = wanted[stageId] ?? record.targets[stageId] ?? record.plan?.config[stageId]?.replicas ?? 1;
+  return out;
+}

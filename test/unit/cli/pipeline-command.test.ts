@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import {
+  parsePipelineFile,
+  pipelineListCommand,
+  pipelineStatusCommand,
+  pipelineStopCommand,
+  pipelineSubmitCommand,
+} from '../../../lib/cli/commands/pipeline.ts';
+import { JobFileError } from '../../../lib/cli/job-file.ts';
+import type { CliSource } from '../../../lib/cli/source.ts';
+import { NotFoundError } from '../../../lib/core/errors.ts';
+import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
+import type { PipelineView } from '../../../lib/sdk/client.ts';
+import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+
+const NOW = 1_764_000_600_000;
+
+const stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 2, rho: 0.1 };
+const record: PipelineRecord = {
+  pipelineId: 'vision',
+  spec: twoStageSpec(),
+  status: 'SERVING',
+  reason: 'planned',
+  createdAt: NOW - 600_000,
+  updatedAt: NOW - 60_000,
+  version: 4,
+  plan: {
+    config: {
+      detect: { instanceType: 'g5.xlarge', maxBatch: 8, replicas: 2, maxQueueDelayMs: 0 },
+      classify: { instanceType: 'c7i.large', maxBatch: 4, replicas: 1, maxQueueDelayMs: 0 },
+    },
+    costPerHour: 2.1,
+    p99Ms: 140.25,
+    visitFractions: { detect: 1, classify: 0.5 },
+    derivedStages: ['detect'],
+    basis: {
+      sample: { windowsMs: [60_000], counts: [1200], ratesPerSecond: [20] },
+      planningRatePerSecond: 20,
+      stages: { detect: stage, classify: stage },
+      rhoP: 0.1,
+    },
+    plannedAt: NOW - 60_000,
+  },
+  targets: { detect: 3, classify: 1 },
+  targetsAt: NOW - 30_000,
+};
+
+const view: PipelineView = {
+  record,
+  report: {
+    version: 1,
+    kind: 'PipelineReport',
+    pipelineId: 'vision',
+    instanceId: 'i-router',
+    intervalStartMs: NOW - 15_000,
+    intervalEndMs: NOW - 5000,
+    arrivals: 250,
+    completed: 240,
+    shed: 2,
+    late: 1,
+    errors: 0,
+    latency: { p50Ms: 40, p90Ms: 90, p99Ms: 131.5, maxMs: 160 },
+    stages: {},
+  },
+  endpoints: [
+    {
+      pipelineId: 'vision',
+      stageId: ROUTER_STAGE,
+      jobId: 'pl:vision:router:0',
+      taskIndex: 0,
+      attempt: 0,
+      instanceId: 'i-1',
+      url: 'http://10.0.0.4:8080',
+      since: NOW - 50_000,
+    },
+  ],
+};
+
+/** A CliSource whose client answers from memory and records what it was asked. */
+function source(pipelines: Record<string, PipelineView> = { vision: view }) {
+  const calls: string[] = [];
+  const client = {
+    submitPipeline: async (spec: { name: string }, o: { pipelineId?: string }) => {
+      calls.push(`submit ${spec.name}`);
+      return { pipelineId: o.pipelineId ?? `${spec.name}-1234abcd` };
+    },
+    getPipeline: async (id: string) => pipelines[id],
+    listPipelines: async () => Object.values(pipelines).map((v) => v.record),
+    stopPipeline: async (id: string) => {
+      calls.push(`stop ${id}`);
+      return { ...(pipelines[id] as PipelineView).record, status: 'STOPPED' };
+    },
+    waitForPipeline: async (id: string) => (pipelines[id] as PipelineView).record,
+  };
+  return { calls, source: { client, close: () => {} } as unknown as CliSource };
+}
+
+describe('tetrafleet pipeline', () => {
+  it('fails when a pipeline file has a cycle or bad fields, naming each field with its line', () => {
+    const yaml = [
+      'name: vision',
+      'sloP99Ms: -5',
+      'stages:',
+      '  - id: a',
+      '    model: { uri: /m/a.onnx }',
+      '  - id: b',
+      '    model: { uri: /m/b.onnx }',
+      'edges:',
+      '  - { from: a, to: b }',
+      '  - { from: b, to: a }',
+    ].join('\n');
+    const error = (() => {
+      try {
+        parsePipelineFile(yaml, 'vision.yaml');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(JobFileError);
+    const issues = (error as JobFileError).issues.map((i) => [i.path, i.line]);
+    expect(issues).toEqual([
+      ['sloP99Ms', 2],
+      ['edges', 9],
+    ]);
+    expect((error as JobFileError).message).toContain(
+      'vision.yaml:9:3: edges: edges form a cycle: a -> b -> a',
+    );
+  });
+
+  it('submits a valid file and prints how to follow it', async () => {
+    const { source: s, calls } = source();
+    const parsed = parsePipelineFile(
+      JSON.stringify({ name: 'vision', sloP99Ms: 150, stages: [{ id: 'a', model: { uri: '/m/a.onnx' } }] }),
+    );
+    const out = await pipelineSubmitCommand(s, parsed);
+    expect(calls).toEqual(['submit vision']);
+    expect(out.data).toEqual({ pipelineId: 'vision-1234abcd', name: 'vision' });
+    expect(out.text).toContain('tetrafleet pipeline status vision-1234abcd');
+  });
+
+  it('shows the plan per stage with measured and derived profiles, targets, live latency and the router', async () => {
+    const out = await pipelineStatusCommand(source().source, 'vision', NOW);
+    expect(out.text).toContain('status      SERVING: planned');
+    expect(out.text).toMatch(/detect\s+g5\.xlarge\s+derived\s+8\s+2\s+3\s+100%/);
+    expect(out.text).toMatch(/classify\s+c7i\.large\s+measured\s+4\s+1\s+1\s+50%/);
+    expect(out.text).toContain('25.0 arrivals/s, p99 131.5 ms');
+    expect(out.text).toContain('router      http://10.0.0.4:8080/v1/pipelines/vision/infer');
+    expect(out.data.record.pipelineId).toBe('vision');
+  });
+
+  it('fails with not found for a pipeline that does not exist', async () => {
+    await expect(pipelineStatusCommand(source().source, 'nope')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('lists pipelines with status, slo and cost', async () => {
+    const out = await pipelineListCommand(source().source, NOW);
+    expect(out.data.pipelines).toEqual([
+      expect.objectContaining({ id: 'vision', status: 'SERVING', sloP99Ms: 200, costPerHour: 2.1 }),
+    ]);
+    expect(out.text).toMatch(/vision\s+vision\s+SERVING\s+200 ms\s+2\s+2\.100/);
+  });
+
+  it('stops a serving pipeline and leaves an ended one alone', async () => {
+    const { source: s, calls } = source({
+      vision: view,
+      old: { ...view, record: { ...record, pipelineId: 'old', status: 'REFUSED' } },
+    });
+    expect((await pipelineStopCommand(s, 'vision')).data.outcome).toBe('stopped');
+    expect((await pipelineStopCommand(s, 'old')).data.outcome).toBe('already-ended');
+    expect(calls).toEqual(['stop vision']);
+  });
+});

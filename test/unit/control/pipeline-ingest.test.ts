@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyPipelineReport,
+  applyPipelineTaskEvent,
+  applyReplicaRequest,
+} from '../../../lib/core/control/pipeline-ingest.ts';
+import { LABEL } from '../../../lib/core/control/pipeline-jobs.ts';
+import { reconcilePipeline } from '../../../lib/core/control/pipeline-reconcile.ts';
+import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
+import { type ReplicaRequest, ReplicaRequestSchema } from '../../../lib/core/protocol/pipeline.ts';
+import { type TaskEvent, TaskEventSchema } from '../../../lib/core/protocol/tasks.ts';
+import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+
+/** ρ = 0.4: the sample's rate fits the planned replica, so no warm headroom is added. */
+const stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 1, rho: 0.4 };
+
+async function serving() {
+  const w = pipelineWorld();
+  const record: PipelineRecord = {
+    pipelineId: 'vision',
+    spec: twoStageSpec(),
+    status: 'SERVING',
+    createdAt: 0,
+    updatedAt: 0,
+    version: 1,
+    plan: {
+      config: {
+        detect: { instanceType: 'c7i.xlarge', maxBatch: 4, replicas: 1, maxQueueDelayMs: 0 },
+        classify: { instanceType: 'c7i.large', maxBatch: 2, replicas: 1, maxQueueDelayMs: 0 },
+      },
+      costPerHour: 0.3,
+      p99Ms: 50,
+      visitFractions: { detect: 1, classify: 1 },
+      derivedStages: [],
+      basis: {
+        sample: { windowsMs: [60_000], counts: [1200], ratesPerSecond: [20] },
+        planningRatePerSecond: 20,
+        stages: { detect: stage, classify: stage },
+        rhoP: 0.4,
+      },
+      plannedAt: 0,
+    },
+    targets: { detect: 1, classify: 1 },
+    targetsAt: 1000,
+  };
+  await w.pipelines.create(record);
+  await reconcilePipeline(record, w.deps);
+  const jobOf = (role: string, stageId?: string) => {
+    const job = [...w.jobs.jobs.values()].find(
+      (j) => j.spec.labels[LABEL.role] === role && (!stageId || j.spec.labels[LABEL.stage] === stageId),
+    );
+    if (!job) throw new Error(`no ${role} job`);
+    return job;
+  };
+  return { ...w, jobOf };
+}
+
+function event(jobId: string, o: Partial<TaskEvent> = {}): TaskEvent {
+  return TaskEventSchema.parse({
+    version: 1,
+    kind: 'TaskEvent',
+    event: 'started',
+    jobId,
+    taskIndex: 0,
+    attempt: 0,
+    instanceId: 'i-1',
+    at: 5000,
+    ...o,
+  });
+}
+
+function request(o: Partial<ReplicaRequest> = {}): ReplicaRequest {
+  return ReplicaRequestSchema.parse({
+    version: 1,
+    kind: 'ReplicaRequest',
+    pipelineId: 'vision',
+    instanceId: 'i-router',
+    at: 2000,
+    targets: { detect: 3, classify: 1 },
+    reason: 'scale-up',
+    ratePerSecond: 60,
+    ...o,
+  });
+}
+
+describe('pipeline ingest', () => {
+  it('lists a started replica and router under their stages, and removes them when they end', async () => {
+    const w = await serving();
+    const replica = w.jobOf('replica', 'detect');
+    const router = w.jobOf('router');
+    for (const job of [replica, router]) w.jobs.jobs.set(job.id, { ...job, status: 'RUNNING', attempts: 1 });
+    await applyPipelineTaskEvent(event(replica.id, { endpoint: 'http://10.0.0.5:8081' }), w.deps);
+    await applyPipelineTaskEvent(event(router.id, { endpoint: 'http://10.0.0.6:8080' }), w.deps);
+    await applyPipelineTaskEvent(event(router.id, { endpoint: 'http://10.0.0.6:8080' }), w.deps);
+    const served = await w.pipelines.getServing('vision');
+    expect(served?.endpoints.map((e) => [e.stageId, e.url]).sort()).toEqual([
+      [ROUTER_STAGE, 'http://10.0.0.6:8080'],
+      ['detect', 'http://10.0.0.5:8081'],
+    ]);
+    await applyPipelineTaskEvent(event(replica.id, { event: 'cancelled', reason: 'cancel' }), w.deps);
+    expect((await w.pipelines.getServing('vision'))?.endpoints.map((e) => e.stageId)).toEqual([ROUTER_STAGE]);
+  });
+
+  it('ignores a start reported by an older attempt of a replica', async () => {
+    const w = await serving();
+    const replica = w.jobOf('replica', 'detect');
+    w.jobs.jobs.set(replica.id, { ...replica, status: 'RUNNING', attempts: 2 });
+    const outcome = await applyPipelineTaskEvent(event(replica.id, { endpoint: 'http://old:1' }), w.deps);
+    expect(outcome).toBe('stale');
+    expect((await w.pipelines.getServing('vision'))?.endpoints).toEqual([]);
+  });
+
+  it('sets targets from a newer replica request and submits the replicas at once', async () => {
+    const w = await serving();
+    expect(await applyReplicaRequest(request(), w.deps)).toBe('applied');
+    expect(await w.pipelines.get('vision')).toMatchObject({
+      targets: { detect: 3, classify: 1 },
+      targetsAt: 2000,
+    });
+    const detect = [...w.jobs.jobs.values()].filter(
+      (j) => j.spec.labels[LABEL.stage] === 'detect' && j.status !== 'CANCELLED',
+    );
+    expect(detect).toHaveLength(3);
+  });
+
+  it('ignores a replica request older than the targets, and one for a stage not in the plan', async () => {
+    const w = await serving();
+    expect(await applyReplicaRequest(request({ at: 500 }), w.deps)).toBe('stale');
+    await applyReplicaRequest(request({ at: 3000, targets: { detect: 2, nosuch: 9 } }), w.deps);
+    expect((await w.pipelines.get('vision'))?.targets).toEqual({ detect: 2, classify: 1 });
+  });
+
+  it('keeps router reports of known pipelines only', async () => {
+    const w = await serving();
+    const report = {
+      version: 1 as const,
+      kind: 'PipelineReport' as const,
+      pipelineId: 'vision',
+      instanceId: 'i-router',
+      intervalStartMs: 0,
+      intervalEndMs: 5000,
+      arrivals: 100,
+      completed: 99,
+      shed: 1,
+      late: 0,
+      errors: 0,
+      latency: { p50Ms: 10, p90Ms: 20, p99Ms: 40, maxMs: 50 },
+      stages: {},
+    };
+    expect(await applyPipelineReport(report, w.deps)).toBe('applied');
+    expect(await applyPipelineReport({ ...report, pipelineId: 'other' }, w.deps)).toBe('unknown');
+    expect(await w.pipelines.recentReports('vision', 5)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { configTag, LABEL } from '../../../lib/core/control/pipeline-jobs.ts';
+import { reconcilePipeline, warmHeadroom } from '../../../lib/core/control/pipeline-reconcile.ts';
+import type { Job } from '../../../lib/core/model/job.ts';
+import type { PipelineRecord, ServingPlan } from '../../../lib/core/model/pipeline-serving.ts';
+import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+
+/**
+ * A stored plan whose sample envelope stays at the planned rate at every window, and whose stages run at
+ * ρ = 0.4: that rate needs ⌈20 / (100 · 0.4)⌉ = 1 replica, under the 2 planned, so there is no warm
+ * headroom.
+ */
+function plan(o: Partial<ServingPlan> = {}): ServingPlan {
+  const stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 2, rho: 0.4 };
+  return {
+    config: {
+      detect: { instanceType: 'c7i.xlarge', maxBatch: 4, replicas: 2, maxQueueDelayMs: 0 },
+      classify: { instanceType: 'c7i.large', maxBatch: 2, replicas: 2, maxQueueDelayMs: 0 },
+    },
+    costPerHour: 0.5,
+    p99Ms: 80,
+    visitFractions: { detect: 1, classify: 1 },
+    derivedStages: [],
+    basis: {
+      sample: { windowsMs: [1000, 60_000], counts: [20, 1200], ratesPerSecond: [20, 20] },
+      planningRatePerSecond: 20,
+      stages: { detect: stage, classify: stage },
+      rhoP: 0.4,
+    },
+    plannedAt: 0,
+    ...o,
+  };
+}
+
+async function serving(targets: Record<string, number> = { detect: 2, classify: 2 }, p = plan()) {
+  const w = pipelineWorld();
+  const record: PipelineRecord = {
+    pipelineId: 'vision',
+    spec: twoStageSpec(),
+    status: 'SERVING',
+    createdAt: 0,
+    updatedAt: 0,
+    version: 3,
+    plan: p,
+    targets,
+    targetsAt: 1,
+  };
+  await w.pipelines.create(record);
+  const live = (role: string, stage?: string) =>
+    [...w.jobs.jobs.values()].filter(
+      (j: Job) =>
+        j.status !== 'CANCELLED' &&
+        j.spec.labels[LABEL.role] === role &&
+        (stage === undefined || j.spec.labels[LABEL.stage] === stage),
+    );
+  return { ...w, record, live };
+}
+
+describe('replica reconciliation', () => {
+  it('submits each stage its target of replicas and exactly one router', async () => {
+    const w = await serving({ detect: 3, classify: 1 });
+    const out = await reconcilePipeline(w.record, w.deps);
+    expect(out.submitted).toHaveLength(5);
+    expect(w.live('replica', 'detect')).toHaveLength(3);
+    expect(w.live('replica', 'classify')).toHaveLength(1);
+    expect(w.live('router')).toHaveLength(1);
+    expect(w.live('replica', 'detect')[0]?.spec.alternatives[0]?.durationSeconds).toBe(3600);
+  });
+
+  it('is idempotent: a second or concurrent reconcile adds nothing', async () => {
+    const w = await serving();
+    const [a, b] = await Promise.all([
+      reconcilePipeline(w.record, w.deps),
+      reconcilePipeline(w.record, w.deps),
+    ]);
+    const again = await reconcilePipeline(w.record, w.deps);
+    expect(a.submitted.length + b.submitted.length).toBe(5);
+    expect(again).toEqual({ submitted: [], cancelled: [] });
+    expect(w.live('replica')).toHaveLength(4);
+    expect(w.live('router')).toHaveLength(1);
+  });
+
+  it('cancels the newest replicas when the target falls', async () => {
+    const w = await serving({ detect: 4, classify: 1 });
+    await reconcilePipeline(w.record, w.deps);
+    // Make submission times distinct so "newest" is well defined.
+    for (const [i, j] of [...w.jobs.jobs.values()].entries())
+      w.jobs.jobs.set(j.id, { ...j, submittedAt: 1000 + i });
+    const newest = w
+      .live('replica', 'detect')
+      .sort((x, y) => y.submittedAt - x.submittedAt)
+      .slice(0, 3)
+      .map((j) => j.id);
+    const out = await reconcilePipeline({ ...w.record, targets: { detect: 1, classify: 1 } }, w.deps);
+    expect([...out.cancelled].sort()).toEqual(newest.sort());
+    expect(w.live('replica', 'detect')).toHaveLength(1);
+    expect(w.live('router')).toHaveLength(1);
+  });
+
+  it('replaces a replica whose job ended under a new job id', async () => {
+    const w = await serving({ detect: 1, classify: 1 });
+    await reconcilePipeline(w.record, w.deps);
+    const [dead] = w.live('replica', 'detect');
+    if (!dead) throw new Error('no replica');
+    w.jobs.jobs.set(dead.id, { ...dead, status: 'FAILED' });
+    const out = await reconcilePipeline(w.record, w.deps);
+    expect(out.submitted).toHaveLength(1);
+    expect(out.submitted[0]).not.toBe(dead.id);
+    expect(w.jobs.jobs.get(out.submitted[0] as string)?.spec.labels[LABEL.slot]).toBe('0');
+  });
+
+  it('replaces a slot that has been replaced many times, reading only a few of its old jobs', async () => {
+    const w = await serving({ detect: 1, classify: 1 });
+    for (let round = 0; round < 21; round++) {
+      await reconcilePipeline(w.record, w.deps);
+      for (const j of w.live('replica', 'detect')) w.jobs.jobs.set(j.id, { ...j, status: 'FAILED' });
+    }
+    const reads = w.jobs.callsOf('get').length;
+    const out = await reconcilePipeline(w.record, w.deps);
+    expect(out.submitted).toHaveLength(1);
+    expect(out.submitted[0]).toMatch(/:0:21$/);
+    expect(w.jobs.callsOf('get').length - reads).toBeLessThan(20);
+  });
+
+  it('retires replicas of another configuration once the re-planned ones run', async () => {
+    const w = await serving({ detect: 1, classify: 1 });
+    await reconcilePipeline(w.record, w.deps);
+    const replanned = {
+      ...w.record,
+      plan: plan({
+        config: {
+          ...plan().config,
+          detect: { instanceType: 'g5.xlarge', maxBatch: 8, replicas: 1, maxQueueDelayMs: 0 },
+        },
+      }),
+    };
+    const gpuTag = configTag({ instanceType: 'g5.xlarge', maxBatch: 8 });
+    const first = await reconcilePipeline(replanned, w.deps);
+    expect(first.cancelled).toEqual([]);
+    expect(
+      w
+        .live('replica', 'detect')
+        .map((j) => j.spec.labels[LABEL.config])
+        .sort(),
+    ).toEqual([configTag({ instanceType: 'c7i.xlarge', maxBatch: 4 }), gpuTag].sort());
+    const fresh = w.live('replica', 'detect').find((j) => j.spec.labels[LABEL.config] === gpuTag);
+    if (!fresh) throw new Error('no new replica');
+    w.jobs.jobs.set(fresh.id, { ...fresh, status: 'RUNNING', attempts: 1 });
+    const second = await reconcilePipeline(replanned, w.deps);
+    expect(second.cancelled).toHaveLength(1);
+    expect(w.live('replica', 'detect').map((j) => j.spec.labels[LABEL.config])).toEqual([gpuTag]);
+  });
+
+  it('keeps one router when two exist, cancelling the newer', async () => {
+    const w = await serving();
+    await reconcilePipeline(w.record, w.deps);
+    const [router] = w.live('router');
+    if (!router) throw new Error('no router');
+    w.jobs.jobs.set('extra-router', { ...router, id: 'extra-router', submittedAt: router.submittedAt + 5 });
+    const out = await reconcilePipeline(w.record, w.deps);
+    expect(out.cancelled).toEqual(['extra-router']);
+    expect(w.live('router').map((j) => j.id)).toEqual([router.id]);
+  });
+
+  it('cancels every job of a STOPPED pipeline', async () => {
+    const w = await serving();
+    await reconcilePipeline(w.record, w.deps);
+    const out = await reconcilePipeline({ ...w.record, status: 'STOPPED' }, w.deps);
+    expect(out.cancelled).toHaveLength(5);
+    expect(w.live('replica')).toEqual([]);
+    expect(w.live('router')).toEqual([]);
+  });
+
+  it('adds warm headroom for a sample that bursts within the boot latency of the stage type', async () => {
+    const bursty = plan();
+    const sample = { windowsMs: [1000, 60_000], counts: [20, 6000], ratesPerSecond: [20, 100] };
+    const p = { ...bursty, basis: { ...bursty.basis, sample } };
+    // c7i types boot in 60 s: r_B = 100/s needs ceil(100 / (100 * 0.4)) = 3 replicas where 2 were planned.
+    expect(warmHeadroom(p)).toEqual({ detect: 1, classify: 1 });
+    const w = await serving({ detect: 2, classify: 2 }, p);
+    await reconcilePipeline(w.record, w.deps);
+    expect(w.live('replica', 'detect')).toHaveLength(3);
+  });
+});

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { LABEL, modelIdFor } from '../../../lib/core/control/pipeline-jobs.ts';
+import { DRIFT, detectDrift, scaleOne, scalePipelines } from '../../../lib/core/control/pipeline-scale.ts';
+import type { PipelineRecord } from '../../../lib/core/model/pipeline-serving.ts';
+import type { PipelineReport } from '../../../lib/core/protocol/pipeline.ts';
+import { measuredProfile, pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+
+const DETECT = modelIdFor('/models/detect.onnx');
+const CLASSIFY = modelIdFor('/models/classify.onnx');
+
+/** A PLANNING pipeline with every profile stored: CPU types slower, the GPU fastest. */
+async function planning(sloP99Ms = 200) {
+  const w = pipelineWorld();
+  const base: Record<string, number> = { 'c7i.large': 12, 'c7i.xlarge': 7, 'g5.xlarge': 2 };
+  for (const model of [DETECT, CLASSIFY])
+    for (const [type, ms] of Object.entries(base))
+      await w.pipelines.putProfile(measuredProfile(model, type, ms), 0);
+  const now = w.clock.now();
+  await w.pipelines.create({
+    pipelineId: 'vision',
+    spec: twoStageSpec({ sloP99Ms }),
+    status: 'PLANNING',
+    createdAt: now,
+    updatedAt: now,
+    version: 0,
+    targets: {},
+    targetsAt: 0,
+  });
+  return w;
+}
+
+function reportAt(endMs: number, arrivals: number, p99Ms = 20): PipelineReport {
+  return {
+    version: 1,
+    kind: 'PipelineReport',
+    pipelineId: 'vision',
+    instanceId: 'i-router',
+    intervalStartMs: endMs - 10_000,
+    intervalEndMs: endMs,
+    arrivals,
+    completed: arrivals,
+    shed: 0,
+    late: 0,
+    errors: 0,
+    latency: { p50Ms: p99Ms / 2, p90Ms: p99Ms * 0.8, p99Ms, maxMs: p99Ms },
+    stages: {},
+  };
+}
+
+describe('scale step', () => {
+  it('plans a PLANNING pipeline, stores plan, basis and targets, and submits its replicas and router', async () => {
+    const w = await planning();
+    const out = await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
+    const record = await w.pipelines.get('vision');
+    expect(out.planned).toBe(1);
+    expect(record?.status).toBe('SERVING');
+    const plan = record?.plan;
+    expect(plan && Object.keys(plan.config).sort()).toEqual(['classify', 'detect']);
+    expect(plan?.p99Ms).toBeLessThanOrEqual(200);
+    expect(plan?.basis.planningRatePerSecond).toBeGreaterThan(15);
+    expect(record?.targets).toEqual({
+      detect: plan?.config.detect?.replicas,
+      classify: plan?.config.classify?.replicas,
+    });
+    const jobs = [...w.jobs.jobs.values()];
+    expect(jobs.filter((j) => j.spec.labels[LABEL.role] === 'router')).toHaveLength(1);
+    const detect = jobs.filter((j) => j.spec.labels[LABEL.stage] === 'detect');
+    expect(detect.length).toBeGreaterThanOrEqual(plan?.config.detect?.replicas ?? 1);
+    expect(detect[0]?.spec).toMatchObject({
+      policy: 'slo-service',
+      task: { kind: 'model', pipelineId: 'vision', stageId: 'detect', maxQueueDelayMs: 0 },
+    });
+  });
+
+  it('refuses a PLANNING pipeline whose slo no configuration meets, with the planner reason', async () => {
+    const w = await planning(3);
+    const out = await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
+    expect(out.refused).toBe(1);
+    expect(await w.pipelines.get('vision')).toMatchObject({
+      status: 'REFUSED',
+      reason: expect.stringContaining('slo of 3 ms is below'),
+    });
+    expect(w.jobs.jobs.size).toBe(0);
+  });
+
+  it('re-plans after arrivals stay above twice the planned rate for the sustained period', async () => {
+    const w = await planning();
+    await scalePipelines(w.deps);
+    const before = (await w.pipelines.get('vision')) as PipelineRecord;
+    w.clock.t += DRIFT.sustainedMs + 60_000;
+    for (let end = w.clock.t - DRIFT.sustainedMs; end <= w.clock.t; end += 10_000)
+      await w.pipelines.putReport(reportAt(end, 10 * 200));
+    const out = await scalePipelines(w.deps);
+    const after = (await w.pipelines.get('vision')) as PipelineRecord;
+    expect(out.replanned).toBe(1);
+    expect(after.reason).toContain('re-planned: arrivals 200/s stayed above 2x');
+    expect(after.plan?.basis.planningRatePerSecond).toBeGreaterThan(150);
+    expect(after.version).toBeGreaterThan(before.version);
+    expect(before.plan?.basis.planningRatePerSecond).toBeLessThan(30);
+    expect(after.plan?.plannedAt).toBe(w.clock.t);
+  });
+
+  it('does not re-plan on a short burst, nor while the plan is young', () => {
+    const now = 10 * DRIFT.sustainedMs;
+    const record = {
+      spec: twoStageSpec(),
+      plan: { plannedAt: 0, basis: { planningRatePerSecond: 20 } },
+    } as unknown as PipelineRecord;
+    const steady = Array.from({ length: 30 }, (_, i) => reportAt(now - i * 10_000, 2000));
+    expect(detectDrift(record, steady, now).drift).toBe(true);
+    // Thirty seconds of high traffic is a burst for the tuner, not drift.
+    expect(detectDrift(record, steady.slice(0, 3), now).drift).toBe(false);
+    const mixed = steady.map((r, i) => (i % 2 === 0 ? r : reportAt(r.intervalEndMs, 300)));
+    expect(detectDrift(record, mixed, now).drift).toBe(false);
+    const young = { ...record, plan: { ...record.plan, plannedAt: now - 1000 } } as PipelineRecord;
+    expect(detectDrift(young, steady, now).drift).toBe(false);
+    const slow = steady.map((r) => reportAt(r.intervalEndMs, 1500, 500));
+    expect(
+      detectDrift(
+        { ...record, plan: { ...record.plan, basis: { planningRatePerSecond: 150 } } } as PipelineRecord,
+        slow,
+        now,
+      ),
+    ).toMatchObject({
+      drift: true,
+      reason: 'live p99 stayed above the slo of 200 ms',
+    });
+  });
+});
