@@ -5,6 +5,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { buildAdmitHandler } from '../../lambdas/admit.ts';
 import { buildIngestHandler } from '../../lambdas/ingest.ts';
+import { buildScaleHandler } from '../../lambdas/scale.ts';
 import { buildScheduleHandler } from '../../lambdas/schedule.ts';
 import { type HandlerConfig, readHandlerConfig } from '../../lambdas/shared/config.ts';
 import { createAwsAdapters } from '../aws/adapters.ts';
@@ -22,6 +23,8 @@ export interface LocalCloudOptions {
   readonly stackName?: string;
   /** How often the schedule handler runs (EventBridge runs it every minute in AWS). @default 2000 */
   readonly scheduleEveryMs?: number;
+  /** How often the scale handler runs (every minute in AWS; sooner here, so pipelines plan quickly). @default 5000 */
+  readonly scaleEveryMs?: number;
   /** Instance types the stack may launch. @default the stack's default */
   readonly instanceTypes?: readonly string[];
   /** @default 10 */
@@ -113,6 +116,7 @@ export class LocalCloud {
       { slotSeconds: options.slotSeconds ?? 30, ...options.cycle },
       log,
     );
+    const scale = buildScaleHandler(config, undefined, log);
     const pump = new EventPump(
       sqs,
       {
@@ -121,7 +125,10 @@ export class LocalCloud {
           { name: 'ingest-reports', queueUrl: config.queues.reports, handler: ingest },
           { name: 'ingest-events', queueUrl: config.queues.events, handler: ingest },
         ],
-        timers: [{ name: 'schedule', everyMs: options.scheduleEveryMs ?? 2000, handler: schedule }],
+        timers: [
+          { name: 'schedule', everyMs: options.scheduleEveryMs ?? 2000, handler: schedule },
+          { name: 'scale', everyMs: options.scaleEveryMs ?? 5000, handler: scale },
+        ],
       },
       (route, error) => log.warn('handler invocation failed', { route, error: String(error) }),
     );
@@ -132,7 +139,13 @@ export class LocalCloud {
       reportsQueueUrl: config.queues.reports,
       env,
       workRoot,
-      agentEnv: { TETRAFLEET_HEARTBEAT_SECONDS: '2', TETRAFLEET_POLL_WAIT_SECONDS: '1', ...options.agentEnv },
+      agentEnv: {
+        TETRAFLEET_HEARTBEAT_SECONDS: '2',
+        TETRAFLEET_POLL_WAIT_SECONDS: '1',
+        // A router reads its pipeline's record and replica endpoints from here.
+        TETRAFLEET_CONTROL_TABLE: config.adapters.tables.control,
+        ...options.agentEnv,
+      },
       log,
     });
     pump.start();
@@ -153,6 +166,11 @@ export class LocalCloud {
   /** Runs a schedule cycle now instead of waiting for the timer. */
   nudgeSchedule(): Promise<void> {
     return this.pump.nudge('schedule');
+  }
+
+  /** Runs a scale tick now: plans pipelines whose profiles are in and reconciles replicas. */
+  nudgeScale(): Promise<void> {
+    return this.pump.nudge('scale');
   }
 
   /** Instance ids with a live agent, and a way to crash one (for fault tests). */
