@@ -4,44 +4,45 @@ import { buildConvNet, buildMlp } from '../../lib/onnx/index.ts';
 /**
  * The benchmark's models and pipelines, shaped like the InferLine paper's. Models are generated ONNX
  * graphs whose sizes give per-stage latencies of the same order as the paper's models on CPUs: light
- * pre/postprocessing MLPs (well under a millisecond), mid-size conv nets (tens of ms at batch 1 on
- * 2 vCPUs) and heavy ones (hundreds of ms, like ResNet/YOLO-class CPU inference), so that the heavy
- * stages need several replicas at 150-250 qps even on the derived GPU types.
+ * pre/postprocessing MLPs (about 1-5 ms at batch 1 on 2 vCPUs), mid-size conv nets (a few ms) and
+ * heavy compute-bound conv nets (3-7 GMAC per image, ResNet-50/YOLO-class), so that at
+ * 150-250 qps a heavy stage needs many CPU replicas or a GPU replica, and hardware choice per stage
+ * matters.
  */
 
 export interface BenchModel {
   readonly id: string;
   readonly what: string;
-  /** Heavy models (hundreds of ms per query on 2 vCPUs) are profiled up to batch 16 with fewer samples. */
+  /** Heavy models (over 100 ms per query on 2 vCPUs) are profiled up to batch 8 with fewer samples. */
   readonly heavy?: boolean;
   build(): Uint8Array;
 }
 
-const conv = (size: number, channels: [number, number, number], classes: number, seed: number) => () =>
+const conv = (size: number, channels: number[], classes: number, seed: number) => () =>
   buildConvNet({ channels: 3, height: size, width: size, convChannels: channels, classes, seed }).bytes;
 
 export const MODELS: readonly BenchModel[] = [
   {
     id: 'preprocess',
-    what: 'MLP 3072 -> 1024 -> 3072 (image normalisation / resize stand-in)',
-    build: () => buildMlp({ inputSize: 3072, hiddenSizes: [1024], outputSize: 3072, seed: 11 }).bytes,
+    what: 'conv net 3x224x224, channels 8-16-32, 10 outputs (image normalisation / resize stand-in, about 1 ms)',
+    build: conv(224, [8, 16, 32], 10, 11),
   },
   {
     id: 'classifier',
-    what: 'conv net 3x224x224, channels 64-128-256, 1000 classes (AlexNet/ResNet-class)',
+    what: 'conv net 3x224x224, five 3x3 conv blocks 64-128-256-512-512, 1000 classes (about 3.3 GMAC per image, ResNet-50-class)',
     heavy: true,
-    build: conv(224, [64, 128, 256], 1000, 12),
+    build: conv(224, [64, 128, 256, 512, 512], 1000, 12),
   },
   {
     id: 'postprocess',
-    what: 'MLP 1000 -> 256 -> 100 (top-k / label mapping stand-in)',
-    build: () => buildMlp({ inputSize: 1000, hiddenSizes: [256], outputSize: 100, seed: 13 }).bytes,
+    what: 'MLP 4096 -> 2048 -> 2048 -> 1000 (top-k / label mapping stand-in, about a ms)',
+    build: () => buildMlp({ inputSize: 4096, hiddenSizes: [2048, 2048], outputSize: 1000, seed: 13 }).bytes,
   },
   {
     id: 'detector',
-    what: 'conv net 3x288x288, channels 64-128-256, 1000 outputs (YOLO-class detector)',
+    what: 'conv net 3x288x288, five 3x3 conv blocks 64-128-256-512-512, 1000 outputs (about 5.5 GMAC per image, YOLO-class detector)',
     heavy: true,
-    build: conv(288, [64, 128, 256], 1000, 14),
+    build: conv(288, [64, 128, 256, 512, 512], 1000, 14),
   },
   {
     id: 'identifier',
@@ -60,9 +61,9 @@ export const MODELS: readonly BenchModel[] = [
   },
   {
     id: 'slow-model',
-    what: 'conv net 3x320x320, channels 64-128-256, 1000 classes (cascade: accurate second model)',
+    what: 'conv net 3x320x320, five 3x3 conv blocks 64-128-256-512-512, 1000 classes (about 6.8 GMAC per image, cascade: accurate second model)',
     heavy: true,
-    build: conv(320, [64, 128, 256], 1000, 18),
+    build: conv(320, [64, 128, 256, 512, 512], 1000, 18),
   },
 ];
 

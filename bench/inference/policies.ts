@@ -3,6 +3,7 @@ import {
   peakRatePerSecond,
   planCgPeak,
   standbyHeadroom,
+  targetTrackingConfig,
   targetTrackingController,
 } from '../../lib/core/inference/baselines.ts';
 import {
@@ -10,11 +11,11 @@ import {
   inferlineController,
   runClosedLoop,
 } from '../../lib/core/inference/closed-loop.ts';
-import { computeEnvelope, envelopeWindows } from '../../lib/core/inference/envelope.ts';
 import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
 import { type PlanResult, plan } from '../../lib/core/inference/planner.ts';
 import type { StageProfile } from '../../lib/core/inference/profiles.ts';
 import type { PipelineConfig } from '../../lib/core/inference/simulator.ts';
+import { meanRatePerSecond } from '../../lib/core/inference/traces.ts';
 import { tunerBasis } from '../../lib/core/inference/tuner.ts';
 import { findInstanceType } from '../../lib/core/model/catalog.ts';
 import { type BenchPipeline, plannerPipeline } from './pipelines.ts';
@@ -29,16 +30,23 @@ export interface PolicySettings {
   readonly surgeFactor: number;
   /** A warm standby replica serves this long after the tuner asks for it. */
   readonly warmActivationMs: number;
-  /** Target-tracking target: this fraction of one replica's throughput, per minute. */
+  /** Target-tracking target: this fraction of one batch-1 replica's throughput, per minute. */
   readonly targetUtilisation: number;
-  /** The tuner's scale-down ratio: the paper's pipeline-wide min, or each stage's own. */
+  /** Target-tracking metric period (and evaluation interval). */
+  readonly targetTrackingPeriodMs: number;
+  /** Target-tracking scale-in cooldown after the stage's last scaling activity. */
+  readonly scaleInCooldownMs: number;
+  /** The tuner's scale-down ratio: each stage's own ρ_m (the product default), or the paper's ρ_p. */
   readonly scaleDownRho: 'pipeline' | 'stage';
   /**
-   * Smallest envelope window: `service` is tunerBasis's (the shortest planned batch time of any stage),
-   * `slo` starts at the SLO, since the planner already verified that bursts shorter than that queue
-   * within the SLO on the sample trace.
+   * Smallest envelope window: `service` is the paper's (the shortest planned batch time of any stage),
+   * `slo` starts at the SLO (what the product passes).
    */
   readonly envelopeFloor: 'service' | 'slo';
+  /** Largest fraction of the sample's queries a plan may have over the SLO. */
+  readonly planningLateFraction: number;
+  /** The tuner's tick. */
+  readonly tunerTickMs: number;
 }
 
 export interface PolicyRow {
@@ -122,6 +130,7 @@ export function planFor(
   profiles: Record<string, StageProfile[]>,
   sloMs: number,
   sample: Float64Array,
+  lateFraction: number,
 ): PlanResult {
   return plan({
     pipeline: plannerPipeline(pipeline, sloMs),
@@ -129,6 +138,7 @@ export function planFor(
     arrivalsMs: sample,
     seed: 7,
     costOf: packedCostPerHour,
+    lateFraction,
   });
 }
 
@@ -163,31 +173,40 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   if (policy === 'planner-only') return row(ctx, policy, runClosedLoop(base), p.config, { derivedStages });
   const boot = bootMsOf(p.config);
   if (policy === 'target-tracking') {
-    const controller = targetTrackingController({
+    const settings = ctx.settings;
+    const start = targetTrackingConfig({
       config: p.config,
       profileOf,
-      bootMs: boot,
-      targetUtilisation: ctx.settings.targetUtilisation,
+      visitFractions: p.visitFractions,
+      meanRatePerSecond: meanRatePerSecond(ctx.sample),
+      targetUtilisation: settings.targetUtilisation,
     });
-    return row(ctx, policy, runClosedLoop({ ...base, controller }), p.config, { derivedStages });
+    const controller = targetTrackingController({
+      config: start,
+      profileOf,
+      bootMs: boot,
+      targetUtilisation: settings.targetUtilisation,
+      periodMs: settings.targetTrackingPeriodMs,
+      scaleInCooldownMs: settings.scaleInCooldownMs,
+    });
+    const r = runClosedLoop({ ...base, config: start, controller });
+    return row(ctx, policy, r, start, { derivedStages });
   }
-  const planned = tunerBasis({
+  const basis = tunerBasis({
     config: p.config,
     profileOf,
     visitFractions: p.visitFractions,
     arrivalsMs: ctx.sample,
+    ...(ctx.settings.envelopeFloor === 'slo' ? { envelopeFloorMs: sloMs } : {}),
   });
-  const basis =
-    ctx.settings.envelopeFloor === 'slo'
-      ? { ...planned, sample: computeEnvelope(ctx.sample, envelopeWindows(sloMs)) }
-      : planned;
-  const standby = standbyHeadroom(basis, boot, ctx.settings.surgeFactor);
+  const standby = standbyHeadroom(basis, p.config, boot, ctx.settings.surgeFactor);
   const controller = inferlineController({
     basis,
     config: p.config,
     standby,
     warmActivationMs: ctx.settings.warmActivationMs,
     bootMs: boot,
+    tickMs: ctx.settings.tunerTickMs,
     scaleDownRho: ctx.settings.scaleDownRho,
   });
   return row(ctx, policy, runClosedLoop({ ...base, controller }), p.config, { derivedStages, standby });

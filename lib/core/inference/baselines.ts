@@ -4,7 +4,7 @@ import { maxArrivalsInWindow } from './envelope.ts';
 import { maxProfiledBatch, replicaThroughputQps, type StageProfile, serviceTimeMs } from './profiles.ts';
 import type { ControlView, PipelineConfig, ReplicaChange } from './simulator.ts';
 import type { PipelineShape } from './topology.ts';
-import { replicasFor, type TunerBasis } from './tuner.ts';
+import type { TunerBasis } from './tuner.ts';
 
 /**
  * The policies InferLine is compared with, and the sizing of its warm standby.
@@ -149,6 +149,33 @@ export function peakRatePerSecond(arrivalsMs: Float64Array, windowMs: number): n
 
 // -------------------------------------------------------------------------------------- target-tracking
 
+export interface TargetTrackingConfigInput {
+  /** The plan's configuration: its hardware per stage is kept. */
+  readonly config: PipelineConfig;
+  readonly profileOf: (stage: string, instanceType: string) => StageProfile;
+  readonly visitFractions: Readonly<Record<string, number>>;
+  /** The sample trace's mean rate. */
+  readonly meanRatePerSecond: number;
+  /** @default 0.7 */
+  readonly targetUtilisation?: number;
+}
+
+/**
+ * Where target tracking starts: a SageMaker real-time endpoint runs one request per invocation (it does
+ * not batch across requests), so every stage serves at batch 1 on the plan's hardware, with
+ * ⌈s_m·λ / (u·μ_m(1))⌉ replicas (at least one): the sample's mean rate at the target utilisation u.
+ */
+export function targetTrackingConfig(o: TargetTrackingConfigInput): PipelineConfig {
+  const util = o.targetUtilisation ?? 0.7;
+  const out: Record<string, PipelineConfig[string]> = {};
+  for (const [s, c] of Object.entries(o.config)) {
+    const mu = replicaThroughputQps(o.profileOf(s, c.instanceType), 1);
+    const rate = (o.visitFractions[s] ?? 0) * o.meanRatePerSecond;
+    out[s] = { ...c, maxBatch: 1, replicas: Math.max(1, Math.ceil(rate / (util * mu) - 1e-9)) };
+  }
+  return out;
+}
+
 export interface TargetTrackingOptions {
   readonly config: PipelineConfig;
   readonly profileOf: (stage: string, instanceType: string) => StageProfile;
@@ -224,26 +251,41 @@ export function targetTrackingController(o: TargetTrackingOptions): TargetTracki
 // ------------------------------------------------------------------------------------- standby headroom
 
 /**
- * Warm standby per stage for the InferLine policy. New instances take a boot latency B to serve, so the
- * standby must carry any surge that arrives within B. The planning trace's envelope at the window nearest
- * B gives the rate the plan must expect over one boot (r_B, at least the planning mean rate); the standby
- * covers a surge to `surgeFactor`·r_B: H_m = ⌈surgeFactor·r_B·s_m / (μ_m·ρ_m)⌉ − k_m, the tuner's own
- * replica formula, so a standby replica is exactly what the tuner would ask for at that rate.
+ * Warm standby per instance type for the InferLine policy. New instances take a boot latency B to serve,
+ * so the standby must carry any surge that arrives within B. The planning trace's envelope at the window
+ * nearest B gives the rate the plan must expect over one boot (r_B, at least the planning mean rate); the
+ * standby covers a surge to `surgeFactor`·r_B. At that rate the tuner asks stage m for
+ * surgeFactor·r_B·s_m / (μ_m·ρ_m) replicas (its own formula, before rounding). A spare slot of a type
+ * serves any stage planned on that type, so the need is summed over the type's stages before rounding:
+ * H_type = ⌈Σ_m surgeFactor·r_B·s_m / (μ_m·ρ_m)⌉ − Σ_m k_m, with B the slowest boot of the type's stages.
  */
 export function standbyHeadroom(
   basis: TunerBasis,
+  config: PipelineConfig,
   bootMs: (stage: string) => number,
   surgeFactor: number,
 ): Record<string, number> {
-  const out: Record<string, number> = {};
   const { windowsMs, ratesPerSecond } = basis.sample;
-  for (const [s, b] of Object.entries(basis.stages)) {
-    const boot = bootMs(s);
+  const rateOverBoot = (boot: number) => {
     let i = 0;
     while (i + 1 < windowsMs.length && (windowsMs[i + 1] as number) <= boot) i++;
-    const rB = Math.max(ratesPerSecond[i] ?? 0, basis.planningRatePerSecond);
-    const k = replicasFor(surgeFactor * rB, b.visitFraction, b.replicaThroughputQps, b.rho);
-    out[s] = Math.max(0, k - b.plannedReplicas);
+    return Math.max(ratesPerSecond[i] ?? 0, basis.planningRatePerSecond);
+  };
+  const byType = new Map<string, string[]>();
+  for (const [s, c] of Object.entries(config))
+    byType.set(c.instanceType, [...(byType.get(c.instanceType) ?? []), s]);
+  const out: Record<string, number> = {};
+  for (const [type, stages] of byType) {
+    const rB = rateOverBoot(Math.max(...stages.map(bootMs)));
+    let need = 0;
+    let planned = 0;
+    for (const s of stages) {
+      const b = basis.stages[s];
+      if (!b || b.visitFraction <= 0 || b.rho <= 0) continue;
+      need += (surgeFactor * rB * b.visitFraction) / (b.replicaThroughputQps * b.rho);
+      planned += b.plannedReplicas;
+    }
+    out[type] = Math.max(0, Math.ceil(need - 1e-9) - planned);
   }
   return out;
 }

@@ -22,10 +22,18 @@ import { type TunerBasis, type TunerOptions, type TunerState, tune } from './tun
  * reported in $/h.
  */
 
-/** Warm idle replicas a policy keeps outside the serving set (paid for, not serving), per stage. */
+/**
+ * Warm idle replica slots a policy keeps outside the serving set (paid for, not serving), per instance
+ * type: a spare slot of a type serves any stage planned on that type.
+ */
 export interface StandbyPoint {
   readonly atMs: number;
   readonly standby: Readonly<Record<string, number>>;
+}
+
+/** The pseudo-stage a type's standby slots are priced under, packed with the serving replicas. */
+export function standbyKey(instanceType: string): string {
+  return `standby:${instanceType}`;
 }
 
 export interface PolicyController extends ReplicaControl {
@@ -57,11 +65,11 @@ export interface ClosedLoopResult {
   readonly p99Ms: number;
   readonly timeline: readonly ReplicaPoint[];
   readonly standby: readonly StandbyPoint[];
-  /** Paid-for replica-seconds per stage (provisioned plus standby). */
+  /** Paid-for replica-seconds per stage (provisioned), and per `standby:<type>` (warm standby). */
   readonly replicaSeconds: Readonly<Record<string, number>>;
   /** Average $/h over the run. */
   readonly costPerHour: number;
-  /** Largest provisioned-plus-standby count per stage. */
+  /** Largest provisioned count per stage, and largest standby per `standby:<type>`. */
   readonly peakReplicas: Readonly<Record<string, number>>;
 }
 
@@ -112,11 +120,13 @@ function integrate(
 ): Pick<ClosedLoopResult, 'replicaSeconds' | 'costPerHour' | 'peakReplicas'> {
   const costOf = input.costOf ?? packedCostPerHour;
   const stages = Object.keys(input.config);
+  const types = [...new Set(standby.flatMap((p) => Object.keys(p.standby)))];
+  const keys = [...stages, ...types.map(standbyKey)];
   const times = [...new Set([0, ...timeline.map((p) => p.atMs), ...standby.map((p) => p.atMs)])]
     .filter((t) => t < durationMs)
     .sort((a, b) => a - b);
-  const replicaSeconds: Record<string, number> = Object.fromEntries(stages.map((s) => [s, 0]));
-  const peak: Record<string, number> = Object.fromEntries(stages.map((s) => [s, 0]));
+  const replicaSeconds: Record<string, number> = Object.fromEntries(keys.map((s) => [s, 0]));
+  const peak: Record<string, number> = Object.fromEntries(keys.map((s) => [s, 0]));
   let dollars = 0;
   let ti = 0;
   let si = 0;
@@ -130,10 +140,19 @@ function integrate(
     const config: Record<string, PipelineConfig[string]> = {};
     for (const s of stages) {
       const base = input.config[s] as PipelineConfig[string];
-      const count = (point?.provisioned[s] ?? base.replicas) + (spare?.standby[s] ?? 0);
-      config[s] = { ...base, replicas: count };
-      replicaSeconds[s] = (replicaSeconds[s] as number) + (count * (end - t)) / 1000;
-      peak[s] = Math.max(peak[s] as number, count);
+      config[s] = { ...base, replicas: point?.provisioned[s] ?? base.replicas };
+    }
+    // Standby slots are replicas of their type, packed onto the same instances as the serving ones.
+    for (const type of types)
+      config[standbyKey(type)] = {
+        instanceType: type,
+        maxBatch: 1,
+        replicas: spare?.standby[type] ?? 0,
+        maxQueueDelayMs: 0,
+      };
+    for (const [key, c] of Object.entries(config)) {
+      replicaSeconds[key] = (replicaSeconds[key] as number) + (c.replicas * (end - t)) / 1000;
+      peak[key] = Math.max(peak[key] as number, c.replicas);
     }
     dollars += (costOf(config) * (end - t)) / 3_600_000;
   }
@@ -153,110 +172,97 @@ export interface InferlineControlOptions {
   readonly basis: TunerBasis;
   /** The planned configuration (replicas at time 0). */
   readonly config: PipelineConfig;
-  /** Warm standby replicas per stage, kept idle and ready. */
+  /** Warm standby slots per instance type, kept idle and ready; a slot serves any stage on its type. */
   readonly standby: Readonly<Record<string, number>>;
-  /** A standby replica serves this long after the tuner asks for it. */
-  readonly warmActivationMs: number;
+  /**
+   * A standby replica serves this long after the tuner asks for it. The router keeps standby replicas
+   * registered (model loaded) and its tuner switches them on at its next 1 s tick, so about one tick.
+   * @default 1000
+   */
+  readonly warmActivationMs?: number;
   /** A brand-new instance of the stage's type serves this long after it is asked for. */
   readonly bootMs: (stage: string) => number;
   /** @default 1000 */
   readonly tickMs?: number;
   readonly tuner?: TunerOptions;
-  /**
-   * Scale-down ratio: `pipeline` is the paper's ρ_p = min ρ_m for every stage; `stage` sizes each stage
-   * with its own ρ_m (one tuner per stage, same envelopes). With whole replicas, a stage planned at one
-   * replica for a trickle has a tiny ρ_m, and ρ_p then keeps every other stage at ρ_m/ρ_p times its
-   * planned count after the first scale-up; per stage, each returns to its plan at the planning rate.
-   * @default 'pipeline'
-   */
+  /** Shorthand for `tuner.scaleDownRho` (see tune()). @default 'stage' */
   readonly scaleDownRho?: 'pipeline' | 'stage';
 }
 
 /**
  * The InferLine tuner in the loop: every tick it runs tune() on the live arrivals. Scale-up takes warm
- * standby replicas first (serving after warmActivationMs) and launches a replacement for each one used,
- * so the headroom is back after a boot; what the standby cannot cover comes from new instances after
- * their boot latency. Scale-down returns replicas to the standby pool while it is short (a replacement
- * still booting is cancelled first), and releases the rest.
+ * standby slots of the stage's instance type first (serving after warmActivationMs) and launches a
+ * replacement for each one used, so the headroom is back after a boot; what the standby cannot cover
+ * comes from new instances after their boot latency. Scale-down returns replicas to their type's standby
+ * pool while it is short (a replacement still booting is cancelled first), and releases the rest.
  */
 export function inferlineController(o: InferlineControlOptions): PolicyController {
   const stages = Object.keys(o.config);
-  const replicas: Record<string, number> = Object.fromEntries(
-    stages.map((s) => [s, (o.config[s] as PipelineConfig[string]).replicas]),
-  );
-  let state: TunerState = { replicas: { ...replicas }, lastChangeMs: 0 };
-  // Per stage: a one-stage tuner whose scale-down ratio is the stage's own ρ_m.
-  const own = Object.fromEntries(
-    stages.map((s) => {
-      const b = o.basis.stages[s];
-      const basis: TunerBasis = { ...o.basis, stages: b ? { [s]: b } : {}, rhoP: b?.rho ?? o.basis.rhoP };
-      return [s, { basis, state: { replicas: { [s]: replicas[s] ?? 1 }, lastChangeMs: 0 } as TunerState }];
-    }),
-  );
-  const step = (now: number, arrivals: Float64Array) => {
-    if ((o.scaleDownRho ?? 'pipeline') === 'pipeline') {
-      state = tune(o.basis, state, arrivals, now, o.tuner).state;
-      Object.assign(replicas, state.replicas);
-      return;
-    }
-    for (const s of stages) {
-      const t = own[s] as { basis: TunerBasis; state: TunerState };
-      t.state = tune(t.basis, t.state, arrivals, now, o.tuner).state;
-      replicas[s] = t.state.replicas[s] ?? replicas[s] ?? 1;
-    }
+  const typeOf = (s: string) => (o.config[s] as PipelineConfig[string]).instanceType;
+  const types = [...new Set([...stages.map(typeOf), ...Object.keys(o.standby)])];
+  const tunerOptions: TunerOptions = {
+    ...o.tuner,
+    ...(o.scaleDownRho ? { scaleDownRho: o.scaleDownRho } : {}),
   };
-  const ready: Record<string, number> = { ...o.standby };
-  /** Per stage: times at which booting standby replacements become ready. */
-  const booting: Record<string, number[]> = Object.fromEntries(stages.map((s) => [s, []]));
+  const activation = o.warmActivationMs ?? 1000;
+  let state: TunerState = {
+    replicas: Object.fromEntries(stages.map((s) => [s, (o.config[s] as PipelineConfig[string]).replicas])),
+    lastChangeMs: 0,
+  };
+  const ready: Record<string, number> = Object.fromEntries(types.map((t) => [t, o.standby[t] ?? 0]));
+  /** Per type: times at which booting standby replacements become ready. */
+  const booting: Record<string, number[]> = Object.fromEntries(types.map((t) => [t, []]));
   const points: StandbyPoint[] = [];
   const record = (t: number) => {
     const standby = Object.fromEntries(
-      stages.map((s) => [s, (ready[s] ?? 0) + (booting[s] as number[]).length]),
+      types.map((ty) => [ty, (ready[ty] ?? 0) + (booting[ty] as number[]).length]),
     );
     const last = points[points.length - 1];
-    if (last && stages.every((s) => last.standby[s] === standby[s])) return;
+    if (last && types.every((ty) => last.standby[ty] === standby[ty])) return;
     if (last && last.atMs === t) points.pop();
     points.push({ atMs: t, standby });
   };
   record(0);
 
   const scaleUp = (s: string, d: number, t: number, out: ReplicaChange[]) => {
-    const warm = Math.min(d, ready[s] ?? 0);
+    const type = typeOf(s);
+    const warm = Math.min(d, ready[type] ?? 0);
     if (warm > 0) {
-      ready[s] = (ready[s] ?? 0) - warm;
-      for (let i = 0; i < warm; i++) (booting[s] as number[]).push(t + o.bootMs(s));
-      out.push({ stage: s, delta: warm, activationDelayMs: o.warmActivationMs });
+      ready[type] = (ready[type] ?? 0) - warm;
+      for (let i = 0; i < warm; i++) (booting[type] as number[]).push(t + o.bootMs(s));
+      out.push({ stage: s, delta: warm, activationDelayMs: activation });
     }
     if (d > warm) out.push({ stage: s, delta: d - warm, activationDelayMs: o.bootMs(s) });
   };
   const scaleDown = (s: string, d: number, out: ReplicaChange[]) => {
     out.push({ stage: s, delta: -d });
-    const queue = booting[s] as number[];
+    const type = typeOf(s);
+    const queue = booting[type] as number[];
     for (let i = 0; i < d; i++) {
-      // A released warm replica takes the place of a replacement still booting, or tops the pool up.
+      // A released replica takes the place of a replacement still booting, or tops the pool up.
       if (queue.length > 0) {
         queue.pop();
-        ready[s] = (ready[s] ?? 0) + 1;
-      } else if ((ready[s] ?? 0) < (o.standby[s] ?? 0)) ready[s] = (ready[s] ?? 0) + 1;
+        ready[type] = (ready[type] ?? 0) + 1;
+      } else if ((ready[type] ?? 0) < (o.standby[type] ?? 0)) ready[type] = (ready[type] ?? 0) + 1;
     }
   };
 
   return {
     tickMs: o.tickMs ?? 1000,
     tick(now: number, arrivals: Float64Array, _view: ControlView): ReplicaChange[] {
-      for (const s of stages) {
-        const queue = booting[s] as number[];
+      for (const ty of types) {
+        const queue = booting[ty] as number[];
         const done = queue.filter((at) => at <= now).length;
         if (done > 0) {
-          booting[s] = queue.filter((at) => at > now);
-          ready[s] = (ready[s] ?? 0) + done;
+          booting[ty] = queue.filter((at) => at > now);
+          ready[ty] = (ready[ty] ?? 0) + done;
         }
       }
-      const before = { ...replicas };
-      step(now, arrivals);
+      const before = state.replicas;
+      state = tune(o.basis, state, arrivals, now, tunerOptions).state;
       const out: ReplicaChange[] = [];
       for (const s of stages) {
-        const d = (replicas[s] ?? 0) - (before[s] ?? 0);
+        const d = (state.replicas[s] ?? 0) - (before[s] ?? 0);
         if (d > 0) scaleUp(s, d, now, out);
         else if (d < 0) scaleDown(s, -d, out);
       }

@@ -25,8 +25,19 @@ import { meanRatePerSecond } from './traces.ts';
  * - Scale up: if any live envelope rate exceeds the sample's, with r_max the largest exceeding live
  *   rate, set k_m = max(current, ⌈r_max·s_m / (μ_m·ρ_m)⌉).
  * - Scale down: only after `stabilisationMs` (15 s: three 5 s replica activations) without a change;
- *   λ_new = highest rate over the last 30 s in 5 s buckets; k_m = max(1, ⌈λ_new·s_m / (μ_m·ρ_p)⌉) with
- *   ρ_p = min_m ρ_m (the least loaded stage's ratio: conservative); never raises a count.
+ *   λ_new = highest rate over the last 30 s in 5 s buckets; k_m = max(1, ⌈λ_new·s_m / (μ_m·ρ)⌉); never
+ *   raises a count.
+ *
+ * Two differences from the paper, both defaults the product uses:
+ * - Scale-down sizes each stage with its own ρ_m (`scaleDownRho: 'stage'`), where the paper uses the
+ *   pipeline-wide ρ_p = min_m ρ_m. With whole replicas, a stage planned at one replica for a trickle has
+ *   a tiny ρ_m, and ρ_p then holds every other stage at ρ_m/ρ_p times its planned count after the first
+ *   scale-up, for as long as the pipeline runs; with its own ρ_m each stage returns to its plan once the
+ *   rate is back at the planning rate. `scaleDownRho: 'pipeline'` gives the paper's rule.
+ * - The envelope's smallest window can start at the SLO (`envelopeFloorMs` in tunerBasis) rather than at
+ *   the shortest service time: the planner already checked, on the sample trace, that bursts shorter than
+ *   the SLO queue within it, and over millisecond windows a live trace beats the sample's maximum by
+ *   chance (a handful of queries landing together), which would drive scale-ups the load does not need.
  */
 
 export interface StageBasis {
@@ -52,11 +63,17 @@ export interface BasisInput {
   readonly visitFractions: Readonly<Record<string, number>>;
   /** The planning (sample) trace. */
   readonly arrivalsMs: Float64Array;
+  /**
+   * The envelope's smallest window, when set: the product passes the pipeline's SLO. Unset, it is the
+   * shortest planned batch service time (the paper's choice).
+   */
+  readonly envelopeFloorMs?: number;
 }
 
 /**
- * What the planner hands the tuner. The envelope's smallest window is the shortest planned batch service
- * time of any stage (the finest timescale at which a stage can fall behind), at least 1 ms.
+ * What the planner hands the tuner. The envelope's smallest window is `envelopeFloorMs` when given, else
+ * the shortest planned batch service time of any stage (the finest timescale at which a stage can fall
+ * behind); at least 1 ms either way.
  */
 export function tunerBasis(input: BasisInput): TunerBasis {
   const lambda = meanRatePerSecond(input.arrivalsMs);
@@ -78,7 +95,10 @@ export function tunerBasis(input: BasisInput): TunerBasis {
     .map((s) => s.rho)
     .filter((r) => r > 0);
   return {
-    sample: computeEnvelope(input.arrivalsMs, envelopeWindows(Math.max(1, shortest))),
+    sample: computeEnvelope(
+      input.arrivalsMs,
+      envelopeWindows(Math.max(1, input.envelopeFloorMs ?? shortest)),
+    ),
     planningRatePerSecond: lambda,
     stages,
     rhoP: rhos.length > 0 ? Math.min(...rhos) : 0,
@@ -103,6 +123,10 @@ export const TunerOptionsSchema = z.object({
   bucketMs: z.number().positive({ error: 'bucketMs must be greater than 0' }).default(5_000),
   /** Live history the envelope is computed over. @default 60000 */
   historyMs: z.number().positive({ error: 'historyMs must be greater than 0' }).default(60_000),
+  /** Scale-down ratio: each stage's own ρ_m, or the paper's pipeline-wide ρ_p. @default 'stage' */
+  scaleDownRho: z
+    .enum(['stage', 'pipeline'], { error: "scaleDownRho must be 'stage' or 'pipeline'" })
+    .default('stage'),
 });
 export type TunerOptions = z.input<typeof TunerOptionsSchema>;
 
@@ -148,7 +172,18 @@ export function tune(
   const rate = maxBucketRate(arrivalsMs, nowMs, o.lookbackMs, o.bucketMs);
   const replicas = mapStages(basis, state, (b, current) =>
     b.visitFraction > 0
-      ? Math.min(current, Math.max(1, replicasFor(rate, b.visitFraction, b.replicaThroughputQps, basis.rhoP)))
+      ? Math.min(
+          current,
+          Math.max(
+            1,
+            replicasFor(
+              rate,
+              b.visitFraction,
+              b.replicaThroughputQps,
+              o.scaleDownRho === 'stage' ? b.rho : basis.rhoP,
+            ),
+          ),
+        )
       : current,
   );
   if (!changed(state.replicas, replicas)) return { state, reason: 'steady' };

@@ -6,6 +6,7 @@ import {
   peakRatePerSecond,
   planCgPeak,
   standbyHeadroom,
+  targetTrackingConfig,
   targetTrackingController,
   unitProfile,
 } from '../../../lib/core/inference/baselines.ts';
@@ -145,18 +146,60 @@ describe('target-tracking', () => {
 });
 
 describe('standby headroom', () => {
+  const p = profile('c7i.large', (b) => 5 * b);
+  const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 120 }, 7);
+
   it('sizes standby as the extra replicas the tuner would need at the surge rate', () => {
-    const p = profile('c7i.large', (b) => 5 * b);
-    const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 120 }, 7);
-    const basis = tunerBasis({
-      config: { a: stage({ replicas: 2 }) },
-      profileOf: () => p,
-      visitFractions: { a: 1 },
-      arrivalsMs: sample,
+    const config = { a: stage({ replicas: 2 }) };
+    const basis = tunerBasis({ config, profileOf: () => p, visitFractions: { a: 1 }, arrivalsMs: sample });
+    const none = standbyHeadroom(basis, config, () => 60_000, 1);
+    const double = standbyHeadroom(basis, config, () => 60_000, 2);
+    expect(none['c7i.large']).toBeLessThanOrEqual(1);
+    expect(double['c7i.large']).toBeGreaterThanOrEqual(2);
+  });
+
+  it('shares one pool per instance type, rounding the summed need of its stages once', () => {
+    // Three stages of one replica each at ρ = 0.5: a 1.2x surge needs 1.2 replicas per stage.
+    const config: PipelineConfig = {
+      a: stage({ replicas: 1 }),
+      b: stage({ replicas: 1 }),
+      c: stage({ replicas: 1, instanceType: 'g5.xlarge' }),
+    };
+    const basis = {
+      sample: { windowsMs: [1000], counts: [100], ratesPerSecond: [100] },
+      planningRatePerSecond: 100,
+      rhoP: 0.5,
+      stages: Object.fromEntries(
+        ['a', 'b', 'c'].map((s) => [
+          s,
+          { visitFraction: 1, replicaThroughputQps: 200, plannedReplicas: 1, rho: 0.5 },
+        ]),
+      ),
+    };
+    const standby = standbyHeadroom(basis, config, () => 60_000, 1.2);
+    // c7i.large: ⌈2 × 1.2⌉ − 2 = 1 shared slot, where per stage it would be one each.
+    expect(standby).toEqual({ 'c7i.large': 1, 'g5.xlarge': 1 });
+  });
+});
+
+describe('target-tracking start', () => {
+  it('serves every stage at batch 1, sized for the mean rate at the target utilisation', () => {
+    const q = profile('c7i.large', (b) => 10 + 2 * b);
+    const config: PipelineConfig = {
+      a: stage({ maxBatch: 8, replicas: 1 }),
+      b: stage({ maxBatch: 4, replicas: 1 }),
+    };
+    const tt = targetTrackingConfig({
+      config,
+      profileOf: () => q,
+      visitFractions: { a: 1, b: 0.25 },
+      meanRatePerSecond: 150,
+      targetUtilisation: 0.7,
     });
-    const none = standbyHeadroom(basis, () => 60_000, 1);
-    const double = standbyHeadroom(basis, () => 60_000, 2);
-    expect(none.a).toBeLessThanOrEqual(1);
-    expect(double.a).toBeGreaterThanOrEqual(2);
+    // μ(1) = 1000 / 12 = 83.3 q/s: a needs ⌈150 / 58.3⌉ = 3, b ⌈37.5 / 58.3⌉ = 1.
+    expect(tt).toEqual({
+      a: { ...config.a, maxBatch: 1, replicas: 3 },
+      b: { ...config.b, maxBatch: 1, replicas: 1 },
+    });
   });
 });

@@ -136,7 +136,7 @@ describe('closed-loop simulation', () => {
     const controller = inferlineController({
       basis,
       config: planned,
-      standby: { a: 2 },
+      standby: { 'c7i.large': 2 },
       warmActivationMs: 2000,
       bootMs: () => 60_000,
     });
@@ -147,7 +147,7 @@ describe('closed-loop simulation', () => {
       arrivalsMs: live,
       sloMs: 200,
       controller,
-      costOf: (c) => c.a?.replicas ?? 0,
+      costOf: (c) => Object.values(c).reduce((n, x) => n + x.replicas, 0),
     });
     const firstUp = result.timeline.find((pt) => (pt.provisioned.a ?? 0) > 1);
     expect(firstUp).toBeDefined();
@@ -155,8 +155,9 @@ describe('closed-loop simulation', () => {
     // Warm replicas serve 2 s after the request, long before a 60 s boot.
     expect((firstActive?.atMs ?? 0) - (firstUp?.atMs ?? 0)).toBe(2000);
     // The standby pool shrinks while its replacements boot, but is paid for the whole time.
-    expect(result.standby[0]?.standby.a).toBe(2);
-    expect(result.standby.every((pt) => (pt.standby.a ?? 0) >= 0)).toBe(true);
+    expect(result.standby[0]?.standby['c7i.large']).toBe(2);
+    expect(result.standby.every((pt) => (pt.standby['c7i.large'] ?? 0) >= 0)).toBe(true);
+    expect(result.replicaSeconds['standby:c7i.large']).toBeGreaterThan(0);
     expect(result.costPerHour).toBeGreaterThan(3);
   });
 

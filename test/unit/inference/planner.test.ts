@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { onDemandCostPerHour } from '../../../lib/core/inference/cost.ts';
-import { type PlannerInput, type PlanResult, plan } from '../../../lib/core/inference/planner.ts';
+import {
+  lateLimit,
+  PLANNING_LATE_FRACTION,
+  type PlannerInput,
+  type PlanResult,
+  plan,
+} from '../../../lib/core/inference/planner.ts';
 import { deriveProfile, type StageProfile } from '../../../lib/core/inference/profiles.ts';
 import { type PipelineConfig, percentile, simulate } from '../../../lib/core/inference/simulator.ts';
 import { gammaTrace, traceFromSpec } from '../../../lib/core/inference/traces.ts';
@@ -100,6 +106,43 @@ describe('initialisation (Alg. 1)', () => {
       }),
     );
     expect(!result.feasible && result.reason).toBe('no usable profile for stage a');
+  });
+});
+
+describe('planning margin', () => {
+  it('counts late queries by the nearest-rank rule for any allowed fraction', () => {
+    expect(lateLimit(1000, 0.01)).toBe(10);
+    expect(lateLimit(1000, PLANNING_LATE_FRACTION)).toBe(2);
+    expect(lateLimit(999, 0.0025)).toBe(2);
+    expect(lateLimit(1000, 0)).toBe(0);
+  });
+
+  it('meets a stricter late fraction on the sample when asked, at no lower cost', () => {
+    const base = input({
+      pipeline: one(60),
+      profiles: { a: [profile('c7i.large', (b) => 8 + 2 * b)] },
+      arrivalsMs: gammaTrace({ ratePerSecond: 200, cv: 4, durationSeconds: 30 }, 3),
+    });
+    const loose = feasible(plan(base));
+    const strict = feasible(plan({ ...base, lateFraction: PLANNING_LATE_FRACTION }));
+    const late = (config: PipelineConfig) =>
+      simulate({
+        pipeline: base.pipeline,
+        config,
+        profileOf: (id, type) => base.profiles[id]?.find((p) => p.instanceType === type) as StageProfile,
+        arrivalsMs: base.arrivalsMs,
+        sloMs: 60,
+        seed: 1,
+      }).late;
+    expect(late(strict.config)).toBeLessThanOrEqual(
+      lateLimit(base.arrivalsMs.length, PLANNING_LATE_FRACTION),
+    );
+    expect(strict.costPerHour).toBeGreaterThanOrEqual(loose.costPerHour);
+  });
+
+  it('fails when the late fraction is out of range, naming it', () => {
+    const base = input({ pipeline: one(60), profiles: { a: [profile('c7i.large', (b) => 8 + 2 * b)] } });
+    expect(() => plan({ ...base, lateFraction: 0.9 })).toThrow(/lateFraction must be at most 0.5/);
   });
 });
 

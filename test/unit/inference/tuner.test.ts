@@ -33,6 +33,18 @@ describe('provisioning basis', () => {
     expect(basis.sample.windowsMs.at(-1)).toBeLessThanOrEqual(60_000);
   });
 
+  it('starts the envelope windows at the given floor, such as the SLO', () => {
+    const atSlo = tunerBasis({
+      config: planned,
+      profileOf,
+      visitFractions: { a: 1 },
+      arrivalsMs: sample,
+      envelopeFloorMs: 150,
+    });
+    expect(atSlo.sample.windowsMs.slice(0, 3)).toEqual([150, 300, 600]);
+    expect(atSlo.stages).toEqual(basis.stages);
+  });
+
   it('computes k = ceil(r * s / (mu * rho))', () => {
     expect(replicasFor(100, 1, 50, 0.5)).toBe(4);
     expect(replicasFor(101, 1, 50, 0.5)).toBe(5);
@@ -92,7 +104,7 @@ describe('scale down', () => {
     expect(decision.state.replicas.a).toBe(1);
   });
 
-  it('uses the smallest rho of any stage, so every stage keeps headroom', () => {
+  it('uses the smallest rho of any stage when asked for the paper rule, so every stage keeps headroom', () => {
     const config: PipelineConfig = {
       a: stage({ instanceType: 'g5.xlarge', maxBatch: 4, replicas: 2 }),
       b: stage({ instanceType: 'c7i.large', maxBatch: 4, replicas: 1 }),
@@ -100,15 +112,34 @@ describe('scale down', () => {
     const two = tunerBasis({ config, profileOf, visitFractions: { a: 1, b: 1 }, arrivalsMs: sample });
     expect(two.rhoP).toBe(two.stages.a?.rho);
     expect(two.stages.b?.rho).toBeGreaterThan(two.rhoP);
-    const decision = tune(two, { replicas: { a: 10, b: 10 }, lastChangeMs: 0 }, sample, 60_000);
+    const decision = tune(two, { replicas: { a: 10, b: 10 }, lastChangeMs: 0 }, sample, 60_000, {
+      scaleDownRho: 'pipeline',
+    });
     const rate = decision.ratePerSecond ?? 0;
     expect(decision.state.replicas.b).toBe(replicasFor(rate, 1, 125, two.rhoP));
     expect(decision.state.replicas.b).toBeGreaterThan(replicasFor(rate, 1, 125, two.stages.b?.rho ?? 0));
+  });
+
+  it('scales each stage down with its own rho by default, back to its plan at the planning rate', () => {
+    const config: PipelineConfig = {
+      a: stage({ instanceType: 'g5.xlarge', maxBatch: 4, replicas: 2 }),
+      b: stage({ instanceType: 'c7i.large', maxBatch: 4, replicas: 1 }),
+    };
+    const two = tunerBasis({ config, profileOf, visitFractions: { a: 1, b: 1 }, arrivalsMs: sample });
+    const decision = tune(two, { replicas: { a: 10, b: 10 }, lastChangeMs: 0 }, sample, 60_000);
+    const rate = decision.ratePerSecond ?? 0;
+    expect(decision.reason).toBe('scale-down');
+    expect(decision.state.replicas.a).toBe(replicasFor(rate, 1, 500, two.stages.a?.rho ?? 0));
+    expect(decision.state.replicas.b).toBe(replicasFor(rate, 1, 125, two.stages.b?.rho ?? 0));
+    expect(decision.state.replicas.b).toBeLessThan(replicasFor(rate, 1, 125, two.rhoP));
   });
 
   it('fails when an option is out of range, naming it', () => {
     expect(() => tune(basis, start(2, 0), sample, 60_000, { stabilisationMs: -1 })).toThrow(
       /stabilisationMs: stabilisationMs must be at least 0/,
     );
+    expect(() =>
+      tune(basis, start(2, 0), sample, 60_000, { scaleDownRho: 'median' as unknown as 'stage' }),
+    ).toThrow(/scaleDownRho/);
   });
 });
