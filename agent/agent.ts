@@ -21,6 +21,7 @@ import { errorText, type Logger } from './log.ts';
 import type { ModelHost } from './model-host.ts';
 import { runPoller } from './poller.ts';
 import type { AgentSnapshot, Reporter } from './reporter.ts';
+import { notStarted, type ServingHost, type ServingRun } from './serving-host.ts';
 import { Settler } from './settle.ts';
 import {
   isCommandRunTask,
@@ -69,6 +70,8 @@ export interface AgentDeps {
   readonly settings: AgentSettings;
   readonly now?: () => number;
   readonly modelHost?: ModelHost;
+  /** Runs `model` and `router` tasks; without one they fail with the reason. */
+  readonly servingHost?: ServingHost;
   readonly startTask?: typeof startTask;
 }
 
@@ -78,7 +81,7 @@ interface Entry {
   /** Every delivery of this RunTask; all are extended while it runs and deleted once it is reported. */
   readonly receipts: Set<string>;
   phase: 'waiting' | 'running';
-  run?: RunningTask;
+  run?: RunningTask & { readonly endpoint?: string };
   /** A stop asked for while the process was still being spawned. */
   pendingStop?: StopReason;
   cancelNote?: string;
@@ -240,26 +243,39 @@ export class Agent {
 
   private async launch(entry: Entry): Promise<void> {
     const { task, key } = entry;
-    if (!isCommandRunTask(task)) throw new Error(`task kind ${task.task.kind} is not run as a process`);
-    const spec = runSpecFor(task, this.deps.settings);
-    const run = await this.start(spec, this.now);
+    const spec = isCommandRunTask(task) ? runSpecFor(task, this.deps.settings) : undefined;
+    const run: Entry['run'] & {} = spec ? await this.start(spec, this.now) : await this.startServing(task);
     entry.run = run;
     if (entry.pendingStop) run.stop(entry.pendingStop);
+    // A serving task has no process: it started when its server answers on its endpoint.
+    const endpoint = run.endpoint;
     const started =
-      run.pid === undefined
+      run.pid === undefined && endpoint === undefined
         ? Promise.resolve()
         : this.deps.reporter
-            .sendTaskEvent(this.deps.reporter.buildTaskEvent({ event: 'started', ...taskIds(task) }))
+            .sendTaskEvent(
+              this.deps.reporter.buildTaskEvent({
+                event: 'started',
+                ...taskIds(task),
+                ...(endpoint ? { endpoint } : {}),
+              }),
+            )
             .catch((error) =>
               this.deps.logger.log('warn', 'started event lost', { task: key, error: errorText(error) }),
             );
-    this.deps.logger.log('info', 'task started', { task: key, pid: run.pid });
+    this.deps.logger.log('info', 'task started', { task: key, pid: run.pid, endpoint });
     const result = await run.done;
     // The terminal event must not overtake the started one on the reports queue.
     await started;
     await this.finishRun(entry, result);
     // Outputs the task meant to keep it has uploaded; the directory would only fill the disk.
-    await rm(spec.cwd, { recursive: true, force: true }).catch(() => undefined);
+    if (spec) await rm(spec.cwd, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  private startServing(task: RunTask): Promise<ServingRun> {
+    const host = this.deps.servingHost;
+    if (!host) return Promise.resolve(notStarted(`this agent does not run ${task.task.kind} tasks`));
+    return host.start(task);
   }
 
   private async finishRun(entry: Entry, result: TaskResult): Promise<void> {
@@ -342,6 +358,12 @@ export class Agent {
       if (entry.phase !== 'waiting') continue;
       this.entries.delete(entry.key);
       await this.handBackUnstarted(entry.task, [...entry.receipts]);
+    }
+    // A serving task never finishes by itself: hand it back now rather than after the grace.
+    for (const entry of this.entries.values()) {
+      if (entry.task.task.kind === 'command') continue;
+      if (entry.run) entry.run.stop('drain');
+      else entry.pendingStop = 'drain';
     }
     await this.changes.waitFor(() => this.entries.size === 0, graceMs);
     for (const entry of this.entries.values()) {

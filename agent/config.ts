@@ -116,6 +116,18 @@ const SETTINGS = {
     schema: numberSetting(1, 100_000, { int: true }),
     default: '1000',
   },
+  profileCli: { env: 'TETRAFLEET_PROFILE_CLI', flag: 'profile-cli', schema: z.string().trim().min(1) },
+  controlTable: { env: 'TETRAFLEET_CONTROL_TABLE', flag: 'control-table', schema: z.string().trim().min(1) },
+  advertiseHost: {
+    env: 'TETRAFLEET_ADVERTISE_HOST',
+    flag: 'advertise-host',
+    schema: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9.:-]+$/, {
+        error: (issue) => `must be a host name or IP address, got ${show(issue.input)}`,
+      }),
+  },
   nvidiaSmi: {
     env: 'TETRAFLEET_NVIDIA_SMI',
     flag: 'nvidia-smi',
@@ -180,6 +192,12 @@ export interface AgentConfig {
   /** How many finished tasks are remembered so a redelivered RunTask is re-reported, not re-run. */
   readonly rememberCompleted: number;
   readonly nvidiaSmi: string;
+  /** Shell command line that runs the profile CLI, exported to tasks; computed for this checkout when absent. */
+  readonly profileCli?: string;
+  /** DynamoDB control table the routers read pipelines and replica endpoints from. */
+  readonly controlTable?: string;
+  /** Address serving endpoints advertise; 127.0.0.1 locally, the private IP from IMDS on EC2 when absent. */
+  readonly advertiseHost?: string;
 }
 
 /** The variable for each flag, for help text and the local fleet that starts agents. */

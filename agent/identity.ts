@@ -41,6 +41,13 @@ export class ImdsClient {
     return { instanceId: instanceId.trim(), instanceType: instanceType.trim() };
   }
 
+  /** The instance's private IPv4 address: what other instances reach its serving tasks on. */
+  async privateIp(): Promise<string> {
+    const ip = (await this.get('meta-data/local-ipv4'))?.trim();
+    if (!ip) throw new TransientError('instance metadata has no local-ipv4 (HTTP 404)');
+    return ip;
+  }
+
   /** The pending spot interruption, or undefined while there is none (IMDS answers 404 until then). */
   async spotInterruption(): Promise<SpotInterruption | undefined> {
     const body = await this.get('meta-data/spot/instance-action');

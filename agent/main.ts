@@ -14,6 +14,9 @@ import { ImdsClient, type InstanceIdentity, resolveIdentity } from './identity.t
 import { errorText, jsonLogger, type Logger } from './log.ts';
 import { modelServerHost } from './model-host.ts';
 import { Reporter } from './reporter.ts';
+import { dynamoServingDirectory } from './serving-directory.ts';
+import { servingHost } from './serving-host.ts';
+import { agentTaskEnv } from './task-env.ts';
 
 /**
  * The agent program: `node --import tsx agent/main.ts [--flag value ...]`. On EC2 user data starts it;
@@ -49,6 +52,22 @@ async function identityWithRetries(
   }
 }
 
+/**
+ * The address serving endpoints advertise: they must be reachable from other instances, so the private
+ * IP, not the wildcard. Without it from IMDS, the first non-internal IPv4 address of this host.
+ */
+async function privateAddress(imds: ImdsClient, log: Logger): Promise<string> {
+  try {
+    return await imds.privateIp();
+  } catch (error) {
+    const own = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    log.log('warn', 'no private address from instance metadata', { error: errorText(error), using: own });
+    return own ?? '127.0.0.1';
+  }
+}
+
 /** Tasks see the agent's environment without the agent's own settings. */
 function baseTaskEnv(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('TETRAFLEET_')));
@@ -69,6 +88,7 @@ async function main(log: Logger): Promise<void> {
     gpuSource: capacity.gpuSource,
   });
 
+  const advertiseHost = config.advertiseHost ?? (imds ? await privateAddress(imds, log) : '127.0.0.1');
   const sqs = new SQSClient(awsClientConfig());
   const sink = new SqsReportSink(sqs, config.reportsQueueUrl);
   const reporter = new Reporter(
@@ -83,6 +103,13 @@ async function main(log: Logger): Promise<void> {
     logger: log,
     capacity,
     modelHost: modelServerHost({ reportSink: sink, instanceId: identity.instanceId, logger: log }),
+    servingHost: servingHost({
+      reportSink: sink,
+      instanceId: identity.instanceId,
+      advertiseHost,
+      logger: log,
+      directory: dynamoServingDirectory(config.controlTable),
+    }),
     settings: {
       visibilitySeconds: config.visibilitySeconds,
       pollWaitSeconds: config.pollWaitSeconds,
@@ -92,7 +119,13 @@ async function main(log: Logger): Promise<void> {
       tailBytes: config.outputTailBytes,
       rememberCompleted: config.rememberCompleted,
       workDir: config.workDir ?? join(os.tmpdir(), 'tetrafleet-agent', identity.instanceId),
-      baseEnv: baseTaskEnv(process.env),
+      baseEnv: {
+        ...baseTaskEnv(process.env),
+        ...agentTaskEnv({
+          instanceType: identity.instanceType,
+          ...(config.profileCli ? { profileCli: config.profileCli } : {}),
+        }),
+      },
     },
   });
 

@@ -1,10 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ExecutionProvider, LatencyReport } from '../../lib/core/protocol/inference.ts';
 import { ModelEngine } from './engine.ts';
 import { createModelHttpServer } from './http-server.ts';
 import { LatencyRecorder, type LatencySnapshot } from './latency-stats.ts';
+import { localModelPath } from './model-path.ts';
 import { type ModelServerOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { startReporter } from './reporter.ts';
 import { type LoadedModel, loadModel, type TensorInfo } from './session.ts';
@@ -45,7 +44,7 @@ export interface ModelServerHandle {
 
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServerHandle> {
   const opts = resolveOptions(options);
-  const path = await localModelPath(opts);
+  const path = await localModelPath(opts.modelPath, opts.modelStore);
   const model = await loadModel(path, {
     provider: opts.executionProvider,
     intraOpThreads: opts.intraOpThreads,
@@ -111,19 +110,6 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       return stopped;
     },
   };
-}
-
-async function localModelPath(opts: ResolvedOptions): Promise<string> {
-  if (!opts.modelPath.startsWith('s3://')) return opts.modelPath;
-  if (opts.modelStore) return opts.modelStore.fetch(opts.modelPath);
-  // The S3 SDK loads only for models that live in S3.
-  const [{ S3Client }, { S3ModelStore }, { awsClientConfig }] = await Promise.all([
-    import('@aws-sdk/client-s3'),
-    import('../../lib/aws/s3-model-store.ts'),
-    import('../../lib/aws/client-config.ts'),
-  ]);
-  const store = new S3ModelStore(new S3Client(awsClientConfig()), join(tmpdir(), 'tetrafleet-models'));
-  return store.fetch(opts.modelPath);
 }
 
 function listen(server: ReturnType<typeof createModelHttpServer>, port: number, host: string): Promise<void> {

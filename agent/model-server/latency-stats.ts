@@ -10,12 +10,13 @@ import type { BatchObserver, RequestTiming } from './batcher.ts';
 
 const US_PER_MS = 1000;
 
-function histogram(): hdr.Histogram {
+export function latencyHistogram(): hdr.Histogram {
   // Pure-JS build: the WASM one needs async init and gains little at our request rates.
   return hdr.build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3, autoResize: true });
 }
 
-function summarize(h: hdr.Histogram): LatencySummary {
+/** P50, P90, P99 and max of a histogram of microseconds, in milliseconds. */
+export function summarizeHistogram(h: hdr.Histogram): LatencySummary {
   if (h.totalCount === 0) return { p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 };
   // A percentile comes back as the top of its bucket, which can exceed the exact recorded maximum;
   // clamping keeps p50 <= p90 <= p99 <= max, and each value stays within the histogram's precision.
@@ -40,9 +41,9 @@ export interface LatencySnapshot {
 }
 
 class Window {
-  readonly total = histogram();
-  readonly queueing = histogram();
-  readonly compute = histogram();
+  readonly total = latencyHistogram();
+  readonly queueing = latencyHistogram();
+  readonly compute = latencyHistogram();
   arrivals = 0;
   shed = 0;
   errors = 0;
@@ -60,9 +61,9 @@ class Window {
       arrivals: this.arrivals,
       shed: this.shed,
       errors: this.errors,
-      total: summarize(this.total),
-      queueing: summarize(this.queueing),
-      compute: summarize(this.compute),
+      total: summarizeHistogram(this.total),
+      queueing: summarizeHistogram(this.queueing),
+      compute: summarizeHistogram(this.compute),
       batchSizes: [...this.batches.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([size, count]) => ({ size, count })),

@@ -2,18 +2,19 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelProfileSchema, ProviderPreferenceSchema } from '../../lib/core/protocol/inference.ts';
+import { localModelPath } from './model-path.ts';
 import { defaultModelId, profileModelFile } from './profile.ts';
 
 /**
- * Profile a model on this machine and print its ModelProfile as JSON:
- *   tsx agent/model-server/profile-cli.ts --model PATH [--model-id ID] [--max-batch 32]
+ * Profile a model on this machine and print its ModelProfile as one line of JSON:
+ *   tsx agent/model-server/profile-cli.ts --model PATH|s3://bucket/key [--model-id ID] [--max-batch 32]
  *     [--instance-type TYPE] [--provider auto|cuda|cpu] [--threads N] [--min-samples N]
  *     [--min-duration-ms MS] [--out FILE]
  * Progress goes to stderr; the profile to stdout (and to --out when given).
  */
 
 const USAGE =
-  'usage: profile-cli --model PATH [--model-id ID] [--max-batch N] [--instance-type T] [--provider auto|cuda|cpu] [--threads N] [--out FILE]';
+  'usage: profile-cli --model PATH|s3://bucket/key [--model-id ID] [--max-batch N] [--instance-type T] [--provider auto|cuda|cpu] [--threads N] [--out FILE]';
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -41,8 +42,9 @@ async function main(argv: string[]): Promise<void> {
   if (problems.length > 0 || !values.model || !provider.success) {
     throw new Error(`${problems.join('; ')}\n${USAGE}`);
   }
-  const path = resolve(values.model);
-  const modelId = values['model-id'] ?? defaultModelId(path);
+  // An s3:// model is fetched with the model server's store, so a profiling job runs on any instance.
+  const path = values.model.startsWith('s3://') ? await localModelPath(values.model) : resolve(values.model);
+  const modelId = values['model-id'] ?? defaultModelId(values.model);
   const profile = await profileModelFile(path, {
     modelId,
     instanceType: values['instance-type'] ?? process.env.TETRAFLEET_INSTANCE_TYPE ?? 'unknown',
@@ -53,7 +55,8 @@ async function main(argv: string[]): Promise<void> {
     intraOpThreads: threads,
     log: (m) => process.stderr.write(`${m}\n`),
   });
-  const text = `${JSON.stringify(ModelProfileSchema.parse(profile), null, 2)}\n`;
+  // One compact line: the control plane reads it from the task's stdout tail (16 KiB at most).
+  const text = `${JSON.stringify(ModelProfileSchema.parse(profile))}\n`;
   if (values.out) await writeFile(values.out, text);
   process.stdout.write(text);
 }

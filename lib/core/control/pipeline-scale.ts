@@ -1,5 +1,5 @@
 import { createPackedCost } from '../inference/packed-cost.ts';
-import { plan } from '../inference/planner.ts';
+import { PLANNING_LATE_FRACTION, plan } from '../inference/planner.ts';
 import type { StageProfile } from '../inference/profiles.ts';
 import { type SampleTraceSpec, traceFromSpec } from '../inference/traces.ts';
 import { tunerBasis } from '../inference/tuner.ts';
@@ -73,6 +73,8 @@ export async function planPipeline(
     seed: 1,
     maxQueueDelayMs: 0,
     costOf: createPackedCost(),
+    // The plan must hold on live traffic, another draw than its sample: leave a margin below 1% late.
+    lateFraction: PLANNING_LATE_FRACTION,
   });
   if (!result.feasible) return { feasible: false, reason: result.reason };
   const profileOf = (id: string, type: string) => {

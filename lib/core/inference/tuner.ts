@@ -160,21 +160,28 @@ export function tune(
     const replicas = mapStages(basis, state, (b, current) =>
       Math.max(current, replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho)),
     );
-    // A burst the current counts already cover changes nothing, and is no time to scale down either.
-    if (!changed(state.replicas, replicas)) return { state, reason: 'steady' };
-    return {
-      state: { replicas, lastChangeMs: nowMs },
-      reason: 'scale-up',
-      ratePerSecond: over.maxRatePerSecond,
-    };
+    if (changed(state.replicas, replicas))
+      return {
+        state: { replicas, lastChangeMs: nowMs },
+        reason: 'scale-up',
+        ratePerSecond: over.maxRatePerSecond,
+      };
+    // A burst the current counts already cover changes nothing by itself. It must not block scaling
+    // down either: live traffic beats a sample's envelope at some window by chance about as often as
+    // not, so a scale-down below goes on, but never under what the exceeding rate needs.
   }
   if (nowMs - state.lastChangeMs < o.stabilisationMs) return { state, reason: 'stabilising' };
+  const floor = (b: StageBasis) =>
+    over.exceeded
+      ? replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho)
+      : 1;
   const rate = maxBucketRate(arrivalsMs, nowMs, o.lookbackMs, o.bucketMs);
   const replicas = mapStages(basis, state, (b, current) =>
     b.visitFraction > 0
       ? Math.min(
           current,
           Math.max(
+            floor(b),
             1,
             replicasFor(
               rate,

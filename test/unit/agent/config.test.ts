@@ -82,4 +82,27 @@ describe('agent config', () => {
     const issues = issuesOf(() => readAgentConfig(required, ['--vcpu']));
     expect(issues).toEqual([{ path: '--vcpu', message: 'needs a value' }]);
   });
+
+  it('reads the serving settings: profile CLI, control table and advertised address', () => {
+    const config = readAgentConfig(
+      {
+        ...required,
+        TETRAFLEET_PROFILE_CLI: '/opt/tetrafleet/profile-cli',
+        TETRAFLEET_CONTROL_TABLE: 'tetrafleet-control',
+      },
+      ['--advertise-host', '10.0.0.5'],
+    );
+    expect(config).toMatchObject({
+      profileCli: '/opt/tetrafleet/profile-cli',
+      controlTable: 'tetrafleet-control',
+      advertiseHost: '10.0.0.5',
+    });
+  });
+
+  it('fails when the advertised address is not a host name or IP address', () => {
+    const issues = issuesOf(() => readAgentConfig({ ...required, TETRAFLEET_ADVERTISE_HOST: 'http://x/y' }));
+    expect(issues).toEqual([
+      { path: 'TETRAFLEET_ADVERTISE_HOST', message: 'must be a host name or IP address, got "http://x/y"' },
+    ]);
+  });
 });

@@ -77,4 +77,14 @@ describe('instance identity through IMDSv2', () => {
       at: Date.parse('2026-11-25T15:00:00Z'),
     });
   });
+
+  it('reads the private IPv4 address that serving endpoints advertise', async () => {
+    const imds = await fakeImds({ '/latest/meta-data/local-ipv4': '10.0.3.17\n' });
+    expect(await new ImdsClient(imds.url, 2000).privateIp()).toBe('10.0.3.17');
+  });
+
+  it('fails with a TransientError when IMDS has no private address', async () => {
+    const imds = await fakeImds({});
+    await expect(new ImdsClient(imds.url, 2000).privateIp()).rejects.toBeInstanceOf(TransientError);
+  });
 });

@@ -99,6 +99,19 @@ describe('scale down', () => {
     expect(decision.state.lastChangeMs).toBe(60_000);
   });
 
+  it('scales down while a small window still beats the sample, but not below what that rate needs', () => {
+    // A short burst 20 s ago still exceeds the sample's envelope at its windows, yet needs far fewer
+    // replicas than the 40 held: the counts come down to the exceeding rate's own need.
+    const base = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 5);
+    const live = addSpike(base, { atSeconds: 38, durationSeconds: 2, ratePerSecond: 300, cv: 1 }, 6);
+    const decision = tune(basis, start(40, 0), live, 60_000);
+    expect(decision.reason).toBe('scale-down');
+    const up = tune(basis, start(1, 0), live, 60_000);
+    expect(up.reason).toBe('scale-up');
+    expect(decision.state.replicas.a).toBeLessThan(40);
+    expect(decision.state.replicas.a).toBeGreaterThanOrEqual(up.state.replicas.a ?? 0);
+  });
+
   it('never goes below one replica', () => {
     const decision = tune(basis, start(5, 0), new Float64Array(0), 60_000);
     expect(decision.state.replicas.a).toBe(1);

@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
+import { toFieldIssues } from '../../lib/core/model/validate.ts';
+import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
+import type { PipelineRouter } from './pipeline-router.ts';
+import type { Tensor } from './replica-client.ts';
+
+/**
+ * The pipeline's front door (see README.md):
+ *   GET  /healthz                      200 while running, 503 while stopping
+ *   GET  /v1/pipelines/{id}            configuration, replicas, queue depths, totals
+ *   POST /v1/pipelines/{id}/infer      binary float32 (`X-Tensor-Dims`) or JSON {"input": {dims, data}}
+ */
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface RouterHttpContext {
+  readonly pipelineId: string;
+  readonly router: PipelineRouter;
+  readonly stopping: () => boolean;
+  /** Called for every infer request that reaches the router (the tuner's arrivals). */
+  readonly onArrival: () => void;
+  readonly log: (message: string) => void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const JsonInputSchema = z.object({
+  input: z
+    .object({
+      dims: z.array(z.number().int().min(1, { error: 'dims must be at least 1' })).min(1),
+      data: z.array(z.number({ error: 'data must hold numbers' })),
+    })
+    .refine((t) => t.data.length === t.dims.reduce((a, b) => a * b, 1), {
+      error: 'data must hold as many values as dims describe',
+      path: ['data'],
+    }),
+});
+
+export function createRouterHttpServer(ctx: RouterHttpContext): Server {
+  const server = createServer((req, res) => {
+    route(ctx, req, res).catch((error: unknown) => sendError(ctx, res, error));
+  });
+  server.keepAliveTimeout = 30_000;
+  return server;
+}
+
+async function route(ctx: RouterHttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (path === '/healthz' && req.method === 'GET') {
+    const status = ctx.stopping() ? 503 : 200;
+    return sendJson(res, status, {
+      status: status === 200 ? 'ok' : 'stopping',
+      pipelineId: ctx.pipelineId,
+      serving: ctx.router.serving,
+    });
+  }
+  const match = /^\/v1\/pipelines\/([^/]+)(\/infer)?$/.exec(path);
+  if (!match) throw new HttpError(404, `no route ${req.method} ${path}`);
+  if (match[1] !== ctx.pipelineId)
+    throw new HttpError(404, `unknown pipeline ${match[1]}; this router serves ${ctx.pipelineId}`);
+  if (!match[2]) {
+    if (req.method !== 'GET')
+      throw new HttpError(405, `method ${req.method} not allowed on ${path}; use GET`);
+    return sendJson(res, 200, ctx.router.status());
+  }
+  if (req.method !== 'POST')
+    throw new HttpError(405, `method ${req.method} not allowed on ${path}; use POST`);
+  return infer(ctx, req, res);
+}
+
+async function infer(ctx: RouterHttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
+  const binary = type === 'application/octet-stream';
+  if (!binary && type !== 'application/json')
+    throw new HttpError(
+      415,
+      `content-type must be application/json or application/octet-stream, got ${type}`,
+    );
+  const body = await readBody(req);
+  const input = binary ? decodeBinary(body, req.headers['x-tensor-dims']) : decodeJson(body);
+  if (ctx.stopping()) throw new NotServingError(ctx.pipelineId, 'router is stopping');
+  ctx.onArrival();
+  const result = await ctx.router.submit(input);
+  const headers = {
+    'x-total-ms': result.totalMs.toFixed(3),
+    'x-stages': result.stages.join(','),
+  };
+  if (binary) {
+    const out = result.output.data;
+    const bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    res.writeHead(200, {
+      ...headers,
+      'content-type': 'application/octet-stream',
+      'content-length': bytes.byteLength,
+      'x-tensor-dims': result.output.dims.join(','),
+    });
+    res.end(bytes);
+    return;
+  }
+  const text = JSON.stringify({
+    pipelineId: ctx.pipelineId,
+    output: { dims: result.output.dims, data: Array.from(result.output.data) },
+    totalMs: result.totalMs,
+    stages: result.stages,
+  });
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function decodeBinary(body: Buffer, dimsHeader: string | string[] | undefined): Tensor {
+  const text = Array.isArray(dimsHeader) ? dimsHeader[0] : dimsHeader;
+  const dims = (text ?? '').split(',').map((d) => Number(d.trim()));
+  const issues: FieldIssue[] = [];
+  if (!text || dims.some((d) => !Number.isInteger(d) || d < 1))
+    issues.push({
+      path: 'X-Tensor-Dims',
+      message: `must be positive integers like "1,64", got ${JSON.stringify(text ?? '')}`,
+    });
+  else if (body.byteLength !== dims.reduce((a, b) => a * b, 1) * 4)
+    issues.push({
+      path: 'body',
+      message: `must be ${dims.reduce((a, b) => a * b, 1) * 4} bytes of float32 for dims [${dims.join(', ')}], got ${body.byteLength}`,
+    });
+  if (issues.length > 0) throw new ValidationError('infer request', issues);
+  // Copy into an aligned buffer (a pooled Buffer may start at any offset): one memcpy.
+  const bytes = new Uint8Array(body.byteLength);
+  bytes.set(body);
+  return { dims, data: new Float32Array(bytes.buffer) };
+}
+
+function decodeJson(body: Buffer): Tensor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ValidationError('infer request', [
+      { path: '', message: `body must be JSON: ${String(error)}` },
+    ]);
+  }
+  const result = JsonInputSchema.safeParse(parsed);
+  if (!result.success) throw new ValidationError('infer request', toFieldIssues(result.error));
+  return { dims: result.data.input.dims, data: Float32Array.from(result.data.input.data) };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES)
+    return Promise.reject(
+      new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes, got ${declared}`),
+    );
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendError(ctx: RouterHttpContext, res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { status, body, headers } = errorResponse(ctx, error);
+  sendJson(res, status, body, headers);
+}
+
+function errorResponse(
+  ctx: RouterHttpContext,
+  error: unknown,
+): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ShedError)
+    return {
+      status: 503,
+      body: { error: message },
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+    };
+  if (error instanceof NotServingError)
+    return { status: 503, body: { error: message }, headers: { 'retry-after': '1' } };
+  if (error instanceof ValidationError)
+    return { status: 400, body: { error: message, issues: error.issues } };
+  if (error instanceof HttpError) return { status: error.status, body: { error: message } };
+  if (error instanceof QueryFailedError)
+    return {
+      status: error.reason === 'deadline' ? 504 : 502,
+      body: { error: message, reason: error.reason },
+    };
+  ctx.log(`infer failed: ${message}`);
+  return { status: 500, body: { error: `infer failed: ${message}` } };
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}

@@ -1,0 +1,424 @@
+import { ValidationError } from '../../lib/core/errors.ts';
+import {
+  compileTopology,
+  drawnRouter,
+  type Router,
+  type Topology,
+} from '../../lib/core/inference/topology.ts';
+import { createRng } from '../../lib/core/inference/traces.ts';
+import {
+  type PipelineServing,
+  ROUTER_STAGE,
+  type ServingPlan,
+} from '../../lib/core/model/pipeline-serving.ts';
+import type { StageReport } from '../../lib/core/protocol/pipeline.ts';
+import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
+import { type BatchSender, concatRows, splitRows, type Tensor, trailingKey } from './replica-client.ts';
+import type { Replica } from './replica-set.ts';
+import { newStage, type Stage as StageOf, stageStatus } from './stage.ts';
+import { type IntervalStats, RouterStats } from './stats.ts';
+
+type Stage = StageOf<Item>;
+
+/**
+ * The serving path of one pipeline, as `lib/core/inference/simulator.ts` models it:
+ *
+ *   query ──> entry stages ──> [EDF queue per stage] ──(free replica & batch due)──> batch ──> successors
+ *
+ * - deadline = arrival + SLO; each stage keeps one central queue in deadline order;
+ * - a free replica (one outstanding batch each) takes up to maxBatch queued queries once the batch is
+ *   due: maxBatch are waiting, or the head has waited maxQueueDelayMs at this stage (0: take what is
+ *   there); the batch goes to the replica's model server as ONE request, rows concatenated;
+ * - a query leaves a stage along each outgoing edge with the edge's probability (the simulator's seeded
+ *   per-edge draw, `drawnRouter`); a join runs once all of its taken incoming edges have delivered;
+ * - a stage's input is its predecessor's output; a join takes the output of its first taken incoming
+ *   edge in spec order (stages of a DAG whose branches must merge tensors should be built to take one);
+ * - the answer is the output of the visited stage that comes last in topological order.
+ * A failed batch is retried once, on another replica where one is free; a second failure fails its
+ * queries. A queued query whose deadline has passed is dropped (counted as an error and as dropped).
+ */
+
+export interface QueryResult {
+  readonly output: Tensor;
+  /** Router arrival to answer, ms. */
+  readonly totalMs: number;
+  /** Stage ids the query visited. */
+  readonly stages: readonly string[];
+}
+
+export interface PipelineRouterOptions {
+  readonly pipelineId: string;
+  readonly send: BatchSender;
+  /** Monotonic ms for latency and queue delays (performance.now). */
+  readonly now: () => number;
+  /** Seed of the per-edge routing draws. */
+  readonly seed: number;
+  /** Queued queries per stage beyond which arrivals are shed; default: about one SLO of work. */
+  readonly queueBound?: number;
+  readonly dropExpired: boolean;
+  readonly batchTimeoutMs: number;
+  readonly replicaCooldownMs: number;
+  readonly retryAfterSeconds: number;
+  readonly log: (message: string) => void;
+}
+
+interface Query {
+  readonly arrivedAt: number;
+  readonly deadline: number;
+  readonly input: Tensor;
+  readonly rows: number;
+  readonly visited: Uint8Array;
+  readonly taken: Uint8Array;
+  readonly waiting: Int16Array;
+  readonly outputs: (Tensor | undefined)[];
+  remaining: number;
+  done: boolean;
+  resolve(result: QueryResult): void;
+  reject(error: Error): void;
+}
+
+interface Item {
+  readonly query: Query;
+  readonly input: Tensor;
+  /** The replica whose failure put it back; a retry prefers another. */
+  readonly failedOn?: string;
+}
+
+export class PipelineRouter {
+  readonly stats = new RouterStats();
+  private topo?: Topology;
+  private paths?: Router;
+  private stages: Stage[] = [];
+  private inEdges: number[][] = [];
+  private sloMs = 0;
+  private plan?: ServingPlan;
+  private notServing = 'no serving record yet';
+  private activeCounts: Record<string, number> = {};
+  private closed = false;
+
+  constructor(private readonly options: PipelineRouterOptions) {}
+
+  /** The plan being served; its `plannedAt` changes on a re-plan. */
+  get servingPlan(): ServingPlan | undefined {
+    return this.plan;
+  }
+
+  get active(): Readonly<Record<string, number>> {
+    return this.activeCounts;
+  }
+
+  get serving(): boolean {
+    return this.notServing === '';
+  }
+
+  /** The directory no longer lists the pipeline: refuse new queries, finish the queued ones. */
+  unavailable(why: string): void {
+    this.notServing = why;
+  }
+
+  /** Take a fresh directory reading: configuration, targets on a new plan, and replica endpoints. */
+  apply(serving: PipelineServing): void {
+    const { record } = serving;
+    if (record.status !== 'SERVING' || !record.plan) {
+      this.notServing = `status is ${record.status}${record.reason ? ` (${record.reason})` : ''}`;
+      return;
+    }
+    if (!this.topo) this.build(record.spec);
+    this.sloMs = record.spec.sloP99Ms;
+    const replan = this.plan?.plannedAt !== record.plan.plannedAt;
+    this.plan = record.plan;
+    for (const st of this.stages) {
+      const c = record.plan.config[st.id];
+      if (!c) throw new ValidationError('serving plan', [{ path: st.id, message: 'no plan for this stage' }]);
+      st.maxBatch = c.maxBatch;
+      st.delayMs = c.maxQueueDelayMs;
+      st.replicas.update(serving.endpoints.filter((e) => e.stageId === st.id && e.stageId !== ROUTER_STAGE));
+    }
+    if (replan)
+      this.setActive(
+        Object.fromEntries(
+          this.stages.map((s) => [s.id, record.targets[s.id] ?? record.plan?.config[s.id]?.replicas ?? 1]),
+        ),
+      );
+    this.notServing = '';
+    this.sizeBounds();
+    this.sweep();
+  }
+
+  /** Dispatch to at most this many replicas per stage (the tuner's counts). */
+  setActive(counts: Readonly<Record<string, number>>): void {
+    this.activeCounts = { ...this.activeCounts, ...counts };
+    this.sizeBounds();
+    this.sweep();
+  }
+
+  /** Queue a query; resolves with the answer, rejects with ShedError, NotServingError or QueryFailedError. */
+  submit(input: Tensor): Promise<QueryResult> {
+    if (this.closed)
+      return Promise.reject(new NotServingError(this.options.pipelineId, 'router is stopping'));
+    if (!this.serving || !this.topo || !this.paths)
+      return Promise.reject(new NotServingError(this.options.pipelineId, this.notServing));
+    const rows = input.dims[0] ?? 1;
+    const limit = Math.min(...this.stages.map((s) => s.maxBatch));
+    if (rows > limit)
+      return Promise.reject(
+        new ValidationError('infer request', [
+          {
+            path: 'dims.0',
+            message: `must be at most ${limit} rows (the smallest stage batch), got ${rows}`,
+          },
+        ]),
+      );
+    this.stats.count('arrivals');
+    const full = this.stages.find((s) => s.queue.size >= s.bound);
+    if (full) {
+      this.stats.count('shed');
+      const retry = this.options.retryAfterSeconds;
+      return Promise.reject(new ShedError(full.id, full.queue.size, full.bound, retry));
+    }
+    return new Promise((resolve, reject) => this.start(input, rows, resolve, reject));
+  }
+
+  private start(input: Tensor, rows: number, resolve: Query['resolve'], reject: Query['reject']): void {
+    const topo = this.topo as Topology;
+    const n = topo.ids.length;
+    const now = this.options.now();
+    const q: Query = {
+      arrivedAt: now,
+      deadline: now + this.sloMs,
+      input,
+      rows,
+      visited: new Uint8Array(n),
+      taken: new Uint8Array(topo.edgeFrom.length),
+      waiting: new Int16Array(n),
+      outputs: new Array(n).fill(undefined),
+      remaining: 0,
+      done: false,
+      resolve,
+      reject,
+    };
+    (this.paths as Router).route(0, q.visited, q.taken);
+    q.taken.forEach((t, e) => {
+      if (t) q.waiting[topo.edgeTo[e] as number]! += 1;
+    });
+    const ready: Stage[] = [];
+    for (const st of this.stages) {
+      if (!q.visited[st.index]) continue;
+      q.remaining++;
+      this.stats.visit(st.id);
+      if (q.waiting[st.index] === 0) ready.push(st);
+    }
+    for (const st of ready) this.enqueue(st, { query: q, input });
+  }
+
+  private enqueue(st: Stage, item: Item): void {
+    if (this.closed) {
+      this.fail(item.query, 'closed', 'router is stopping');
+      return;
+    }
+    st.queue.push(item, item.query.deadline, this.options.now());
+    this.stats.queueDepth(st.id, st.queue.size);
+    this.dispatch(st);
+  }
+
+  /** Start every due batch on the stage's free replicas; arm the batching-delay timer otherwise. */
+  private dispatch(st: Stage): void {
+    const now = this.options.now();
+    this.dropExpired(st, now);
+    const active = this.activeCounts[st.id] ?? 0;
+    while (st.queue.size > 0) {
+      const head = st.queue.peek() as Item;
+      const replica = st.replicas.free(active, now, head.failedOn ? new Set([head.failedOn]) : undefined);
+      if (!replica) return;
+      if (st.queue.size < st.maxBatch) {
+        const dueAt = (st.queue.headSince() as number) + st.delayMs;
+        if (dueAt > now) {
+          this.arm(st, dueAt, now);
+          return;
+        }
+      }
+      const batch = this.takeBatch(st);
+      if (batch.length > 0) this.run(st, replica, batch);
+    }
+  }
+
+  /** Up to maxBatch rows from the head, in deadline order, all with the head's non-batch dims. */
+  private takeBatch(st: Stage): Item[] {
+    const batch: Item[] = [];
+    let rows = 0;
+    let key: string | undefined;
+    while (st.queue.size > 0) {
+      const next = st.queue.peek() as Item;
+      if (next.query.done) {
+        st.queue.pop();
+        continue;
+      }
+      const k = trailingKey(next.input);
+      const r = next.input.dims[0] ?? 1;
+      if (key !== undefined && (k !== key || rows + r > st.maxBatch)) break;
+      key = k;
+      rows += r;
+      batch.push(st.queue.pop() as Item);
+    }
+    return batch;
+  }
+
+  private run(st: Stage, replica: Replica, batch: Item[]): void {
+    replica.busy = true;
+    this.stats.batch(st.id);
+    const rows = batch.map((i) => i.input.dims[0] ?? 1);
+    const o = this.options;
+    const sentAt = o.now();
+    o.send(replica.url, concatRows(batch.map((i) => i.input)), o.batchTimeoutMs)
+      .then((out) => {
+        this.stats.batchTime(st.id, batch.length, o.now() - sentAt);
+        const parts = splitRows(out, rows);
+        replica.busy = false;
+        batch.forEach((item, i) => {
+          this.leaveStage(item.query, st, parts[i] as Tensor);
+        });
+      })
+      .catch((error: unknown) => {
+        replica.busy = false;
+        replica.brokenUntil = o.now() + o.replicaCooldownMs;
+        const message = error instanceof Error ? error.message : String(error);
+        o.log(`stage ${st.id} batch of ${batch.length} failed on ${replica.url}: ${message}`);
+        for (const item of batch) {
+          if (item.query.done) continue;
+          if (item.failedOn) this.fail(item.query, 'replica', `stage ${st.id} failed twice: ${message}`);
+          else st.queue.push({ ...item, failedOn: replica.url }, item.query.deadline, o.now());
+        }
+      })
+      .finally(() => this.dispatch(st));
+  }
+
+  /** Deliver the query along its taken edges out of `st`; answer it once every visited stage is done. */
+  private leaveStage(q: Query, st: Stage, output: Tensor): void {
+    if (q.done) return;
+    const topo = this.topo as Topology;
+    q.outputs[st.index] = output;
+    for (const e of topo.outEdges[st.index] ?? []) {
+      if (!q.taken[e]) continue;
+      const to = topo.edgeTo[e] as number;
+      q.waiting[to]! -= 1;
+      if (q.waiting[to] === 0)
+        this.enqueue(this.stages[to] as Stage, { query: q, input: this.inputOf(q, to) });
+    }
+    q.remaining--;
+    if (q.remaining === 0) this.finish(q);
+  }
+
+  private inputOf(q: Query, stage: number): Tensor {
+    const topo = this.topo as Topology;
+    for (const e of this.inEdges[stage] ?? []) {
+      const out = q.taken[e] ? q.outputs[topo.edgeFrom[e] as number] : undefined;
+      if (out) return out;
+    }
+    return q.input;
+  }
+
+  private finish(q: Query): void {
+    q.done = true;
+    const totalMs = this.options.now() - q.arrivedAt;
+    this.stats.completed(totalMs, totalMs > this.sloMs);
+    const topo = this.topo as Topology;
+    const last = [...topo.order].reverse().find((s) => q.visited[s]) as number;
+    const stages = topo.ids.filter((_, s) => q.visited[s]);
+    q.resolve({ output: q.outputs[last] as Tensor, totalMs, stages });
+    q.outputs.fill(undefined);
+  }
+
+  private fail(q: Query, reason: QueryFailedError['reason'], message: string): void {
+    if (q.done) return;
+    q.done = true;
+    q.outputs.fill(undefined);
+    this.stats.count('errors');
+    if (reason === 'deadline') this.stats.count('dropped');
+    q.reject(new QueryFailedError(reason, message));
+  }
+
+  private dropExpired(st: Stage, now: number): void {
+    if (!this.options.dropExpired) return;
+    while (st.queue.size > 0 && (st.queue.headDeadline() as number) < now) {
+      const { query } = st.queue.pop() as Item;
+      this.fail(query, 'deadline', `deadline passed while queued at stage ${st.id}`);
+    }
+  }
+
+  private arm(st: Stage, dueAt: number, now: number): void {
+    if (st.timer && st.timerAt <= dueAt) return;
+    clearTimeout(st.timer);
+    st.timerAt = dueAt;
+    st.timer = setTimeout(() => {
+      st.timer = undefined;
+      st.timerAt = Number.POSITIVE_INFINITY;
+      this.dispatch(st);
+    }, dueAt - now);
+  }
+
+  /** Dispatch every stage: new replicas, a raised count, expired queries. Cheap; run it periodically. */
+  sweep(): void {
+    for (const st of this.stages) this.dispatch(st);
+  }
+
+  /** Queue bound per stage: the override, or the queries `active` replicas serve within one SLO. */
+  private sizeBounds(): void {
+    for (const st of this.stages) {
+      const mu = this.plan?.basis.stages[st.id]?.replicaThroughputQps ?? 0;
+      const active = this.activeCounts[st.id] ?? 0;
+      st.bound =
+        this.options.queueBound ?? Math.max(st.maxBatch, Math.ceil((active * mu * this.sloMs) / 1000));
+    }
+  }
+
+  private build(spec: PipelineServing['record']['spec']): void {
+    const topo = compileTopology(spec);
+    this.topo = topo;
+    this.paths = drawnRouter(topo, createRng(this.options.seed));
+    this.inEdges = topo.ids.map(() => []);
+    topo.edgeTo.forEach((to, e) => {
+      this.inEdges[to]?.push(e);
+    });
+    this.stages = topo.ids.map((id, index) => newStage<Item>(index, id));
+  }
+
+  /** Per-stage report fields: dispatchable replicas and the interval's counts. */
+  takeInterval(): IntervalStats & { stageReports: Record<string, StageReport> } {
+    const interval = this.stats.takeInterval();
+    const now = this.options.now();
+    const stageReports: Record<string, StageReport> = {};
+    for (const st of this.stages) {
+      const s = interval.stages[st.id] ?? { visits: 0, batches: 0, maxQueueDepth: 0 };
+      const replicas = st.replicas.dispatchable(this.activeCounts[st.id] ?? 0, now).length;
+      stageReports[st.id] = { replicas, ...s, maxQueueDepth: Math.max(s.maxQueueDepth, st.queue.size) };
+    }
+    return { ...interval, stageReports };
+  }
+
+  status(): Record<string, unknown> {
+    const now = this.options.now();
+    return {
+      pipelineId: this.options.pipelineId,
+      serving: this.serving,
+      ...(this.serving ? {} : { reason: this.notServing }),
+      sloMs: this.sloMs,
+      stages: Object.fromEntries(
+        this.stages.map((st) => [st.id, stageStatus(st, this.activeCounts[st.id] ?? 0, now)]),
+      ),
+      totals: this.stats.totals(),
+      batchMs: this.stats.batchTimings(),
+    };
+  }
+
+  /** Stop taking queries and fail the queued ones. */
+  close(): void {
+    this.closed = true;
+    for (const st of this.stages) {
+      clearTimeout(st.timer);
+      while (st.queue.size > 0) {
+        const item = st.queue.pop() as Item;
+        this.fail(item.query, 'closed', 'router is stopping');
+      }
+    }
+  }
+}

@@ -1,0 +1,242 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAwsAdapters } from '../../lib/aws/adapters.ts';
+import { modelIdFor } from '../../lib/core/control/pipeline-jobs.ts';
+import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
+import type { PipelineRecord } from '../../lib/core/model/pipeline-serving.ts';
+import { ROUTER_STAGE } from '../../lib/core/model/pipeline-serving.ts';
+import type { PipelineReport } from '../../lib/core/protocol/pipeline.ts';
+import { LocalCloud } from '../../lib/local/local-cloud.ts';
+import { buildMlp, modelTempDir, writeModel } from '../../lib/onnx/index.ts';
+import type { TetrafleetClient } from '../../lib/sdk/index.ts';
+
+/**
+ * A real 2-stage inference pipeline on the emulator, end to end: SDK submitPipeline -> admit ->
+ * profiling jobs on local agents (the profile CLI) -> ingest stores the measured profiles -> scale plans
+ * (InferLine planner) -> replica and router jobs placed by the schedule cycle -> agents serve the ONNX
+ * models and the router -> a load generator makes a rate step and a burst through the router's
+ * `POST /v1/pipelines/{id}/infer` -> the router's tuner scales a stage up during the burst and down after.
+ * Everything asserted comes from what the system reported: PipelineReports and the pipeline record.
+ */
+
+const SLO_MS = 400;
+const PIPELINE = 'e2e-pipe';
+const INPUT = 64;
+
+let cloud: LocalCloud;
+let client: TetrafleetClient;
+let adapters: ReturnType<typeof createAwsAdapters>;
+let models: { dir: string; cleanup: () => Promise<void> };
+
+async function eventually<T>(
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+beforeAll(async () => {
+  cloud = await LocalCloud.start({
+    stackName: 'tetrafleet-pipeline-e2e',
+    instanceTypes: ['c7i.large', 'c7i.xlarge'],
+    maxFleetSize: 8,
+    budgetPerHour: 20,
+    slotSeconds: 30,
+    scaleEveryMs: 3000,
+    cycle: { heartbeatTimeoutSeconds: 45 },
+  });
+  client = cloud.client();
+  adapters = createAwsAdapters(cloud.config.adapters);
+  models = await modelTempDir('tf-e2e-models-');
+  await writeModel(
+    join(models.dir, 'embed.onnx'),
+    buildMlp({ inputSize: INPUT, hiddenSizes: [512, 512], outputSize: 128, seed: 1 }).bytes,
+  );
+  await writeModel(
+    join(models.dir, 'classify.onnx'),
+    buildMlp({ inputSize: 128, hiddenSizes: [512, 256], outputSize: 10, seed: 2 }).bytes,
+  );
+}, 300_000);
+
+afterAll(async () => {
+  client?.close();
+  adapters?.destroy();
+  await cloud?.stop();
+  await models?.cleanup();
+}, 120_000);
+
+function spec(): PipelineSpec {
+  return {
+    name: PIPELINE,
+    owner: 'e2e',
+    sloP99Ms: SLO_MS,
+    stages: [
+      { id: 'embed', model: { uri: join(models.dir, 'embed.onnx') }, instanceTypes: ['c7i.large'] },
+      { id: 'classify', model: { uri: join(models.dir, 'classify.onnx') }, instanceTypes: ['c7i.large'] },
+    ],
+    edges: [{ from: 'embed', to: 'classify', probability: 1 }],
+    sampleTrace: { kind: 'gamma', ratePerSecond: 10, cv: 1, durationSeconds: 60, seed: 3 },
+  };
+}
+
+interface Sent {
+  readonly at: number;
+  readonly status: number;
+  readonly ms: number;
+}
+
+function infer(url: string): Promise<Sent> {
+  const body = Buffer.from(new Float32Array(INPUT).map((_, i) => Math.sin(i)).buffer);
+  const at = Date.now();
+  return new Promise((resolve) => {
+    const req = request(
+      `${url}/v1/pipelines/${PIPELINE}/infer`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'x-tensor-dims': `1,${INPUT}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ at, status: res.statusCode ?? 0, ms: Date.now() - at }));
+      },
+    );
+    req.on('error', () => resolve({ at, status: 0, ms: Date.now() - at }));
+    req.end(body);
+  });
+}
+
+/** Open-loop Poisson arrivals at `rate` for `seconds`: requests are sent on schedule, never waited for. */
+async function load(url: string, rate: number, seconds: number, out: Promise<Sent>[]): Promise<void> {
+  const end = Date.now() + seconds * 1000;
+  let next = Date.now();
+  while (next < end) {
+    next += -Math.log(1 - Math.random()) * (1000 / rate);
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    out.push(infer(url));
+  }
+}
+
+describe('a 2-stage inference pipeline served through the router', () => {
+  it('profiles, plans, serves within its SLO and scales a stage up for a burst and down after', async () => {
+    const { pipelineId } = await client.submitPipeline(spec(), { pipelineId: PIPELINE });
+    expect(pipelineId).toBe(PIPELINE);
+
+    const progress: string[] = [];
+    const serving = await client.waitForPipeline(PIPELINE, {
+      status: 'SERVING',
+      timeoutMs: 300_000,
+      onProgress: (r) => progress.push(r.status),
+    });
+    expect(progress).toContain('PROFILING');
+    const plan = serving.plan!;
+    expect(Object.keys(plan.config).sort()).toEqual(['classify', 'embed']);
+    // Both profiles were measured here on the CPU type the stages allow: nothing derived.
+    expect(plan.derivedStages).toEqual([]);
+    const profiles = await adapters.pipelines.profilesOf(modelIdFor(join(models.dir, 'embed.onnx')));
+    expect(profiles.map((p) => [p.instanceType, p.source.kind])).toEqual([['c7i.large', 'measured']]);
+
+    // The router and at least one replica per stage report their endpoints.
+    const view = await eventually(
+      async () => {
+        const v = await client.getPipeline(PIPELINE);
+        const stages = new Set(v?.endpoints.map((e) => e.stageId));
+        return stages.has(ROUTER_STAGE) && stages.has('embed') && stages.has('classify') ? v : undefined;
+      },
+      240_000,
+      'the router and a replica of each stage',
+    );
+    const routerUrl = view.endpoints.find((e) => e.stageId === ROUTER_STAGE)!.url;
+    const initialTargets = { ...view.record.targets };
+
+    // Load: the sample's rate, a step to twice it, a burst at four times, then back to the base rate.
+    const sent: Promise<Sent>[] = [];
+    const reports = new Map<number, PipelineReport>();
+    const records: PipelineRecord[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const v = await client.getPipeline(PIPELINE);
+        if (v?.report) reports.set(v.report.intervalEndMs, v.report);
+        if (v) records.push(v.record);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    const burstStart = Date.now() + 30_000;
+    await load(routerUrl, 10, 15, sent);
+    await load(routerUrl, 20, 15, sent);
+    await load(routerUrl, 40, 6, sent);
+    const burstEnd = Date.now();
+    // Back to the base rate until the tuner has scaled down (stabilisation + the 30 s look-back).
+    const scaledDown = () => {
+      const last = records.at(-1);
+      return last !== undefined && last.targetsAt > burstEnd && sumTargets(last) < peakTargets(records);
+    };
+    const tailEnd = Date.now() + 90_000;
+    while (!scaledDown() && Date.now() < tailEnd) await load(routerUrl, 10, 5, sent);
+    const results = await Promise.all(sent);
+    // Let the last interval's report arrive.
+    const lastSent = Date.now();
+    await eventually(
+      async () => [...reports.keys()].some((end) => end >= lastSent),
+      30_000,
+      'a final report',
+    );
+    polling = false;
+    await poller;
+
+    if (process.env.TF_E2E_DEBUG) {
+      console.log(JSON.stringify(records.map((r) => [r.updatedAt, r.targets, r.targetsAt])));
+      console.log(JSON.stringify([...reports.values()].map((r) => [r.intervalEndMs, r.arrivals, r.latency.p99Ms, r.stages])));
+      const routerInstance = view.endpoints.find((e) => e.stageId === ROUTER_STAGE)!.instanceId;
+      console.log(cloud.agents.output(routerInstance));
+    }
+    // Scale up during the burst, down afterwards: from the targets the tuner's ReplicaRequests set.
+    const peak = peakTargets(records);
+    expect(peak).toBeGreaterThan(sumTargets({ targets: initialTargets }));
+    const up = records.find((r) => sumTargets(r) === peak)!;
+    expect(up.targetsAt).toBeGreaterThanOrEqual(burstStart - 15_000);
+    expect(scaledDown()).toBe(true);
+    // The router dispatched to more replicas of some stage during the burst than before it.
+    const ordered = [...reports.values()].sort((a, b) => a.intervalEndMs - b.intervalEndMs);
+    const activeBefore = maxActive(ordered.filter((r) => r.intervalEndMs < burstStart));
+    const activeDuring = maxActive(ordered.filter((r) => r.intervalEndMs >= burstStart));
+    expect(activeDuring).toBeGreaterThan(activeBefore);
+
+    // The SLO: every reported interval's P99 within it, except a bounded transition (at most two
+    // intervals, around the burst); almost every query answered.
+    const during = ordered.filter((r) => r.intervalEndMs >= routerStartOf(results) && r.completed > 0);
+    expect(during.length).toBeGreaterThan(8);
+    const over = during.filter((r) => r.latency.p99Ms > SLO_MS);
+    expect(over.length, JSON.stringify(over.map((r) => r.latency))).toBeLessThanOrEqual(2);
+    for (const r of over) expect(Math.abs(r.intervalEndMs - burstEnd)).toBeLessThan(30_000);
+    const ok = results.filter((r) => r.status === 200).length;
+    expect(ok / results.length).toBeGreaterThan(0.98);
+    const totalArrivals = ordered.reduce((s, r) => s + r.arrivals, 0);
+    expect(totalArrivals).toBeGreaterThanOrEqual(results.length * 0.9);
+  }, 900_000);
+});
+
+function sumTargets(r: Pick<PipelineRecord, 'targets'>): number {
+  return Object.values(r.targets).reduce((s, k) => s + k, 0);
+}
+
+function peakTargets(records: readonly PipelineRecord[]): number {
+  return Math.max(...records.map(sumTargets));
+}
+
+function maxActive(reports: readonly PipelineReport[]): number {
+  return Math.max(0, ...reports.flatMap((r) => Object.values(r.stages).map((s) => s.replicas)));
+}
+
+function routerStartOf(results: readonly Sent[]): number {
+  return Math.min(...results.map((r) => r.at));
+}
