@@ -195,7 +195,11 @@ describe('a 2-stage inference pipeline served through the router', () => {
 
     if (process.env.TF_E2E_DEBUG) {
       console.log(JSON.stringify(records.map((r) => [r.updatedAt, r.targets, r.targetsAt])));
-      console.log(JSON.stringify([...reports.values()].map((r) => [r.intervalEndMs, r.arrivals, r.latency.p99Ms, r.stages])));
+      console.log(
+        JSON.stringify(
+          [...reports.values()].map((r) => [r.intervalEndMs, r.arrivals, r.latency.p99Ms, r.stages]),
+        ),
+      );
       const routerInstance = view.endpoints.find((e) => e.stageId === ROUTER_STAGE)!.instanceId;
       console.log(cloud.agents.output(routerInstance));
     }

@@ -172,9 +172,7 @@ export function tune(
   }
   if (nowMs - state.lastChangeMs < o.stabilisationMs) return { state, reason: 'stabilising' };
   const floor = (b: StageBasis) =>
-    over.exceeded
-      ? replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho)
-      : 1;
+    over.exceeded ? replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho) : 1;
   const rate = maxBucketRate(arrivalsMs, nowMs, o.lookbackMs, o.bucketMs);
   const replicas = mapStages(basis, state, (b, current) =>
     b.visitFraction > 0
