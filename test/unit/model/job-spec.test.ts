@@ -110,7 +110,7 @@ describe('JobSpecSchema', () => {
       'utility.deadlineSeconds',
       'no alternative can finish by the hard deadline (1800s); shortest takes 7200s',
     ],
-    ['the task is missing', jobSpec({ task: undefined as never }), 'task', /command" or "model/],
+    ['the task is missing', jobSpec({ task: undefined as never }), 'task', /"command", "model" or "router"/],
   ];
 
   it.each(rejections)('fails when %s', (_what, input, path, expected) => {
@@ -211,17 +211,32 @@ describe('TaskSpecSchema', () => {
   });
 
   it('accepts a model task and defaults its batching', () => {
-    const task = TaskSpecSchema.parse({ kind: 'model', model: { uri: 's3://models/resnet.onnx' } });
+    const task = TaskSpecSchema.parse({
+      kind: 'model',
+      modelId: 'resnet',
+      model: { uri: 's3://models/resnet.onnx' },
+    });
     expect(task).toEqual({
       kind: 'model',
+      modelId: 'resnet',
       model: { uri: 's3://models/resnet.onnx' },
       maxBatch: 8,
       maxQueueDelayMs: 2,
+      intraOpThreads: 0,
+    });
+  });
+
+  it('accepts a router task for a pipeline', () => {
+    expect(TaskSpecSchema.parse({ kind: 'router', pipelineId: 'video' })).toEqual({
+      kind: 'router',
+      pipelineId: 'video',
     });
   });
 
   it('accepts a model at an absolute local path', () => {
-    expect(issuesOf(TaskSpecSchema, { kind: 'model', model: { uri: '/opt/models/a.onnx' } })).toEqual([]);
+    expect(
+      issuesOf(TaskSpecSchema, { kind: 'model', modelId: 'a', model: { uri: '/opt/models/a.onnx' } }),
+    ).toEqual([]);
   });
 
   const rejections: [string, unknown, string, string | RegExp][] = [
@@ -229,9 +244,9 @@ describe('TaskSpecSchema', () => {
       'the kind is unknown',
       { kind: 'shell', command: 'ls' },
       'kind',
-      'task.kind must be "command" or "model"',
+      'task.kind must be "command", "model" or "router"',
     ],
-    ['the kind is missing', { command: 'ls' }, 'kind', 'task.kind must be "command" or "model"'],
+    ['the kind is missing', { command: 'ls' }, 'kind', 'task.kind must be "command", "model" or "router"'],
     ['the command is empty', { kind: 'command', command: '' }, 'command', 'command must not be empty'],
     [
       'an env name has a dash',
@@ -244,32 +259,39 @@ describe('TaskSpecSchema', () => {
     ['the timeout is zero', { ...commandTask, timeoutSeconds: 0 }, 'timeoutSeconds', />0/],
     [
       'the model uri is an http url',
-      { kind: 'model', model: { uri: 'http://example.com/m.onnx' } },
+      { kind: 'model', modelId: 'm', model: { uri: 'http://example.com/m.onnx' } },
       'model.uri',
       'uri must be s3://bucket/key or an absolute path',
     ],
     [
       'the model uri is a relative path',
-      { kind: 'model', model: { uri: 'models/m.onnx' } },
+      { kind: 'model', modelId: 'm', model: { uri: 'models/m.onnx' } },
       'model.uri',
       'uri must be s3://bucket/key or an absolute path',
     ],
     [
       'the s3 uri has no key',
-      { kind: 'model', model: { uri: 's3://bucket/' } },
+      { kind: 'model', modelId: 'm', model: { uri: 's3://bucket/' } },
       'model.uri',
       'uri must be s3://bucket/key or an absolute path',
     ],
-    ['maxBatch is zero', { kind: 'model', model: { uri: '/m.onnx' }, maxBatch: 0 }, 'maxBatch', />0/],
+    ['a model has no modelId', { kind: 'model', model: { uri: '/m.onnx' } }, 'modelId', /string/],
+    ['a router has no pipelineId', { kind: 'router' }, 'pipelineId', /string/],
+    [
+      'maxBatch is zero',
+      { kind: 'model', modelId: 'm', model: { uri: '/m.onnx' }, maxBatch: 0 },
+      'maxBatch',
+      />0/,
+    ],
     [
       'maxBatch is above 1024',
-      { kind: 'model', model: { uri: '/m.onnx' }, maxBatch: 1025 },
+      { kind: 'model', modelId: 'm', model: { uri: '/m.onnx' }, maxBatch: 1025 },
       'maxBatch',
       /<=1024/,
     ],
     [
       'maxQueueDelayMs is negative',
-      { kind: 'model', model: { uri: '/m.onnx' }, maxQueueDelayMs: -1 },
+      { kind: 'model', modelId: 'm', model: { uri: '/m.onnx' }, maxQueueDelayMs: -1 },
       'maxQueueDelayMs',
       />=0/,
     ],
