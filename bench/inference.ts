@@ -5,7 +5,7 @@
  *
  *   npm run bench:inference                 # JSON on stdout and in bench/results/inference.json
  *   options: --measure (re-profile the models on this machine first)  --no-write
- *            --surge X (standby surge factor, default 1)  --warm-ms N (standby activation, default 1000)
+ *            --surge X (standby surge factor, default 2)  --warm-ms N (standby activation, default 1000)
  *            --target-util X (target-tracking target, default 0.7)
  *            --late-fraction X (planning margin: allowed late fraction on the sample, default 0.0025)
  *            --rho-p-pipeline (scale down with the paper's pipeline-wide ρ_p instead of each stage's ρ_m)
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   }
   const file = loadProfilesFile();
   const settings: PolicySettings = {
-    surgeFactor: flag('--surge', 1),
+    surgeFactor: flag('--surge', 2),
     warmActivationMs: flag('--warm-ms', 1000),
     targetUtilisation: flag('--target-util', 0.7),
     targetTrackingPeriodMs: 60_000,
@@ -138,7 +138,7 @@ function parameters(s: PolicySettings): Record<string, string> {
   return {
     traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE} qps, CV = variance/mean^2 of inter-arrival times)`,
     planner: `InferLine Alg. 1 + 2 on the sample, packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
-    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); warm standby per instance type for a ${s.surgeFactor}x surge of the sample's boot-window rate, serving ${s.warmActivationMs} ms after the tuner asks, replaced after the type's boot latency; standby priced with the serving replicas through packed cost`,
+    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); warm standby per instance type for a ${s.surgeFactor}x surge of the sample's boot-window rate, serving ${s.warmActivationMs} ms after the tuner asks, replaced after the type's boot latency; standby priced with the serving replicas through packed cost`,
     'planner-only': 'the plan, fixed for the whole trace',
     'cg-peak':
       "the whole pipeline as one unit on one instance type (each stage in turn on its P99 share of the batch), the cheapest type and batch with 2x unit latency within the SLO, replicated for the trace's peak rate over a sliding window equal to the SLO (known in advance), fixed",

@@ -5,9 +5,9 @@ import { buildConvNet, buildMlp } from '../../lib/onnx/index.ts';
  * The benchmark's models and pipelines, shaped like the InferLine paper's. Models are generated ONNX
  * graphs whose sizes give per-stage latencies of the same order as the paper's models on CPUs: light
  * pre/postprocessing MLPs (about 1-5 ms at batch 1 on 2 vCPUs), mid-size conv nets (a few ms) and
- * heavy compute-bound conv nets (3-7 GMAC per image, ResNet-50/YOLO-class), so that at
- * 150-250 qps a heavy stage needs many CPU replicas or a GPU replica, and hardware choice per stage
- * matters.
+ * heavy compute-bound conv nets sized by MACs like the paper's models (ResNet-152-class 11 GMAC,
+ * YOLOv3-320-class 23 GMAC, Inception-V3-class 7 GMAC), so that at 150-250 qps a heavy stage needs
+ * several GPUs (or dozens of CPU replicas) while the light stages fit on small CPU types.
  */
 
 export interface BenchModel {
@@ -29,9 +29,9 @@ export const MODELS: readonly BenchModel[] = [
   },
   {
     id: 'classifier',
-    what: 'conv net 3x224x224, five 3x3 conv blocks 64-128-256-512-512, 1000 classes (about 3.3 GMAC per image, ResNet-50-class)',
+    what: 'conv net 3x224x224, six 3x3 conv blocks 64-256-512-1024-1024-256, 1000 classes (about 11.3 GMAC per image, ResNet-152-class)',
     heavy: true,
-    build: conv(224, [64, 128, 256, 512, 512], 1000, 12),
+    build: conv(224, [64, 256, 512, 1024, 1024, 256], 1000, 12),
   },
   {
     id: 'postprocess',
@@ -40,9 +40,9 @@ export const MODELS: readonly BenchModel[] = [
   },
   {
     id: 'detector',
-    what: 'conv net 3x288x288, five 3x3 conv blocks 64-128-256-512-512, 1000 outputs (about 5.5 GMAC per image, YOLO-class detector)',
+    what: 'conv net 3x320x320, six 3x3 conv blocks 64-256-512-1024-1024-256, 100 outputs (about 23 GMAC per image, YOLOv3-320-class detector)',
     heavy: true,
-    build: conv(288, [64, 128, 256, 512, 512], 1000, 14),
+    build: conv(320, [64, 256, 512, 1024, 1024, 256], 100, 14),
   },
   {
     id: 'identifier',

@@ -43,10 +43,18 @@ export function computeTargets(rows: readonly PolicyRow[], traces: readonly Benc
   const cost = inferline.map((r) => {
     const cg = find(rows, r, 'cg-peak');
     const ratio = r.costPerHour !== null && cg?.costPerHour ? r.costPerHour / cg.costPerHour : null;
+    // The plan alone (no tuner, no standby) against cg-peak: a floor under what any tuner rule can reach.
+    const po = find(rows, r, 'planner-only');
+    const planRatio = po?.costPerHour && cg?.costPerHour ? po.costPerHour / cg.costPerHour : null;
     return {
       ...key(r),
       pass: ratio !== null && ratio <= 1 / 3,
-      figures: { inferlineCostPerHour: r.costPerHour, cgPeakCostPerHour: cg?.costPerHour ?? null, ratio },
+      figures: {
+        inferlineCostPerHour: r.costPerHour,
+        cgPeakCostPerHour: cg?.costPerHour ?? null,
+        ratio,
+        planOnlyRatio: planRatio,
+      },
     };
   });
   const bursty = new Set(traces.filter((t) => t.bursty).map((t) => t.name));

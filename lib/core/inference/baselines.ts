@@ -255,7 +255,8 @@ export function targetTrackingController(o: TargetTrackingOptions): TargetTracki
  * so the standby must carry any surge that arrives within B. The planning trace's envelope at the window
  * nearest B gives the rate the plan must expect over one boot (r_B, at least the planning mean rate); the
  * standby covers a surge to `surgeFactor`·r_B. At that rate the tuner asks stage m for
- * surgeFactor·r_B·s_m / (μ_m·ρ_m) replicas (its own formula, before rounding). A spare slot of a type
+ * surgeFactor·r_B·s_m / (μ_m·ρ_m) replicas (the paper's formula before rounding: at least what tune()
+ * asks, whose envelope rules are never more, so the standby is on the safe side). A spare slot of a type
  * serves any stage planned on that type, so the need is summed over the type's stages before rounding:
  * H_type = ⌈Σ_m surgeFactor·r_B·s_m / (μ_m·ρ_m)⌉ − Σ_m k_m, with B the slowest boot of the type's stages.
  */

@@ -23,12 +23,14 @@ import { meanRatePerSecond } from './traces.ts';
  * k = ⌈r·s_m / (μ_m·ρ_m)⌉ gives back exactly k_m when r = λ, and scales it linearly with the rate.
  *
  * - Scale up: if any live envelope rate exceeds the sample's, with r_max the largest exceeding live
- *   rate, set k_m = max(current, ⌈r_max·s_m / (μ_m·ρ_m)⌉).
+ *   rate, the paper sets k_m = max(current, ⌈r_max·s_m / (μ_m·ρ_m)⌉); here k_m = max(current,
+ *   burstNeed), never more than that (see burstNeed).
  * - Scale down: only after `stabilisationMs` (15 s: three 5 s replica activations) without a change;
- *   λ_new = highest rate over the last 30 s in 5 s buckets; k_m = max(1, ⌈λ_new·s_m / (μ_m·ρ)⌉); never
- *   raises a count.
+ *   λ_new = highest rate over the last 30 s in 5 s buckets; the paper's k_m = max(1, ⌈λ_new·s_m /
+ *   (μ_m·ρ)⌉), or fewer where the live envelope shows one replica's capacity bound suffices (see
+ *   tune()); never raises a count, and never under what an exceeding rate needs.
  *
- * Two differences from the paper, both defaults the product uses:
+ * Differences from the paper, all defaults the product uses:
  * - Scale-down sizes each stage with its own ρ_m (`scaleDownRho: 'stage'`), where the paper uses the
  *   pipeline-wide ρ_p = min_m ρ_m. With whole replicas, a stage planned at one replica for a trickle has
  *   a tiny ρ_m, and ρ_p then holds every other stage at ρ_m/ρ_p times its planned count after the first
@@ -38,6 +40,23 @@ import { meanRatePerSecond } from './traces.ts';
  *   the shortest service time: the planner already checked, on the sample trace, that bursts shorter than
  *   the SLO queue within it, and over millisecond windows a live trace beats the sample's maximum by
  *   chance (a handful of queries landing together), which would drive scale-ups the load does not need.
+ *
+ * Two more, both comparing like with like. Scale-up scales the plan by the live over the sample envelope
+ * rate window by window, rather than a short-window peak over the mean rate (see burstNeed). And for
+ * stages that carry a small share of the load (the one-replica case): ρ_m is the planned
+ * utilisation at the *mean* rate, while the exceeding rate r_max is a *peak* rate over windows of at least
+ * W (the envelope's smallest window). Where the plan holds a stage at one replica because it cannot hold
+ * fewer, ρ_m is an artefact of rounding (a trickle over a whole replica), and ⌈r_max·s/(μ·ρ_m)⌉ =
+ * ⌈r_max/λ⌉ adds a replica to every such stage as soon as any window beats the sample, though one
+ * replica is far from busy. So against envelope rates the tuner uses ρ_burst = max(ρ_m, ρ_safe), with
+ * ρ_safe the utilisation at which one replica still meets its share of the SLO, by network calculus: if
+ * the stage's arrivals over every window of at least W stay under ρ·μ per second, they fit the arrival
+ * curve ρμ·max(t, W) (a burst of ρμW, then rate ρμ); a batching replica is at worst a rate-latency server
+ * (rate μ, latency T(B): the batch in flight), so a query's delay at the stage is at most T(B) + ρ·W.
+ * Keeping that within an equal share SLO/n of the SLO (n visited stages, at least the longest path) gives
+ * ρ_safe = (SLO/n − T(B)) / W. A heavy stage (T(B) near SLO/n) gets no allowance and keeps the paper's
+ * ρ_m; a light one keeps its single replica until its peak load needs a second. It is set only when the
+ * envelope floor is given (the product passes the SLO), since it needs windows of a known length.
  */
 
 export interface StageBasis {
@@ -47,6 +66,11 @@ export interface StageBasis {
   readonly plannedReplicas: number;
   /** ρ_m = s_m·λ / (k_m·μ_m). */
   readonly rho: number;
+  /**
+   * ρ used against envelope rates (scale-up, and the scale-down floor from the exceeding rate):
+   * max(ρ_m, ρ_safe), see above. Absent in bases stored before it existed: ρ_m is used then.
+   */
+  readonly burstRho?: number;
 }
 
 export interface TunerBasis {
@@ -68,6 +92,11 @@ export interface BasisInput {
    * shortest planned batch service time (the paper's choice).
    */
   readonly envelopeFloorMs?: number;
+  /**
+   * The pipeline's P99 SLO, for ρ_safe. Defaults to envelopeFloorMs (the product passes the SLO there);
+   * without either, burstRho is ρ_m (the paper's rule).
+   */
+  readonly sloMs?: number;
 }
 
 /**
@@ -79,16 +108,25 @@ export function tunerBasis(input: BasisInput): TunerBasis {
   const lambda = meanRatePerSecond(input.arrivalsMs);
   const stages: Record<string, StageBasis> = {};
   let shortest = Number.POSITIVE_INFINITY;
+  const visited = Object.keys(input.config).filter((id) => (input.visitFractions[id] ?? 0) > 0).length;
+  const sloMs = input.sloMs ?? input.envelopeFloorMs;
   for (const [id, c] of Object.entries(input.config)) {
     const profile = input.profileOf(id, c.instanceType);
-    shortest = Math.min(shortest, serviceTimeMs(profile, c.maxBatch));
+    const batchMs = serviceTimeMs(profile, c.maxBatch);
+    shortest = Math.min(shortest, batchMs);
     const mu = replicaThroughputQps(profile, c.maxBatch);
     const s = input.visitFractions[id] ?? 0;
+    const rho = (s * lambda) / (c.replicas * mu);
+    const safe =
+      input.envelopeFloorMs !== undefined && sloMs !== undefined && visited > 0
+        ? safeUtilisation(sloMs / visited, batchMs, Math.max(1, input.envelopeFloorMs))
+        : 0;
     stages[id] = {
       visitFraction: s,
       replicaThroughputQps: mu,
       plannedReplicas: c.replicas,
-      rho: (s * lambda) / (c.replicas * mu),
+      rho,
+      burstRho: Math.max(rho, safe),
     };
   }
   const rhos = Object.values(stages)
@@ -103,6 +141,49 @@ export function tunerBasis(input: BasisInput): TunerBasis {
     stages,
     rhoP: rhos.length > 0 ? Math.min(...rhos) : 0,
   };
+}
+
+/**
+ * ρ_safe = (budget − T(B)) / W: the utilisation, against rates over windows of at least W, at which one
+ * batching replica's worst-case delay T(B) + ρ·W stays within its budget. Below 1 so that a replica is
+ * never planned full, and 0 when the batch alone uses the budget.
+ */
+export function safeUtilisation(budgetMs: number, batchMs: number, windowMs: number): number {
+  return Math.min(0.95, Math.max(0, (budgetMs - batchMs) / windowMs));
+}
+
+/** The ρ the tuner sizes a stage with against envelope rates. */
+export function burstRhoOf(b: StageBasis): number {
+  return b.burstRho ?? b.rho;
+}
+
+/**
+ * Replicas a stage needs for a live envelope that beats the sample's: the smaller of two counts, each
+ * enough on its own.
+ * - The plan scaled window by window: the planner showed k_m replicas meet the SLO on the sample, whose
+ *   rate over window i is r̂_i, so k_m·r_i/r̂_i replicas keep every exceeding window i at the planned
+ *   load. The paper's ⌈r_max·s_m/(μ_m·ρ_m)⌉ = ⌈k_m·r_max/λ⌉ compares a peak rate over a short window with
+ *   the mean: the sample itself beats λ by 1.5-2x over SLO-long windows, so it buys that factor again on
+ *   top of a plan already sized for it. Over 60 s windows r̂ ≈ λ and the two agree.
+ * - ⌈r_max·s_m / (μ_m·ρ_burst)⌉, one replica's capacity bound (ρ_safe above), which keeps a lightly
+ *   loaded one-replica stage at one replica (the scaled plan would round any excess up to two).
+ * Never more than the paper's count, since r̂_i ≥ λ and ρ_burst ≥ ρ_m.
+ */
+export function burstNeed(
+  basis: TunerBasis,
+  live: Envelope,
+  b: StageBasis,
+  maxRatePerSecond: number,
+): number {
+  const capacity = replicasFor(maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, burstRhoOf(b));
+  if (b.visitFraction <= 0) return capacity;
+  let scaled = 0;
+  live.ratesPerSecond.forEach((r, i) => {
+    const planned = basis.sample.ratesPerSecond[i] ?? 0;
+    if (planned > 0 && r > planned)
+      scaled = Math.max(scaled, Math.ceil((b.plannedReplicas * r) / planned - 1e-9));
+  });
+  return scaled > 0 ? Math.min(scaled, capacity) : capacity;
 }
 
 /**
@@ -158,7 +239,7 @@ export function tune(
   const over = compareEnvelopes(live, basis.sample);
   if (over.exceeded) {
     const replicas = mapStages(basis, state, (b, current) =>
-      Math.max(current, replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho)),
+      Math.max(current, burstNeed(basis, live, b, over.maxRatePerSecond)),
     );
     if (changed(state.replicas, replicas))
       return {
@@ -171,26 +252,24 @@ export function tune(
     // not, so a scale-down below goes on, but never under what the exceeding rate needs.
   }
   if (nowMs - state.lastChangeMs < o.stabilisationMs) return { state, reason: 'stabilising' };
-  const floor = (b: StageBasis) =>
-    over.exceeded ? replicasFor(over.maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, b.rho) : 1;
+  const floor = (b: StageBasis) => (over.exceeded ? burstNeed(basis, live, b, over.maxRatePerSecond) : 1);
   const rate = maxBucketRate(arrivalsMs, nowMs, o.lookbackMs, o.bucketMs);
-  const replicas = mapStages(basis, state, (b, current) =>
-    b.visitFraction > 0
-      ? Math.min(
-          current,
-          Math.max(
-            floor(b),
-            1,
-            replicasFor(
-              rate,
-              b.visitFraction,
-              b.replicaThroughputQps,
-              o.scaleDownRho === 'stage' ? b.rho : basis.rhoP,
-            ),
-          ),
-        )
-      : current,
-  );
+  // ρ_safe's bound also shows one replica's sufficiency from the live envelope itself (its rates are over
+  // windows of at least W): a stage returns to one replica once its peak load no longer needs a second,
+  // even while a 5 s bucket rate above the planning mean keeps ⌈λ_new/λ⌉ at two. Without ρ_safe this
+  // count is never the smaller one, and the rule is the paper's.
+  const envelopeRate = Math.max(0, ...live.ratesPerSecond);
+  const replicas = mapStages(basis, state, (b, current) => {
+    if (b.visitFraction <= 0) return current;
+    const byRate = replicasFor(
+      rate,
+      b.visitFraction,
+      b.replicaThroughputQps,
+      o.scaleDownRho === 'stage' ? b.rho : basis.rhoP,
+    );
+    const byEnvelope = replicasFor(envelopeRate, b.visitFraction, b.replicaThroughputQps, burstRhoOf(b));
+    return Math.min(current, Math.max(floor(b), 1, Math.min(byRate, byEnvelope)));
+  });
   if (!changed(state.replicas, replicas)) return { state, reason: 'steady' };
   return { state: { replicas, lastChangeMs: nowMs }, reason: 'scale-down', ratePerSecond: rate };
 }

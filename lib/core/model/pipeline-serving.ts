@@ -47,6 +47,8 @@ export const StoredTunerBasisSchema = z.object({
       replicaThroughputQps: z.number().positive(),
       plannedReplicas: positiveInt,
       rho: z.number().min(0),
+      /** ρ against envelope rates (lib/core/inference/tuner.ts); absent in plans stored before it. */
+      burstRho: z.number().min(0).optional(),
     }),
   ),
   rhoP: z.number().min(0),

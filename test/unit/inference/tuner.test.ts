@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { computeEnvelope, recentArrivals } from '../../../lib/core/inference/envelope.ts';
 import type { PipelineConfig } from '../../../lib/core/inference/simulator.ts';
 import { addSpike, gammaTrace } from '../../../lib/core/inference/traces.ts';
-import { replicasFor, type TunerState, tune, tunerBasis } from '../../../lib/core/inference/tuner.ts';
+import {
+  burstNeed,
+  burstRhoOf,
+  replicasFor,
+  type StageBasis,
+  safeUtilisation,
+  type TunerState,
+  tune,
+  tunerBasis,
+} from '../../../lib/core/inference/tuner.ts';
 import { profile, stage } from './builders.ts';
 
 // One replica at batch 4 runs 4 queries in 8 ms: 500 queries/s.
@@ -42,7 +52,8 @@ describe('provisioning basis', () => {
       envelopeFloorMs: 150,
     });
     expect(atSlo.sample.windowsMs.slice(0, 3)).toEqual([150, 300, 600]);
-    expect(atSlo.stages).toEqual(basis.stages);
+    expect(atSlo.stages.a?.rho).toBe(basis.stages.a?.rho);
+    expect(atSlo.stages.a?.replicaThroughputQps).toBe(basis.stages.a?.replicaThroughputQps);
   });
 
   it('computes k = ceil(r * s / (mu * rho))', () => {
@@ -61,8 +72,20 @@ describe('scale up', () => {
     expect(decision.reason).toBe('scale-up');
     const rate = decision.ratePerSecond ?? 0;
     expect(rate).toBeGreaterThan(100);
-    expect(decision.state.replicas.a).toBe(replicasFor(rate, 1, 500, basis.stages.a?.rho ?? 0));
+    // The plan (2 replicas for the sample) scaled by the live over the sample rate, window by window.
+    const live60 = computeEnvelope(recentArrivals(live, 60_000, 60_000), basis.sample.windowsMs);
+    const scaled = Math.max(
+      ...live60.ratesPerSecond.map((r, i) =>
+        Math.ceil((2 * r) / (basis.sample.ratesPerSecond[i] ?? 1) - 1e-9),
+      ),
+    );
+    expect(decision.state.replicas.a).toBe(scaled);
+    expect(decision.state.replicas.a).toBe(burstNeed(basis, live60, basis.stages.a as StageBasis, rate));
     expect(decision.state.replicas.a).toBeGreaterThan(2);
+    // Never more than the paper's ⌈r_max·s/(μ·ρ_m)⌉, which sets a short-window peak against the mean.
+    expect(decision.state.replicas.a).toBeLessThanOrEqual(
+      replicasFor(rate, 1, 500, basis.stages.a?.rho ?? 0),
+    );
     expect(decision.state.lastChangeMs).toBe(60_000);
   });
 
@@ -155,4 +178,85 @@ describe('scale down', () => {
       tune(basis, start(2, 0), sample, 60_000, { scaleDownRho: 'median' as unknown as 'stage' }),
     ).toThrow(/scaleDownRho/);
   });
+});
+
+describe('one-replica stages against envelope rates', () => {
+  // One replica at batch 4 (8 ms a batch, 500 queries/s) planned for a 100 qps trickle: ρ_m = 0.2.
+  const one: PipelineConfig = { a: stage({ instanceType: 'g5.xlarge', maxBatch: 4, replicas: 1 }) };
+  const atSlo = tunerBasis({
+    config: one,
+    profileOf,
+    visitFractions: { a: 1 },
+    arrivalsMs: sample,
+    envelopeFloorMs: 150,
+  });
+  const base = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 5);
+
+  it('bounds rho below by the utilisation at which one replica meets its share of the slo', () => {
+    const a = atSlo.stages.a;
+    // (SLO/n − T(B)) / W = (150 − 8) / 150 with one stage and the envelope starting at the SLO.
+    expect(a?.burstRho).toBeCloseTo(142 / 150, 9);
+    expect(a?.rho).toBeCloseTo(atSlo.planningRatePerSecond / 500, 9);
+    expect(burstRhoOf(a ?? { visitFraction: 1, replicaThroughputQps: 1, plannedReplicas: 1, rho: 0.3 })).toBe(
+      a?.burstRho,
+    );
+  });
+
+  it('keeps one replica through a burst that replica absorbs, where the paper rule adds replicas', () => {
+    const live = addSpike(base, { atSeconds: 50, durationSeconds: 10, ratePerSecond: 150, cv: 1 }, 6);
+    const decision = tune(atSlo, start(1, 0), live, 60_000);
+    expect(decision.state.replicas.a).toBe(1);
+    const paper = tune(basis1(), start(1, 0), live, 60_000);
+    expect(paper.reason).toBe('scale-up');
+    expect(paper.state.replicas.a).toBeGreaterThan(1);
+  });
+
+  it('scales a one-replica stage up once its peak load needs a second replica', () => {
+    const live = addSpike(base, { atSeconds: 50, durationSeconds: 10, ratePerSecond: 700, cv: 1 }, 6);
+    const decision = tune(atSlo, start(1, 0), live, 60_000);
+    expect(decision.reason).toBe('scale-up');
+    const rate = decision.ratePerSecond ?? 0;
+    expect(decision.state.replicas.a).toBe(replicasFor(rate, 1, 500, atSlo.stages.a?.burstRho ?? 0));
+    expect(decision.state.replicas.a).toBeGreaterThanOrEqual(2);
+  });
+
+  it('returns a stage to one replica once its envelope no longer needs two', () => {
+    // 120 qps for the last 30 s: above the 100 qps planning mean, so ⌈λ_new/λ⌉ alone would keep two.
+    const live = gammaTrace({ ratePerSecond: 120, cv: 1, durationSeconds: 60 }, 9);
+    const decision = tune(atSlo, start(2, 0), live, 60_000);
+    expect(replicasFor(decision.ratePerSecond ?? 0, 1, 500, atSlo.stages.a?.rho ?? 0)).toBeGreaterThan(1);
+    expect(decision.reason).toBe('scale-down');
+    expect(decision.state.replicas.a).toBe(1);
+  });
+
+  it('gives a stage no allowance when its batch alone uses its share of the slo', () => {
+    const heavy: PipelineConfig = {
+      a: stage({ instanceType: 'c7i.large', maxBatch: 4, replicas: 1 }),
+      b: stage({ instanceType: 'g5.xlarge', maxBatch: 4, replicas: 1 }),
+    };
+    // Two stages share a 60 ms SLO: 30 ms each; stage a's batch of 4 takes 32 ms.
+    const two = tunerBasis({
+      config: heavy,
+      profileOf,
+      visitFractions: { a: 1, b: 1 },
+      arrivalsMs: sample,
+      envelopeFloorMs: 60,
+    });
+    expect(two.stages.a?.burstRho).toBe(two.stages.a?.rho);
+    expect(two.stages.b?.burstRho).toBeCloseTo((30 - 8) / 60, 9);
+  });
+
+  it('keeps the paper rule when no envelope floor is given', () => {
+    expect(basis1().stages.a?.burstRho).toBe(basis1().stages.a?.rho);
+  });
+
+  it('never plans a replica full and gives no allowance past the budget', () => {
+    expect(safeUtilisation(1000, 1, 10)).toBe(0.95);
+    expect(safeUtilisation(50, 60, 150)).toBe(0);
+    expect(safeUtilisation(50, 5, 150)).toBeCloseTo(0.3, 9);
+  });
+
+  function basis1() {
+    return tunerBasis({ config: one, profileOf, visitFractions: { a: 1 }, arrivalsMs: sample });
+  }
 });
