@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsAdapters } from '../../lib/aws/adapters.ts';
 import { modelIdFor } from '../../lib/core/control/pipeline-jobs.ts';
 import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
-import type { PipelineRecord } from '../../lib/core/model/pipeline-serving.ts';
+import type { PipelineRecord, ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
 import { ROUTER_STAGE } from '../../lib/core/model/pipeline-serving.ts';
 import type { PipelineReport } from '../../lib/core/protocol/pipeline.ts';
 import { LocalCloud } from '../../lib/local/local-cloud.ts';
-import { buildMlp, modelTempDir, writeModel } from '../../lib/onnx/index.ts';
+import { buildConvNet, buildMlp, modelTempDir, writeModel } from '../../lib/onnx/index.ts';
 import type { TetrafleetClient } from '../../lib/sdk/index.ts';
 
 /**
@@ -22,7 +22,7 @@ import type { TetrafleetClient } from '../../lib/sdk/index.ts';
 
 const SLO_MS = 400;
 const PIPELINE = 'e2e-pipe';
-const INPUT = 64;
+const INPUT = 3 * 128 * 128;
 
 let cloud: LocalCloud;
 let client: TetrafleetClient;
@@ -56,13 +56,22 @@ beforeAll(async () => {
   client = cloud.client();
   adapters = createAwsAdapters(cloud.config.adapters);
   models = await modelTempDir('tf-e2e-models-');
+  // A compute-bound detector (a 128x128 image through four conv layers: about 13 ms on two vCPUs) and a
+  // light classifier of its 128 features, so the burst needs a second detector replica and the step not.
   await writeModel(
-    join(models.dir, 'embed.onnx'),
-    buildMlp({ inputSize: INPUT, hiddenSizes: [512, 512], outputSize: 128, seed: 1 }).bytes,
+    join(models.dir, 'detect.onnx'),
+    buildConvNet({
+      channels: 3,
+      height: 128,
+      width: 128,
+      convChannels: [128, 256, 512, 512],
+      classes: 128,
+      seed: 1,
+    }).bytes,
   );
   await writeModel(
     join(models.dir, 'classify.onnx'),
-    buildMlp({ inputSize: 128, hiddenSizes: [512, 256], outputSize: 10, seed: 2 }).bytes,
+    buildMlp({ inputSize: 128, hiddenSizes: [256], outputSize: 10, seed: 2 }).bytes,
   );
 }, 300_000);
 
@@ -79,10 +88,10 @@ function spec(): PipelineSpec {
     owner: 'e2e',
     sloP99Ms: SLO_MS,
     stages: [
-      { id: 'embed', model: { uri: join(models.dir, 'embed.onnx') }, instanceTypes: ['c7i.large'] },
+      { id: 'detect', model: { uri: join(models.dir, 'detect.onnx') }, instanceTypes: ['c7i.large'] },
       { id: 'classify', model: { uri: join(models.dir, 'classify.onnx') }, instanceTypes: ['c7i.large'] },
     ],
-    edges: [{ from: 'embed', to: 'classify', probability: 1 }],
+    edges: [{ from: 'detect', to: 'classify', probability: 1 }],
     sampleTrace: { kind: 'gamma', ratePerSecond: 10, cv: 1, durationSeconds: 60, seed: 3 },
   };
 }
@@ -101,7 +110,7 @@ function infer(url: string): Promise<Sent> {
       `${url}/v1/pipelines/${PIPELINE}/infer`,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/octet-stream', 'x-tensor-dims': `1,${INPUT}` },
+        headers: { 'content-type': 'application/octet-stream', 'x-tensor-dims': '1,3,128,128' },
       },
       (res) => {
         res.resume();
@@ -114,14 +123,14 @@ function infer(url: string): Promise<Sent> {
 }
 
 /** Open-loop Poisson arrivals at `rate` for `seconds`: requests are sent on schedule, never waited for. */
-async function load(url: string, rate: number, seconds: number, out: Promise<Sent>[]): Promise<void> {
+async function load(url: () => string, rate: number, seconds: number, out: Promise<Sent>[]): Promise<void> {
   const end = Date.now() + seconds * 1000;
   let next = Date.now();
   while (next < end) {
     next += -Math.log(1 - Math.random()) * (1000 / rate);
     const wait = next - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    out.push(infer(url));
+    out.push(infer(url()));
   }
 }
 
@@ -138,10 +147,10 @@ describe('a 2-stage inference pipeline served through the router', () => {
     });
     expect(progress).toContain('PROFILING');
     const plan = serving.plan!;
-    expect(Object.keys(plan.config).sort()).toEqual(['classify', 'embed']);
+    expect(Object.keys(plan.config).sort()).toEqual(['classify', 'detect']);
     // Both profiles were measured here on the CPU type the stages allow: nothing derived.
     expect(plan.derivedStages).toEqual([]);
-    const profiles = await adapters.pipelines.profilesOf(modelIdFor(join(models.dir, 'embed.onnx')));
+    const profiles = await adapters.pipelines.profilesOf(modelIdFor(join(models.dir, 'detect.onnx')));
     expect(profiles.map((p) => [p.instanceType, p.source.kind])).toEqual([['c7i.large', 'measured']]);
 
     // The router and at least one replica per stage report their endpoints.
@@ -149,15 +158,19 @@ describe('a 2-stage inference pipeline served through the router', () => {
       async () => {
         const v = await client.getPipeline(PIPELINE);
         const stages = new Set(v?.endpoints.map((e) => e.stageId));
-        return stages.has(ROUTER_STAGE) && stages.has('embed') && stages.has('classify') ? v : undefined;
+        return stages.has(ROUTER_STAGE) && stages.has('detect') && stages.has('classify') ? v : undefined;
       },
       240_000,
       'the router and a replica of each stage',
     );
-    const routerUrl = view.endpoints.find((e) => e.stageId === ROUTER_STAGE)!.url;
+    // Clients find the router through the pipeline's endpoints; follow it if it is ever replaced.
+    let routerUrl = newestRouter(view.endpoints)!;
     const initialTargets = { ...view.record.targets };
 
-    // Load: the sample's rate, a step to twice it, a burst at four times, then back to the base rate.
+    // Warm the sessions up first (not measured): a fresh onnxruntime session's first runs are slow.
+    for (let i = 0; i < 20; i++) await infer(routerUrl);
+    const measuredFrom = Date.now();
+    // Load: the sample's rate, a step to twice it, a burst at three times, then back to the base rate.
     const sent: Promise<Sent>[] = [];
     const reports = new Map<number, PipelineReport>();
     const records: PipelineRecord[] = [];
@@ -166,14 +179,15 @@ describe('a 2-stage inference pipeline served through the router', () => {
       while (polling) {
         const v = await client.getPipeline(PIPELINE);
         if (v?.report) reports.set(v.report.intervalEndMs, v.report);
+        routerUrl = (v && newestRouter(v.endpoints)) ?? routerUrl;
         if (v) records.push(v.record);
         await new Promise((r) => setTimeout(r, 1000));
       }
     })();
     const burstStart = Date.now() + 30_000;
-    await load(routerUrl, 10, 15, sent);
-    await load(routerUrl, 20, 15, sent);
-    await load(routerUrl, 40, 6, sent);
+    await load(() => routerUrl, 10, 15, sent);
+    await load(() => routerUrl, 20, 15, sent);
+    await load(() => routerUrl, 30, 8, sent);
     const burstEnd = Date.now();
     // Back to the base rate until the tuner has scaled down (stabilisation + the 30 s look-back).
     const scaledDown = () => {
@@ -181,7 +195,7 @@ describe('a 2-stage inference pipeline served through the router', () => {
       return last !== undefined && last.targetsAt > burstEnd && sumTargets(last) < peakTargets(records);
     };
     const tailEnd = Date.now() + 90_000;
-    while (!scaledDown() && Date.now() < tailEnd) await load(routerUrl, 10, 5, sent);
+    while (!scaledDown() && Date.now() < tailEnd) await load(() => routerUrl, 10, 5, sent);
     const results = await Promise.all(sent);
     // Let the last interval's report arrive.
     const lastSent = Date.now();
@@ -200,8 +214,23 @@ describe('a 2-stage inference pipeline served through the router', () => {
           [...reports.values()].map((r) => [r.intervalEndMs, r.arrivals, r.latency.p99Ms, r.stages]),
         ),
       );
+      const all = await adapters.jobs.list({ limit: 500 });
+      console.log(
+        JSON.stringify(
+          all.jobs
+            .filter((j) => j.id.includes('router'))
+            .map((j) => [j.id, j.status, j.submittedAt, j.cancelRequestedAt]),
+        ),
+      );
+      const byStatus: Record<number, number> = {};
+      for (const r of results) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+      console.log('statuses', JSON.stringify(byStatus));
+      console.log(JSON.stringify([...reports.values()].map((r) => [r.shed, r.errors, r.late, r.completed])));
       const routerInstance = view.endpoints.find((e) => e.stageId === ROUTER_STAGE)!.instanceId;
       console.log(cloud.agents.output(routerInstance));
+      for (const id of cloud.agents.running())
+        for (const l of cloud.agents.output(id).split('\n'))
+          if (/error|fail|warn/i.test(l)) console.log(id, l.slice(0, 300));
     }
     // Scale up during the burst, down afterwards: from the targets the tuner's ReplicaRequests set.
     const peak = peakTargets(records);
@@ -217,17 +246,27 @@ describe('a 2-stage inference pipeline served through the router', () => {
 
     // The SLO: every reported interval's P99 within it, except a bounded transition (at most two
     // intervals, around the burst); almost every query answered.
-    const during = ordered.filter((r) => r.intervalEndMs >= routerStartOf(results) && r.completed > 0);
+    const during = ordered.filter((r) => r.intervalStartMs >= measuredFrom && r.completed > 0);
     expect(during.length).toBeGreaterThan(8);
     const over = during.filter((r) => r.latency.p99Ms > SLO_MS);
     expect(over.length, JSON.stringify(over.map((r) => r.latency))).toBeLessThanOrEqual(2);
     for (const r of over) expect(Math.abs(r.intervalEndMs - burstEnd)).toBeLessThan(30_000);
-    const ok = results.filter((r) => r.status === 200).length;
-    expect(ok / results.length).toBeGreaterThan(0.98);
+    // Queries refused (503) or dropped past their deadline (504) only in the transition.
+    const failed = results.filter((r) => r.status !== 200);
+    expect(failed.length / results.length).toBeLessThan(0.05);
+    for (const r of failed) {
+      expect([503, 504]).toContain(r.status);
+      expect(r.at).toBeGreaterThanOrEqual(burstStart - 15_000);
+      expect(r.at).toBeLessThan(burstEnd + 20_000);
+    }
     const totalArrivals = ordered.reduce((s, r) => s + r.arrivals, 0);
     expect(totalArrivals).toBeGreaterThanOrEqual(results.length * 0.9);
   }, 900_000);
 });
+
+function newestRouter(endpoints: readonly ServingEndpoint[]): string | undefined {
+  return [...endpoints].filter((e) => e.stageId === ROUTER_STAGE).sort((a, b) => b.since - a.since)[0]?.url;
+}
 
 function sumTargets(r: Pick<PipelineRecord, 'targets'>): number {
   return Object.values(r.targets).reduce((s, k) => s + k, 0);
@@ -239,8 +278,4 @@ function peakTargets(records: readonly PipelineRecord[]): number {
 
 function maxActive(reports: readonly PipelineReport[]): number {
   return Math.max(0, ...reports.flatMap((r) => Object.values(r.stages).map((s) => s.replicas)));
-}
-
-function routerStartOf(results: readonly Sent[]): number {
-  return Math.min(...results.map((r) => r.at));
 }

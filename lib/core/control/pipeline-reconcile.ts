@@ -42,6 +42,10 @@ export interface ReconcileResult {
   readonly cancelled: readonly string[];
 }
 
+/**
+ * In lifecycle order (PENDING -> LAUNCHING -> PLACED -> RUNNING): the statuses are listed one after the
+ * other, so a job that moves on between two queries is still found by the later one.
+ */
 const ACTIVE_STATUSES = ['PENDING', 'LAUNCHING', 'PLACED', 'RUNNING'] as const;
 
 /** `live`: the pipeline's live jobs when the caller has just read them (one scan for many pipelines). */
@@ -98,7 +102,9 @@ export async function reconcilePipeline(
   await cancel(replicas.filter((j) => !stages.has(j.spec.labels[LABEL.stage] ?? '')));
 
   const routers = newestFirst(jobs.filter((j) => j.spec.labels[LABEL.role] === 'router'));
-  if (routers.length > 1) await cancel(routers.slice(0, routers.length - 1));
+  // Keep the router clients already reach (the oldest running one), else the oldest.
+  const keep = [...routers].reverse().find((j) => j.status === 'RUNNING') ?? routers.at(-1);
+  if (routers.length > 1) await cancel(routers.filter((j) => j !== keep));
   if (routers.length === 0) {
     const spec = routerJobSpec(record.pipelineId, record.spec.owner);
     const id = await createIncarnation((inc) => routerJobId(record.pipelineId, inc), spec, deps);
