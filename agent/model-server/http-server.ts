@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { NotFoundError, ValidationError } from '../../lib/core/errors.ts';
+import { type ErrorAnswer, HttpError, readBody, sendErrorAnswer, sendJson } from '../http-util.ts';
 import { BatcherClosedError, QueueFullError } from './batcher.ts';
 import {
   decodeBinaryRequest,
@@ -21,23 +22,12 @@ import type { ModelEngine } from './engine.ts';
  * server is stopping, 500 when the model run fails.
  */
 
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
 export interface HttpContext {
   readonly modelId: string;
   readonly engine: ModelEngine;
   readonly metadata: () => Record<string, unknown>;
   readonly stopping: () => boolean;
   readonly log: (message: string) => void;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export function createModelHttpServer(ctx: HttpContext): Server {
@@ -120,42 +110,11 @@ function decodeSegment(segment: string): string {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES)
-    return Promise.reject(
-      new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes, got ${declared}`),
-    );
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const { status, body, headers } = errorResponse(ctx, error);
-  sendJson(res, status, body, headers);
+  sendErrorAnswer(res, () => errorResponse(ctx, error));
 }
 
-function errorResponse(
-  ctx: HttpContext,
-  error: unknown,
-): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
+function errorResponse(ctx: HttpContext, error: unknown): ErrorAnswer {
   if (error instanceof QueueFullError) {
     return {
       status: 503,
@@ -173,19 +132,4 @@ function errorResponse(
   const message = error instanceof Error ? error.message : String(error);
   ctx.log(`inference failed: ${message}`);
   return { status: 500, body: { error: `inference failed: ${message}` } };
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }

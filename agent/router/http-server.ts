@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
 import { toFieldIssues } from '../../lib/core/model/validate.ts';
+import { type ErrorAnswer, HttpError, readBody, sendErrorAnswer, sendJson } from '../http-util.ts';
 import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
 import type { PipelineRouter } from './pipeline-router.ts';
 import type { Tensor } from './replica-client.ts';
@@ -13,8 +14,6 @@ import type { Tensor } from './replica-client.ts';
  *   POST /v1/pipelines/{id}/infer      binary float32 (`X-Tensor-Dims`) or JSON {"input": {dims, data}}
  */
 
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
 export interface RouterHttpContext {
   readonly pipelineId: string;
   readonly router: PipelineRouter;
@@ -22,15 +21,6 @@ export interface RouterHttpContext {
   /** Called for every infer request that reaches the router (the tuner's arrivals). */
   readonly onArrival: () => void;
   readonly log: (message: string) => void;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const JsonInputSchema = z.object({
@@ -155,42 +145,11 @@ function decodeJson(body: Buffer): Tensor {
   return { dims: result.data.input.dims, data: Float32Array.from(result.data.input.data) };
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES)
-    return Promise.reject(
-      new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes, got ${declared}`),
-    );
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, `body must be at most ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function sendError(ctx: RouterHttpContext, res: ServerResponse, error: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const { status, body, headers } = errorResponse(ctx, error);
-  sendJson(res, status, body, headers);
+  sendErrorAnswer(res, () => errorResponse(ctx, error));
 }
 
-function errorResponse(
-  ctx: RouterHttpContext,
-  error: unknown,
-): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
+function errorResponse(ctx: RouterHttpContext, error: unknown): ErrorAnswer {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof ShedError)
     return {
@@ -210,19 +169,4 @@ function errorResponse(
     };
   ctx.log(`infer failed: ${message}`);
   return { status: 500, body: { error: `infer failed: ${message}` } };
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }

@@ -11,6 +11,7 @@ import type { JobSpecInput } from '../../lib/core/model/job.ts';
 import { scheduledEvent } from '../../lib/local/event-pump.ts';
 import { LocalCloud } from '../../lib/local/local-cloud.ts';
 import { SubmissionRejectedError, type TetrafleetClient } from '../../lib/sdk/index.ts';
+import { eventually } from '../support/eventually.ts';
 
 /**
  * The whole loop on the emulator: SDK -> admit -> schedule (placement MILP) -> EC2 launch -> real agent
@@ -21,20 +22,6 @@ const out = mkdtempSync(join(tmpdir(), 'tf-e2e-out-'));
 let cloud: LocalCloud;
 let client: TetrafleetClient;
 let adapters: ReturnType<typeof createAwsAdapters>;
-
-async function eventually<T>(
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** A task that does real work (a CPU loop) and writes its result where the test can read it. */
 function work(name: string, loops = 2e6, extra = ''): JobSpecInput['task'] {

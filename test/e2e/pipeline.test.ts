@@ -10,6 +10,7 @@ import type { PipelineReport } from '../../lib/core/protocol/pipeline.ts';
 import { LocalCloud } from '../../lib/local/local-cloud.ts';
 import { buildConvNet, buildMlp, modelTempDir, writeModel } from '../../lib/onnx/index.ts';
 import type { TetrafleetClient } from '../../lib/sdk/index.ts';
+import { eventually } from '../support/eventually.ts';
 
 /**
  * A real 2-stage inference pipeline on the emulator, end to end: SDK submitPipeline -> admit ->
@@ -28,20 +29,6 @@ let cloud: LocalCloud;
 let client: TetrafleetClient;
 let adapters: ReturnType<typeof createAwsAdapters>;
 let models: { dir: string; cleanup: () => Promise<void> };
-
-async function eventually<T>(
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 beforeAll(async () => {
   cloud = await LocalCloud.start({
