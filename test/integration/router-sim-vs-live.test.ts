@@ -59,7 +59,9 @@ const RATE_PER_SECOND = 50;
 const CV = 4;
 const MEASURED_SECONDS = 60;
 /** Runs tried before giving up on finding one that other work did not disturb. */
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 4;
+/** Clean runs pooled for the verdict. */
+const CLEAN_RUNS = 2;
 /** A run counts only if other processes used at most this share of the machine's CPU meanwhile. */
 const MAX_FOREIGN_CPU = 0.4;
 const WARMUP_SECONDS = 5;
@@ -479,6 +481,8 @@ describe('router against the estimator', () => {
     const simP99 = percentile(sim.latenciesMs, 99);
     const round = (v: number | undefined) => (v === undefined ? v : Math.round(v * 1000) / 1000);
     return {
+      liveLatency,
+      simLatency: sim.latenciesMs,
       seed,
       queries: trace.length,
       failed: live.failed,
@@ -499,23 +503,36 @@ describe('router against the estimator', () => {
     };
   }
 
-  it('keeps the live P99 within 15% of the simulated P99 on the same seeded Gamma trace', async () => {
+  it('keeps the live P99 within 15% of the simulated P99 on the same seeded Gamma traces', async () => {
     // A run during which other work took much of this machine's CPU measures that work, not the serving
-    // path: it is reported and run again with the next seed. The first clean run decides.
+    // path: it is reported and another seed runs. The first CLEAN_RUNS clean runs decide, pooled: the P99
+    // of one 60 s CV 4 trace rests on ~30 tail queries, too few to judge a 15% bound on their own.
     const runs: Awaited<ReturnType<typeof attempt>>[] = [];
-    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    const clean = () => runs.filter((r) => r.foreignCpu === undefined || r.foreignCpu <= MAX_FOREIGN_CPU);
+    for (let i = 0; i < MAX_ATTEMPTS && clean().length < CLEAN_RUNS; i++) {
       const run = await attempt(7 + i);
       runs.push(run);
-      process.stderr.write(`router sim-vs-live ${JSON.stringify(run)}\n`);
-      if (run.foreignCpu === undefined || run.foreignCpu <= MAX_FOREIGN_CPU) break;
+      const { liveLatency: _live, simLatency: _sim, ...shown } = run;
+      process.stderr.write(`router sim-vs-live ${JSON.stringify(shown)}\n`);
     }
-    const decisive = runs.find((r) => r.foreignCpu === undefined || r.foreignCpu <= MAX_FOREIGN_CPU);
+    const decisive = clean().slice(0, CLEAN_RUNS);
     expect(
-      decisive,
-      `other work used more than ${MAX_FOREIGN_CPU * 100}% of the CPU in every run: ${runs.map((r) => r.foreignCpu).join(', ')}`,
-    ).toBeDefined();
-    expect(decisive?.failed).toBe(0);
-    expect(decisive?.error).toBeLessThanOrEqual(TOLERANCE);
+      decisive.length,
+      `other work used more than ${MAX_FOREIGN_CPU * 100}% of the CPU in too many runs: ${runs.map((r) => r.foreignCpu).join(', ')}`,
+    ).toBe(CLEAN_RUNS);
+    for (const r of decisive) expect(r.failed).toBe(0);
+    const pooled = (pick: (r: (typeof decisive)[number]) => Float64Array) =>
+      Float64Array.from(decisive.flatMap((r) => [...pick(r)]));
+    const liveP99 = percentile(
+      pooled((r) => r.liveLatency),
+      99,
+    );
+    const simP99 = percentile(
+      pooled((r) => r.simLatency),
+      99,
+    );
+    process.stderr.write(`router sim-vs-live pooled: live P99 ${liveP99} ms, simulated ${simP99} ms\n`);
+    expect(Math.abs(liveP99 - simP99) / simP99).toBeLessThanOrEqual(TOLERANCE);
   }, 900_000);
 });
 
