@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments, type YAMLError } from 'yaml';
 import { TetrafleetError } from '../core/errors.ts';
 import { type JobSpec, type JobSpecInput, JobSpecSchema } from '../core/model/job.ts';
 import { toFieldIssues } from '../core/model/validate.ts';
@@ -43,17 +43,32 @@ export interface ParsedJobFile {
 }
 
 export async function readJobFile(path: string): Promise<ParsedJobFile> {
-  let text: string;
+  return parseJobFile(await readSpecText(path, 'a JSON or YAML file of job specs'), basename(path));
+}
+
+/** The text of a spec file, or a JobFileError that says why it cannot be read and what to pass. */
+export async function readSpecText(path: string, expected: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(code);
     throw new JobFileError(basename(path), [
-      { path: '', message: `cannot read ${path}: ${why}; pass a JSON or YAML file of job specs` },
+      { path: '', message: `cannot read ${path}: ${why}; pass ${expected}` },
     ]);
   }
-  return parseJobFile(text, basename(path));
+}
+
+/** YAML syntax errors, each with its line, as one JobFileError (nothing when the text parsed). */
+export function throwSyntaxErrors(file: string, errors: readonly YAMLError[], lines: LineCounter): void {
+  if (errors.length === 0) return;
+  throw new JobFileError(
+    file,
+    errors.map((e) => {
+      const pos = lines.linePos(e.pos[0]);
+      return { path: '', message: firstLine(e.message), line: pos.line, column: pos.col };
+    }),
+  );
 }
 
 /**
@@ -64,16 +79,11 @@ export function parseJobFile(text: string, file = 'jobs'): ParsedJobFile {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   if (!Array.isArray(docs)) throw new JobFileError(file, [{ path: '', message: 'the file is empty' }]);
-  const syntax = docs.flatMap((d) => d.errors);
-  if (syntax.length > 0) {
-    throw new JobFileError(
-      file,
-      syntax.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return { path: '', message: firstLine(e.message), line: pos.line, column: pos.col };
-      }),
-    );
-  }
+  throwSyntaxErrors(
+    file,
+    docs.flatMap((d) => d.errors),
+    lines,
+  );
   const entries = docs.flatMap((doc) => specsOf(doc));
   if (entries.length === 0)
     throw new JobFileError(file, [{ path: '', message: 'the file holds no job specs' }]);
@@ -128,7 +138,7 @@ function specsOf(doc: Document): Entry[] {
  * The line of the node at `path`, or, for a field that is missing, of the nearest enclosing node that
  * exists (the object that lacks it).
  */
-function positionOf(
+export function positionOf(
   doc: Document,
   path: (string | number)[],
   lines: LineCounter,

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { NotFoundError } from '../../core/errors.ts';
 import { type PipelineSpec, PipelineSpecSchema } from '../../core/model/pipeline.ts';
 import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
@@ -9,7 +8,7 @@ import { toFieldIssues } from '../../core/model/validate.ts';
 import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
 import type { PipelineView } from '../../sdk/client.ts';
 import { ago, formatTable } from '../format.ts';
-import { JobFileError, type JobFileIssue } from '../job-file.ts';
+import { JobFileError, type JobFileIssue, positionOf, readSpecText, throwSyntaxErrors } from '../job-file.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
 
@@ -24,30 +23,13 @@ export interface ParsedPipelineFile {
  * `submit` reports job files, so nothing is sent until the whole spec is valid.
  */
 export async function readPipelineFile(path: string): Promise<ParsedPipelineFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(code);
-    throw new JobFileError(basename(path), [
-      { path: '', message: `cannot read ${path}: ${why}; pass a JSON or YAML pipeline spec` },
-    ]);
-  }
-  return parsePipelineFile(text, basename(path));
+  return parsePipelineFile(await readSpecText(path, 'a JSON or YAML pipeline spec'), basename(path));
 }
 
 export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipelineFile {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length > 0)
-    throw new JobFileError(
-      file,
-      doc.errors.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
-      }),
-    );
+  throwSyntaxErrors(file, doc.errors, lines);
   const value: unknown = doc.toJS();
   if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value))
     throw new JobFileError(file, [{ path: '', message: 'the file must hold one pipeline spec (a mapping)' }]);
@@ -59,26 +41,10 @@ export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipeli
     return {
       path: fieldIssues[k]?.path ?? path.join('.'),
       message: fieldIssues[k]?.message ?? issue.message,
-      ...lineOf(doc, path, lines),
+      ...positionOf(doc, path, lines),
     };
   });
   throw new JobFileError(file, issues);
-}
-
-/** The line of the nearest node on `path` that exists. */
-function lineOf(
-  doc: ReturnType<typeof parseDocument>,
-  path: (string | number)[],
-  lines: LineCounter,
-): { line?: number; column?: number } {
-  for (let n = path.length; n >= 0; n--) {
-    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | null | undefined;
-    if (node && (isMap(node) || isSeq(node) || 'range' in node) && node.range) {
-      const pos = lines.linePos(node.range[0]);
-      return { line: pos.line, column: pos.col };
-    }
-  }
-  return {};
 }
 
 export interface PipelineSubmitOptions {
