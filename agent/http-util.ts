@@ -1,4 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { ValidationError } from '../lib/core/errors.ts';
+import { toFieldIssues } from '../lib/core/model/validate.ts';
 
 /**
  * HTTP plumbing shared by the agent's servers (the model server and the router): bounded bodies, JSON
@@ -71,4 +74,19 @@ export function sendErrorAnswer(res: ServerResponse, answer: () => ErrorAnswer):
   }
   const { status, body, headers } = answer();
   sendJson(res, status, body, headers);
+}
+
+/** A JSON request body checked against `schema`; bad JSON or bad fields are a 400 ValidationError. */
+export function parseJsonBody<S extends z.ZodType>(body: Buffer, schema: S): z.output<S> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ValidationError('infer request', [
+      { path: '', message: `body must be JSON: ${String(error)}` },
+    ]);
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new ValidationError('infer request', toFieldIssues(result.error));
+  return result.data;
 }

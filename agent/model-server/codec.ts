@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
-import { toFieldIssues } from '../../lib/core/model/validate.ts';
+import { parseJsonBody } from '../http-util.ts';
 import type { RequestTiming } from './batcher.ts';
 import type { TensorInfo } from './session.ts';
 import {
@@ -71,22 +71,13 @@ const JsonInferSchema = z.object({
 });
 
 export function decodeJsonRequest(body: Buffer, model: ModelShape): InferRequest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new ValidationError('infer request', [
-      { path: '', message: `body must be JSON: ${String(error)}` },
-    ]);
-  }
-  const result = JsonInferSchema.safeParse(parsed);
-  if (!result.success) throw new ValidationError('infer request', toFieldIssues(result.error));
+  const request = parseJsonBody(body, JsonInferSchema);
   const feeds: Record<string, WireTensor> = {};
-  for (const [name, t] of Object.entries(result.data.inputs)) {
+  for (const [name, t] of Object.entries(request.inputs)) {
     feeds[name] = { dims: t.dims, data: Float32Array.from(t.data) };
   }
   checkFeeds(feeds, model);
-  const outputs = result.data.outputs;
+  const outputs = request.outputs;
   if (outputs) checkOutputNames(outputs, model, 'outputs');
   return outputs ? { feeds, outputs } : { feeds };
 }

@@ -1,8 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
-import { toFieldIssues } from '../../lib/core/model/validate.ts';
-import { type ErrorAnswer, HttpError, readBody, sendErrorAnswer, sendJson } from '../http-util.ts';
+import {
+  type ErrorAnswer,
+  HttpError,
+  parseJsonBody,
+  readBody,
+  sendErrorAnswer,
+  sendJson,
+} from '../http-util.ts';
 import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
 import type { PipelineRouter } from './pipeline-router.ts';
 import type { Tensor } from './replica-client.ts';
@@ -132,17 +138,8 @@ function decodeBinary(body: Buffer, dimsHeader: string | string[] | undefined): 
 }
 
 function decodeJson(body: Buffer): Tensor {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new ValidationError('infer request', [
-      { path: '', message: `body must be JSON: ${String(error)}` },
-    ]);
-  }
-  const result = JsonInputSchema.safeParse(parsed);
-  if (!result.success) throw new ValidationError('infer request', toFieldIssues(result.error));
-  return { dims: result.data.input.dims, data: Float32Array.from(result.data.input.data) };
+  const { input } = parseJsonBody(body, JsonInputSchema);
+  return { dims: input.dims, data: Float32Array.from(input.data) };
 }
 
 function sendError(ctx: RouterHttpContext, res: ServerResponse, error: unknown): void {
