@@ -5,7 +5,7 @@
  *
  *   npm run bench:inference                 # JSON on stdout and in bench/results/inference.json
  *   options: --measure (re-profile the models on this machine first)  --no-write
- *            --surge X (standby surge factor, default 2)  --warm-ms N (standby activation, default 1000)
+ *            --surge X (serving headroom for a surge of X times the sample's boot-window rate, default 2.5)
  *            --target-util X (target-tracking target, default 0.7)
  *            --late-fraction X (planning margin: allowed late fraction on the sample, default 0.0025)
  *            --rho-p-pipeline (scale down with the paper's pipeline-wide ρ_p instead of each stage's ρ_m)
@@ -16,6 +16,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { HEADROOM_SURGE_FACTOR } from '../lib/core/inference/headroom.ts';
 import { PLANNING_LATE_FRACTION } from '../lib/core/inference/planner.ts';
 import { findInstanceType } from '../lib/core/model/catalog.ts';
 import { type MeasuredFigures, measureProfiles, PROFILES_PATH } from './inference/measure-profiles.ts';
@@ -52,8 +53,7 @@ async function main(): Promise<void> {
   }
   const file = loadProfilesFile();
   const settings: PolicySettings = {
-    surgeFactor: flag('--surge', 2),
-    warmActivationMs: flag('--warm-ms', 1000),
+    surgeFactor: flag('--surge', HEADROOM_SURGE_FACTOR),
     targetUtilisation: flag('--target-util', 0.7),
     targetTrackingPeriodMs: 60_000,
     scaleInCooldownMs: 300_000,
@@ -138,13 +138,13 @@ function parameters(s: PolicySettings): Record<string, string> {
   return {
     traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE} qps, CV = variance/mean^2 of inter-arrival times)`,
     planner: `InferLine Alg. 1 + 2 on the sample, packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
-    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); warm standby per instance type for a ${s.surgeFactor}x surge of the sample's boot-window rate, serving ${s.warmActivationMs} ms after the tuner asks, replaced after the type's boot latency; standby priced with the serving replicas through packed cost`,
+    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom on top of the tuner's target, per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; scale-ups beyond it serve after the type's boot latency`,
     'planner-only': 'the plan, fixed for the whole trace',
     'cg-peak':
-      "the whole pipeline as one unit on one instance type (each stage in turn on its P99 share of the batch), the cheapest type and batch with 2x unit latency within the SLO, replicated for the trace's peak rate over a sliding window equal to the SLO (known in advance), fixed",
+      "the whole pipeline as one unit, one replica of every stage on one instance type and one max batch (the paper's coarse-grained baseline), the cheapest type and batch whose longest-path batch latency, doubled, fits the SLO, replicated whole for the trace's peak rate over a sliding window equal to the SLO (known in advance), fixed",
     'target-tracking': `per stage on the plan's hardware at batch 1 (real-time endpoints do not batch across requests), starting at ceil(s*lambda/(${s.targetUtilisation}*mu(1))) replicas for the sample's mean rate; metric invocations per replica per ${s.targetTrackingPeriodMs / 1000} s period, target ${s.targetUtilisation} of a replica's batch-1 throughput; scale-out when above the target, serving after the type's boot latency; scale-in no sooner than ${s.scaleInCooldownMs / 1000} s after the stage's last activity`,
     bootLatency: JSON.stringify(boot),
-    cost: 'replica-seconds over the trace, each interval priced as one packing of its replicas (and standby) onto whole on-demand EC2 instances, averaged to $/h',
+    cost: 'replica-seconds over the trace, each interval priced as one packing of its replicas (headroom included) onto whole on-demand EC2 instances, averaged to $/h',
   };
 }
 

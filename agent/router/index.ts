@@ -41,7 +41,7 @@ export interface RouterOptions {
   /** Tuner period; 0 tunes only on `tuneOnce`. @default 1000 */
   readonly tunerIntervalMs?: number;
   readonly tuner?: TunerOptions;
-  /** Queued queries per stage before shedding. @default the queries one SLO of the active replicas serve */
+  /** Queued queries per stage before shedding. @default the queries one SLO of the stage's replicas serve */
   readonly queueBound?: number;
   /** Seed of the conditional-edge draws. @default 1 */
   readonly seed?: number;

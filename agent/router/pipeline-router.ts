@@ -145,7 +145,7 @@ export class PipelineRouter {
     this.sweep();
   }
 
-  /** Dispatch to at most this many replicas per stage (the tuner's counts). */
+  /** The tuner's replica counts per stage: what it asks the control plane for. */
   setActive(counts: Readonly<Record<string, number>>): void {
     this.activeCounts = { ...this.activeCounts, ...counts };
     this.sizeBounds();
@@ -225,10 +225,9 @@ export class PipelineRouter {
   private dispatch(st: Stage): void {
     const now = this.options.now();
     this.dropExpired(st, now);
-    const active = this.activeCounts[st.id] ?? 0;
     while (st.queue.size > 0) {
       const head = st.queue.peek() as Item;
-      const replica = st.replicas.free(active, now, head.failedOn ? new Set([head.failedOn]) : undefined);
+      const replica = st.replicas.free(now, head.failedOn ? new Set([head.failedOn]) : undefined);
       if (!replica) return;
       if (st.queue.size < st.maxBatch) {
         const dueAt = (st.queue.headSince() as number) + st.delayMs;
@@ -361,13 +360,16 @@ export class PipelineRouter {
     for (const st of this.stages) this.dispatch(st);
   }
 
-  /** Queue bound per stage: the override, or the queries `active` replicas serve within one SLO. */
+  /**
+   * Queue bound per stage: the override, or the queries its replicas serve within one SLO (the listed
+   * ones, or the tuner's count while new replicas are still starting).
+   */
   private sizeBounds(): void {
     for (const st of this.stages) {
       const mu = this.plan?.basis.stages[st.id]?.replicaThroughputQps ?? 0;
-      const active = this.activeCounts[st.id] ?? 0;
+      const serving = Math.max(this.activeCounts[st.id] ?? 0, st.replicas.size);
       st.bound =
-        this.options.queueBound ?? Math.max(st.maxBatch, Math.ceil((active * mu * this.sloMs) / 1000));
+        this.options.queueBound ?? Math.max(st.maxBatch, Math.ceil((serving * mu * this.sloMs) / 1000));
     }
   }
 
@@ -389,7 +391,7 @@ export class PipelineRouter {
     const stageReports: Record<string, StageReport> = {};
     for (const st of this.stages) {
       const s = interval.stages[st.id] ?? { visits: 0, batches: 0, maxQueueDepth: 0 };
-      const replicas = st.replicas.dispatchable(this.activeCounts[st.id] ?? 0, now).length;
+      const replicas = st.replicas.dispatchable(now).length;
       stageReports[st.id] = { replicas, ...s, maxQueueDepth: Math.max(s.maxQueueDepth, st.queue.size) };
     }
     return { ...interval, stageReports };

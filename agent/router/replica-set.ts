@@ -1,9 +1,10 @@
 import type { ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
 
 /**
- * One stage's replicas as the directory lists them, oldest first. The router dispatches only to the
- * first `active` usable ones (the tuner's count); the rest are warm standby, used as soon as the count
- * rises. A replica that failed a batch is skipped for a cool-down, so a standby takes its place.
+ * One stage's replicas as the directory lists them, oldest first. The router dispatches to every usable
+ * one: the tuner's count and the plan's headroom above it alike, since each is a running, paid-for
+ * replica, and one that takes batches before a burst shortens every queue rather than waiting for the
+ * tuner's next tick to be switched on. A replica that failed a batch is skipped for a cool-down.
  */
 
 export interface Replica {
@@ -36,14 +37,14 @@ export class ReplicaSet {
     return this.list.length;
   }
 
-  /** The replicas batches may go to now: the oldest `active` that are not cooling down. */
-  dispatchable(active: number, now: number): Replica[] {
-    return this.list.filter((r) => r.brokenUntil <= now).slice(0, Math.max(0, active));
+  /** The replicas batches may go to now: those not cooling down. */
+  dispatchable(now: number): Replica[] {
+    return this.list.filter((r) => r.brokenUntil <= now);
   }
 
   /** A free dispatchable replica, preferring one other than `avoid`. */
-  free(active: number, now: number, avoid?: ReadonlySet<string>): Replica | undefined {
-    const candidates = this.dispatchable(active, now).filter((r) => !r.busy);
+  free(now: number, avoid?: ReadonlySet<string>): Replica | undefined {
+    const candidates = this.dispatchable(now).filter((r) => !r.busy);
     return candidates.find((r) => !avoid?.has(r.url)) ?? candidates[0];
   }
 

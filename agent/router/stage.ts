@@ -31,7 +31,7 @@ export function newStage<T>(index: number, id: string): Stage<T> {
 
 /** What `GET /v1/pipelines/{id}` shows of a stage. */
 export function stageStatus<T>(st: Stage<T>, active: number, now: number): Record<string, unknown> {
-  const dispatchable = new Set(st.replicas.dispatchable(active, now).map((r) => r.url));
+  const dispatchable = new Set(st.replicas.dispatchable(now).map((r) => r.url));
   return {
     maxBatch: st.maxBatch,
     maxQueueDelayMs: st.delayMs,

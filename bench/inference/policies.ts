@@ -1,8 +1,6 @@
 import {
-  CG_PIPELINE,
   peakRatePerSecond,
   planCgPeak,
-  standbyHeadroom,
   targetTrackingConfig,
   targetTrackingController,
 } from '../../lib/core/inference/baselines.ts';
@@ -11,8 +9,9 @@ import {
   inferlineController,
   runClosedLoop,
 } from '../../lib/core/inference/closed-loop.ts';
+import { withSurgeHeadroom } from '../../lib/core/inference/headroom.ts';
 import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
-import { type PlanResult, plan } from '../../lib/core/inference/planner.ts';
+import { type PlannerInput, type PlanResult, plan } from '../../lib/core/inference/planner.ts';
 import type { StageProfile } from '../../lib/core/inference/profiles.ts';
 import type { PipelineConfig } from '../../lib/core/inference/simulator.ts';
 import { meanRatePerSecond } from '../../lib/core/inference/traces.ts';
@@ -26,10 +25,8 @@ export type PolicyName = 'inferline' | 'planner-only' | 'cg-peak' | 'target-trac
 export const POLICIES: readonly PolicyName[] = ['inferline', 'planner-only', 'cg-peak', 'target-tracking'];
 
 export interface PolicySettings {
-  /** Standby covers a surge to this multiple of the planning trace's boot-window rate. */
+  /** Serving headroom covers a surge to this multiple of the planning trace's boot-window rate. */
   readonly surgeFactor: number;
-  /** A warm standby replica serves this long after the tuner asks for it. */
-  readonly warmActivationMs: number;
   /** Target-tracking target: this fraction of one batch-1 replica's throughput, per minute. */
   readonly targetUtilisation: number;
   /** Target-tracking metric period (and evaluation interval). */
@@ -60,7 +57,9 @@ export interface PolicyRow {
   readonly queries?: number;
   readonly config?: Record<string, string>;
   readonly peakReplicas?: Record<string, number>;
-  readonly standby?: Record<string, number>;
+  readonly headroom?: Readonly<Record<string, number>>;
+  /** Stages whose batch the headroom search lowered from the plan's, with the batch they got. */
+  readonly loweredBatch?: Readonly<Record<string, number>>;
   readonly derivedStages?: readonly string[];
   readonly note?: string;
 }
@@ -125,6 +124,23 @@ function refused(ctx: Context, policy: PolicyName, note: string): PolicyRow {
   };
 }
 
+export function plannerInput(
+  pipeline: BenchPipeline,
+  profiles: Record<string, StageProfile[]>,
+  sloMs: number,
+  sample: Float64Array,
+  lateFraction: number,
+): PlannerInput {
+  return {
+    pipeline: plannerPipeline(pipeline, sloMs),
+    profiles,
+    arrivalsMs: sample,
+    seed: 7,
+    costOf: packedCostPerHour,
+    lateFraction,
+  };
+}
+
 export function planFor(
   pipeline: BenchPipeline,
   profiles: Record<string, StageProfile[]>,
@@ -132,14 +148,7 @@ export function planFor(
   sample: Float64Array,
   lateFraction: number,
 ): PlanResult {
-  return plan({
-    pipeline: plannerPipeline(pipeline, sloMs),
-    profiles,
-    arrivalsMs: sample,
-    seed: 7,
-    costOf: packedCostPerHour,
-    lateFraction,
-  });
+  return plan(plannerInput(pipeline, profiles, sloMs, sample, lateFraction));
 }
 
 export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
@@ -150,7 +159,9 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     const visitFractions = p.feasible ? p.visitFractions : {};
     // CG-Peak as the paper defines it: the peak rate over a sliding window equal to the SLO, known in advance.
     const peak = peakRatePerSecond(trace.arrivalsMs, sloMs);
+    const shape = plannerPipeline(ctx.pipeline, sloMs);
     const cg = planCgPeak({
+      shape,
       profiles: ctx.profiles,
       visitFractions,
       sloMs,
@@ -158,13 +169,10 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
       costOf: packedCostPerHour,
     });
     if (!cg) return refused(ctx, policy, 'no instance type runs the whole pipeline within the slo');
-    const r = runClosedLoop({
-      ...common,
-      pipeline: CG_PIPELINE,
-      config: cg.config,
-      profileOf: () => cg.profile,
+    const r = runClosedLoop({ ...common, pipeline: shape, config: cg.config, profileOf });
+    return row(ctx, policy, r, cg.config, {
+      note: `peak ${Math.round(peak)} qps over ${sloMs} ms windows; ${cg.units} units of one replica per stage`,
     });
-    return row(ctx, policy, r, cg.config, { note: `peak ${Math.round(peak)} qps over ${sloMs} ms windows` });
   }
   if (!p.feasible) return refused(ctx, policy, `planner refused: ${p.reason}`);
   const pipeline = plannerPipeline(ctx.pipeline, sloMs);
@@ -192,22 +200,37 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     const r = runClosedLoop({ ...base, config: start, controller });
     return row(ctx, policy, r, start, { derivedStages });
   }
-  const basis = tunerBasis({
+  const tunerBasisOf = (config: PipelineConfig) =>
+    tunerBasis({
+      config,
+      profileOf,
+      visitFractions: p.visitFractions,
+      arrivalsMs: ctx.sample,
+      ...(ctx.settings.envelopeFloor === 'slo' ? { envelopeFloorMs: sloMs } : {}),
+    });
+  const h = withSurgeHeadroom({
+    planner: plannerInput(ctx.pipeline, ctx.profiles, sloMs, ctx.sample, ctx.settings.planningLateFraction),
     config: p.config,
-    profileOf,
-    visitFractions: p.visitFractions,
-    arrivalsMs: ctx.sample,
-    ...(ctx.settings.envelopeFloor === 'slo' ? { envelopeFloorMs: sloMs } : {}),
+    basis: tunerBasisOf(p.config),
+    bootMs: boot,
+    surgeFactor: ctx.settings.surgeFactor,
   });
-  const standby = standbyHeadroom(basis, p.config, boot, ctx.settings.surgeFactor);
+  if (!h) return refused(ctx, policy, 'no configuration within the replica cap serves the surge');
+  // Headroom replicas serve from the start, on top of what the tuner asks for (as the product reconciles).
+  const serving: PipelineConfig = Object.fromEntries(
+    Object.entries(h.config).map(([s, c]) => [s, { ...c, replicas: c.replicas + (h.headroom[s] ?? 0) }]),
+  );
   const controller = inferlineController({
-    basis,
-    config: p.config,
-    standby,
-    warmActivationMs: ctx.settings.warmActivationMs,
+    basis: tunerBasisOf(h.config),
+    config: h.config,
     bootMs: boot,
     tickMs: ctx.settings.tunerTickMs,
     scaleDownRho: ctx.settings.scaleDownRho,
   });
-  return row(ctx, policy, runClosedLoop({ ...base, controller }), p.config, { derivedStages, standby });
+  const r = runClosedLoop({ ...base, config: serving, controller });
+  return row(ctx, policy, r, h.config, {
+    derivedStages,
+    headroom: h.headroom,
+    ...(Object.keys(h.lowered).length > 0 ? { loweredBatch: h.lowered } : {}),
+  });
 }

@@ -17,13 +17,15 @@ import {
  * Reconcile: make a pipeline's running jobs match what it wants.
  *
  * For a SERVING pipeline, each stage wants targets[stage] + headroom[stage] replicas of its planned
- * configuration, and the pipeline wants exactly one router. Warm headroom covers the time new EC2
- * capacity takes to boot: with B the stage type's boot latency and r_B the sample envelope's rate at the
- * window nearest B (the largest window within B; at least the planning rate), the stage keeps
+ * configuration, and the pipeline wants exactly one router. Headroom covers the time new EC2 capacity
+ * takes to boot; the router dispatches to it like any other replica. The plan stores it
+ * (ServingPlan.headroom, sized by withSurgeHeadroom: the replicas the estimator adds for a surge to
+ * HEADROOM_SURGE_FACTOR x the sample's rate over one boot). A plan without it (its surge beyond the
+ * planner's cap) keeps, with B the stage type's boot latency and r_B the sample
+ * envelope's rate at the window nearest B (at least the planning rate),
  * H = replicasFor(r_B, s, μ, ρ) − plannedReplicas warm replicas, never below 0: what the tuner would ask
- * for at the burst rate the sample shows over one boot. Catalog types boot in 60 s or more, so r_B is the
- * rate of the envelope's largest window. The tuner sizes for what it sees; headroom is there for the
- * burst it cannot wait for.
+ * for at the burst rate the sample shows over one boot. The tuner sizes for what it sees; headroom is
+ * there for the burst it cannot wait for.
  *
  * Replicas of another configuration (after a re-plan) are retired once the new configuration's replicas
  * run (make before break); those of a stage no longer in the plan at once. A surplus is cancelled newest
@@ -115,8 +117,9 @@ export async function reconcilePipeline(
   return { submitted, cancelled };
 }
 
-/** Warm replicas per stage beyond the plan's count, by the rule in the file comment (never below 0). */
+/** Warm replicas per stage beyond the target, by the rule in the file comment (never below 0). */
 export function warmHeadroom(plan: ServingPlan): Record<string, number> {
+  if (plan.headroom) return { ...plan.headroom };
   const { windowsMs, ratesPerSecond } = plan.basis.sample;
   const out: Record<string, number> = {};
   for (const [stageId, c] of Object.entries(plan.config)) {

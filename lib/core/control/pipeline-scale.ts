@@ -1,8 +1,11 @@
+import { withSurgeHeadroom } from '../inference/headroom.ts';
 import { createPackedCost } from '../inference/packed-cost.ts';
-import { PLANNING_LATE_FRACTION, plan } from '../inference/planner.ts';
+import { PLANNING_LATE_FRACTION, type PlannerInput, plan } from '../inference/planner.ts';
 import type { StageProfile } from '../inference/profiles.ts';
+import type { PipelineConfig } from '../inference/simulator.ts';
 import { type SampleTraceSpec, traceFromSpec } from '../inference/traces.ts';
 import { tunerBasis } from '../inference/tuner.ts';
+import { findInstanceType } from '../model/catalog.ts';
 import type { Job } from '../model/job.ts';
 import type { PipelineRecord, ServingPlan, StagePlan } from '../model/pipeline-serving.ts';
 import type { JobStore } from '../ports.ts';
@@ -66,7 +69,7 @@ export async function planPipeline(
     profiles[stage.id] = stored.filter((p) => types.includes(p.instanceType));
   }
   const arrivalsMs = traceFromSpec(trace).slice(0, MAX_PLANNING_ARRIVALS);
-  const result = plan({
+  const plannerInput: PlannerInput = {
     pipeline: record.spec,
     profiles,
     arrivalsMs,
@@ -75,7 +78,8 @@ export async function planPipeline(
     costOf: createPackedCost(),
     // The plan must hold on live traffic, another draw than its sample: leave a margin below 1% late.
     lateFraction: PLANNING_LATE_FRACTION,
-  });
+  };
+  const result = plan(plannerInput);
   if (!result.feasible) return { feasible: false, reason: result.reason };
   const profileOf = (id: string, type: string) => {
     const p = profiles[id]?.find((x) => x.instanceType === type);
@@ -83,23 +87,34 @@ export async function planPipeline(
     return p;
   };
   // The envelope starts at the SLO: shorter bursts were already shown to queue within it by the planner.
-  const basis = tunerBasis({
+  const basisOf = (config: PipelineConfig) =>
+    tunerBasis({
+      config,
+      profileOf,
+      visitFractions: result.visitFractions,
+      arrivalsMs,
+      envelopeFloorMs: record.spec.sloP99Ms,
+    });
+  // The plan with its serving headroom, batches revisited against their joint cost (headroom.ts).
+  const served = withSurgeHeadroom({
+    planner: plannerInput,
     config: result.config,
-    profileOf,
-    visitFractions: result.visitFractions,
-    arrivalsMs,
-    envelopeFloorMs: record.spec.sloP99Ms,
+    basis: basisOf(result.config),
+    bootMs: (id) => (findInstanceType(result.config[id]?.instanceType ?? '')?.bootSeconds ?? 60) * 1000,
   });
+  const chosen = served?.config ?? result.config;
+  const basis = basisOf(chosen);
   const config: Record<string, StagePlan> = {};
-  for (const [id, c] of Object.entries(result.config)) config[id] = { ...c };
+  for (const [id, c] of Object.entries(chosen)) config[id] = { ...c };
   return {
     feasible: true,
     plan: {
       config,
-      costPerHour: result.costPerHour,
-      p99Ms: result.p99Ms,
+      costPerHour: served?.costPerHour ?? result.costPerHour,
+      p99Ms: served?.p99Ms ?? result.p99Ms,
       visitFractions: { ...result.visitFractions },
       derivedStages: [...result.derivedStages],
+      ...(served ? { headroom: { ...served.headroom } } : {}),
       basis: {
         sample: {
           windowsMs: [...basis.sample.windowsMs],

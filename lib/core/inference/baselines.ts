@@ -3,14 +3,13 @@ import type { CostOf } from './cost.ts';
 import { maxArrivalsInWindow } from './envelope.ts';
 import { maxProfiledBatch, replicaThroughputQps, type StageProfile, serviceTimeMs } from './profiles.ts';
 import type { ControlView, PipelineConfig, ReplicaChange } from './simulator.ts';
-import type { PipelineShape } from './topology.ts';
-import type { TunerBasis } from './tuner.ts';
+import { compileTopology, longestPath, type PipelineShape } from './topology.ts';
 
 /**
- * The policies InferLine is compared with, and the sizing of its warm standby.
+ * The policies InferLine is compared with.
  *
- * - cg-peak (coarse-grained, provisioned for peak): the whole pipeline is one unit on one instance type,
- *   profiled as a black box, and replicated whole for the trace's peak rate, known in advance.
+ * - cg-peak (coarse-grained, provisioned for peak): one replica of every stage is a unit on one instance
+ *   type and batch, profiled as a black box, and replicated whole for the trace's peak rate, known in advance.
  * - target-tracking (SageMaker-style, per stage): InvocationsPerInstance averaged over one minute, kept
  *   near a target, scale-out when above it, scale-in no sooner than a cooldown after the last change, new
  *   replicas after their instance's boot latency.
@@ -18,29 +17,9 @@ import type { TunerBasis } from './tuner.ts';
 
 // ---------------------------------------------------------------------------------------------- cg-peak
 
-/** The single stage a coarse-grained unit is simulated as. */
-export const CG_STAGE = 'pipeline';
-
-export const CG_PIPELINE: PipelineShape = { stages: [{ id: CG_STAGE }], edges: [] };
-
-/**
- * P99 of Binomial(b, p): how many of a batch of b queries a stage visited with probability p must serve in
- * the 99th-percentile batch. A black-box profile of the whole pipeline sees exactly this variation.
- */
-export function binomialP99(b: number, p: number): number {
-  if (p >= 1) return b;
-  if (p <= 0) return 0;
-  let cdf = 0;
-  let pmf = (1 - p) ** b;
-  for (let m = 0; m <= b; m++) {
-    cdf += pmf;
-    if (cdf >= 0.99) return m;
-    pmf *= ((b - m) / (m + 1)) * (p / (1 - p));
-  }
-  return b;
-}
-
 export interface CgInput {
+  /** The pipeline's stages and edges: a unit is one replica of every stage. */
+  readonly shape: PipelineShape;
   /** Stage id -> candidate profiles (one per instance type). */
   readonly profiles: Readonly<Record<string, readonly StageProfile[]>>;
   /** Fraction of queries visiting each stage. */
@@ -55,11 +34,12 @@ export interface CgPlan {
   readonly instanceType: string;
   readonly maxBatch: number;
   readonly units: number;
-  /** The unit's black-box profile: batch b runs every stage in turn on its P99 share of b. */
-  readonly profile: StageProfile;
+  /** The unit's black-box latency at maxBatch: the longest path of its stages' batch times. */
+  readonly unitLatencyMs: number;
+  /** Every stage on instanceType at maxBatch with `units` replicas. */
   readonly config: PipelineConfig;
   readonly costPerHour: number;
-  /** units × one unit's throughput at maxBatch. */
+  /** units × one unit's throughput at maxBatch (its slowest stage's, per query entering the pipeline). */
   readonly capacityQps: number;
 }
 
@@ -71,71 +51,47 @@ function commonBatches(profiles: readonly StageProfile[]): number[] {
   return out;
 }
 
-/** The unit's profile on one type: latency(b) = sum over stages of the stage's time for its P99 share. */
-export function unitProfile(
-  perStage: Readonly<Record<string, StageProfile>>,
-  visitFractions: Readonly<Record<string, number>>,
-  instanceType: string,
-): StageProfile {
-  const list = Object.values(perStage);
-  const points = commonBatches(list).map((b) => {
-    let latencyMs = 0;
-    for (const [id, p] of Object.entries(perStage)) {
-      const m = binomialP99(b, visitFractions[id] ?? 0);
-      if (m > 0) latencyMs += serviceTimeMs(p, m);
-    }
-    return { batchSize: b, latencyMs, throughputQps: (b * 1000) / latencyMs };
-  });
-  const derived = list.find((p) => p.source.kind === 'derived');
-  return {
-    modelId: CG_STAGE,
-    instanceType,
-    source:
-      derived?.source.kind === 'derived'
-        ? {
-            kind: 'derived',
-            fromInstanceType: derived.source.fromInstanceType,
-            factor: derived.source.factor,
-            derivation: `sum of the stages' derived profiles: ${derived.source.derivation}`,
-          }
-        : { kind: 'measured' },
-    points,
-  };
-}
-
 /**
- * The cheapest (type, batch) whose unit can meet the SLO when provisioned for the peak: a batch that waits
- * at most one batch time and then runs one must fit the SLO (2·L(b) <= SLO), and the unit count covers
- * the peak rate at that batch's throughput.
+ * The cheapest coarse-grained deployment that meets the SLO at the peak. As in InferLine's CG baselines
+ * (after Clipper), the unit is the whole pipeline: one replica of every stage, all on one instance type
+ * and one max batch, profiled as a black box and replicated whole. A unit's latency at batch b is the
+ * longest path of its stages' batch times L(b); a batch that waits at most one batch time and then runs one
+ * must fit the SLO (2·L(b) <= SLO). A unit serves min over stages of μ_m(b)/s_m queries per second, so the
+ * slowest stage sets the unit count and every other stage is replicated with it: the stage imbalance the
+ * planner's per-stage choices remove.
  */
 export function planCgPeak(input: CgInput): CgPlan | undefined {
-  const stages = Object.keys(input.profiles);
+  const topo = compileTopology(input.shape);
+  const stages = topo.ids;
   const types = new Set(stages.flatMap((s) => (input.profiles[s] ?? []).map((p) => p.instanceType)));
   let best: CgPlan | undefined;
   for (const type of types) {
-    const perStage: Record<string, StageProfile> = {};
-    for (const s of stages) {
-      const p = input.profiles[s]?.find((x) => x.instanceType === type);
-      if (p) perStage[s] = p;
-    }
-    if (Object.keys(perStage).length !== stages.length) continue;
-    const profile = unitProfile(perStage, input.visitFractions, type);
-    for (const pt of profile.points) {
-      if (2 * pt.latencyMs > input.sloMs) continue;
-      const units = Math.max(1, Math.ceil(input.peakRatePerSecond / pt.throughputQps - 1e-9));
-      const config: PipelineConfig = {
-        [CG_STAGE]: { instanceType: type, maxBatch: pt.batchSize, replicas: units, maxQueueDelayMs: 0 },
-      };
+    const perStage = stages.map((s) => input.profiles[s]?.find((x) => x.instanceType === type));
+    if (perStage.some((p) => p === undefined)) continue;
+    const profiles = perStage as StageProfile[];
+    for (const b of commonBatches(profiles)) {
+      const unitLatencyMs = longestPath(topo, (i) => serviceTimeMs(profiles[i] as StageProfile, b));
+      if (2 * unitLatencyMs > input.sloMs) continue;
+      let unitQps = Number.POSITIVE_INFINITY;
+      profiles.forEach((p, i) => {
+        const share = input.visitFractions[stages[i] as string] ?? 0;
+        if (share > 0) unitQps = Math.min(unitQps, replicaThroughputQps(p, b) / share);
+      });
+      if (!Number.isFinite(unitQps)) continue;
+      const units = Math.max(1, Math.ceil(input.peakRatePerSecond / unitQps - 1e-9));
+      const config: PipelineConfig = Object.fromEntries(
+        stages.map((s) => [s, { instanceType: type, maxBatch: b, replicas: units, maxQueueDelayMs: 0 }]),
+      );
       const costPerHour = input.costOf(config);
       if (!best || costPerHour < best.costPerHour - 1e-9)
         best = {
           instanceType: type,
-          maxBatch: pt.batchSize,
+          maxBatch: b,
           units,
-          profile,
+          unitLatencyMs,
           config,
           costPerHour,
-          capacityQps: units * pt.throughputQps,
+          capacityQps: units * unitQps,
         };
     }
   }
@@ -246,47 +202,4 @@ export function targetTrackingController(o: TargetTrackingOptions): TargetTracki
       return out;
     },
   };
-}
-
-// ------------------------------------------------------------------------------------- standby headroom
-
-/**
- * Warm standby per instance type for the InferLine policy. New instances take a boot latency B to serve,
- * so the standby must carry any surge that arrives within B. The planning trace's envelope at the window
- * nearest B gives the rate the plan must expect over one boot (r_B, at least the planning mean rate); the
- * standby covers a surge to `surgeFactor`·r_B. At that rate the tuner asks stage m for
- * surgeFactor·r_B·s_m / (μ_m·ρ_m) replicas (the paper's formula before rounding: at least what tune()
- * asks, whose envelope rules are never more, so the standby is on the safe side). A spare slot of a type
- * serves any stage planned on that type, so the need is summed over the type's stages before rounding:
- * H_type = ⌈Σ_m surgeFactor·r_B·s_m / (μ_m·ρ_m)⌉ − Σ_m k_m, with B the slowest boot of the type's stages.
- */
-export function standbyHeadroom(
-  basis: TunerBasis,
-  config: PipelineConfig,
-  bootMs: (stage: string) => number,
-  surgeFactor: number,
-): Record<string, number> {
-  const { windowsMs, ratesPerSecond } = basis.sample;
-  const rateOverBoot = (boot: number) => {
-    let i = 0;
-    while (i + 1 < windowsMs.length && (windowsMs[i + 1] as number) <= boot) i++;
-    return Math.max(ratesPerSecond[i] ?? 0, basis.planningRatePerSecond);
-  };
-  const byType = new Map<string, string[]>();
-  for (const [s, c] of Object.entries(config))
-    byType.set(c.instanceType, [...(byType.get(c.instanceType) ?? []), s]);
-  const out: Record<string, number> = {};
-  for (const [type, stages] of byType) {
-    const rB = rateOverBoot(Math.max(...stages.map(bootMs)));
-    let need = 0;
-    let planned = 0;
-    for (const s of stages) {
-      const b = basis.stages[s];
-      if (!b || b.visitFraction <= 0 || b.rho <= 0) continue;
-      need += (surgeFactor * rB * b.visitFraction) / (b.replicaThroughputQps * b.rho);
-      planned += b.plannedReplicas;
-    }
-    out[type] = Math.max(0, Math.ceil(need - 1e-9) - planned);
-  }
-  return out;
 }

@@ -3,6 +3,7 @@ export * from './closed-loop.ts';
 export * from './cost.ts';
 export * from './derivation.ts';
 export * from './envelope.ts';
+export * from './headroom.ts';
 export * from './packed-cost.ts';
 export * from './planner.ts';
 export * from './profiles.ts';

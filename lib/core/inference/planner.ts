@@ -121,7 +121,7 @@ interface Ctx {
   sims: number;
 }
 
-export function plan(raw: PlannerInput): PlanResult {
+function contextOf(raw: PlannerInput): { ctx: Ctx; topo: ReturnType<typeof compileTopology> } {
   const input = validated(raw);
   const topo = compileTopology(input.pipeline);
   const router = input.paths
@@ -138,6 +138,30 @@ export function plan(raw: PlannerInput): PlanResult {
     cache: new Map(),
     sims: 0,
   };
+  return { ctx, topo };
+}
+
+/**
+ * Alg. 1's replica loop from a given configuration: `start` (usually a plan) with replicas added at the
+ * bottleneck until the estimator says the input's trace meets the SLO; hardware and batch stay as they
+ * are. Undefined when a stage would need more than maxReplicasPerStage.
+ */
+export function provisionFor(raw: PlannerInput, start: PipelineConfig): PipelineConfig | undefined {
+  const { ctx } = contextOf(raw);
+  const issues = ctx.ids.flatMap((id) => {
+    const c = start[id];
+    if (!c) return [{ path: `start.${id}`, message: 'the stage has no configuration' }];
+    if (!candidates(ctx, id).some((p) => p.instanceType === c.instanceType))
+      return [{ path: `start.${id}.instanceType`, message: `no usable profile for ${c.instanceType}` }];
+    return [];
+  });
+  if (issues.length > 0) throw new ValidationError('planner input', issues);
+  return addReplicasUntilFeasible(ctx, start, ctx.ids);
+}
+
+export function plan(raw: PlannerInput): PlanResult {
+  const { ctx, topo } = contextOf(raw);
+  const input = ctx.input;
   const missing = ctx.ids.filter((id) => candidates(ctx, id).length === 0);
   if (missing.length > 0)
     return { feasible: false, reason: `no usable profile for stage ${missing.join(', ')}`, simulations: 0 };

@@ -63,6 +63,12 @@ export const ServingPlanSchema = z.object({
   visitFractions: z.record(z.string(), z.number().min(0).max(1)),
   /** Stages whose chosen profile was derived rather than measured. */
   derivedStages: z.array(z.string()),
+  /**
+   * Replicas per stage kept serving on top of the stage's target: what the estimator says a surge to
+   * HEADROOM_SURGE_FACTOR x the sample's boot-window rate needs (withSurgeHeadroom). Absent on plans whose
+   * surge no configuration within the planner's cap serves; those use the tuner's formula.
+   */
+  headroom: z.record(z.string(), z.number().int().min(0)).optional(),
   basis: StoredTunerBasisSchema,
   plannedAt: z.number().int().min(0),
 });

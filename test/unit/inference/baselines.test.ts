@@ -1,21 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  binomialP99,
-  CG_PIPELINE,
-  CG_STAGE,
   peakRatePerSecond,
   planCgPeak,
-  standbyHeadroom,
   targetTrackingConfig,
   targetTrackingController,
-  unitProfile,
 } from '../../../lib/core/inference/baselines.ts';
 import { runClosedLoop } from '../../../lib/core/inference/closed-loop.ts';
 import { packedCostPerHour } from '../../../lib/core/inference/packed-cost.ts';
-import { replicaThroughputQps, type StageProfile } from '../../../lib/core/inference/profiles.ts';
+import type { StageProfile } from '../../../lib/core/inference/profiles.ts';
 import type { PipelineConfig } from '../../../lib/core/inference/simulator.ts';
 import { gammaTrace, stepTrace } from '../../../lib/core/inference/traces.ts';
-import { tunerBasis } from '../../../lib/core/inference/tuner.ts';
 import { profile, stage } from './builders.ts';
 
 const single = { stages: [{ id: 'a' }], edges: [] };
@@ -31,9 +25,10 @@ describe('cg-peak', () => {
       profile('c7i.xlarge', (b) => 3 + 2 * b, [1, 2, 4, 8], 'b'),
     ],
   };
+  const shape = { stages: [{ id: 'a' }, { id: 'b' }], edges: [{ from: 'a', to: 'b', probability: 0.25 }] };
   const visitFractions = { a: 1, b: 0.25 };
 
-  it('covers the peak rate with whole pipeline units', () => {
+  it('replicates one replica of every stage, on one type and batch, for the peak rate', () => {
     const arrivals = stepTrace(
       [
         { ratePerSecond: 100, cv: 1, durationSeconds: 30 },
@@ -43,6 +38,7 @@ describe('cg-peak', () => {
     );
     const peak = peakRatePerSecond(arrivals, 150);
     const plan = planCgPeak({
+      shape,
       profiles,
       visitFractions,
       sloMs: 150,
@@ -51,47 +47,57 @@ describe('cg-peak', () => {
     });
     expect(plan).toBeDefined();
     if (!plan) return;
+    for (const id of ['a', 'b'])
+      expect(plan.config[id]).toEqual({
+        instanceType: plan.instanceType,
+        maxBatch: plan.maxBatch,
+        replicas: plan.units,
+        maxQueueDelayMs: 0,
+      });
     expect(plan.capacityQps).toBeGreaterThanOrEqual(peak);
-    expect(plan.units * replicaThroughputQps(plan.profile, plan.maxBatch)).toBeGreaterThanOrEqual(peak);
-    expect(
-      2 * (plan.profile.points.find((p) => p.batchSize === plan.maxBatch)?.latencyMs ?? 1e9),
-    ).toBeLessThanOrEqual(150);
+    expect(2 * plan.unitLatencyMs).toBeLessThanOrEqual(150);
+    expect(plan.costPerHour).toBeCloseTo(packedCostPerHour(plan.config), 9);
     const run = runClosedLoop({
-      pipeline: CG_PIPELINE,
+      pipeline: shape,
       config: plan.config,
-      profileOf: () => plan.profile,
+      profileOf: (id, type) => profiles[id as 'a' | 'b'].find((p) => p.instanceType === type) as StageProfile,
       arrivalsMs: arrivals,
       sloMs: 150,
     });
     expect(run.missRate).toBeLessThan(0.01);
   });
 
-  it('charges a conditional stage only for its P99 share of a batch', () => {
-    expect(binomialP99(8, 1)).toBe(8);
-    expect(binomialP99(8, 0.25)).toBeLessThan(8);
-    expect(binomialP99(8, 0.25)).toBeGreaterThanOrEqual(2);
-    const every = [1, 2, 3, 4, 5, 6, 7, 8];
-    const unit = unitProfile(
-      {
-        a: profile('c7i.large', (b) => 3 + 2 * b, every, 'a'),
-        b: profile('c7i.large', (b) => 5 + 4 * b, every, 'b'),
-      },
+  it('sizes units by the slowest stage per query, and replicates every other stage with it', () => {
+    // On c7i.large at batch 8: a serves 8000 / 19 = 421 q/s, b 8000 / 37 = 216 q/s of its quarter of
+    // the queries, 865 q/s of pipeline traffic. a is the bottleneck, and b gets as many replicas. (At batch 4 a
+    // serves 364 q/s: 4 units for 1100 q/s against 3.)
+    const only = { a: [profiles.a[0]], b: [profiles.b[0]] };
+    const plan = planCgPeak({
+      shape,
+      profiles: only,
       visitFractions,
-      'c7i.large',
-    );
-    const at8 = unit.points.find((p) => p.batchSize === 8)?.latencyMs ?? 0;
-    // Full batches through both stages would take 19 + 37 ms; b sees its P99 share of 8 queries.
-    expect(at8).toBe(19 + 5 + 4 * binomialP99(8, 0.25));
-    expect(at8).toBeLessThan(19 + 37);
-    // A batch of one still visits b in the 99th percentile case.
-    expect(unit.points.find((p) => p.batchSize === 1)?.latencyMs).toBe(5 + 9);
+      sloMs: 1000,
+      peakRatePerSecond: 1100,
+      costOf: packedCostPerHour,
+    });
+    expect(plan?.maxBatch).toBe(8);
+    expect(plan?.units).toBe(Math.ceil(1100 / (8000 / 19)));
+    expect(plan?.config.b?.replicas).toBe(plan?.units);
+    // The unit's latency is the path's: a then b at the same batch.
+    expect(plan?.unitLatencyMs).toBe(19 + 37);
   });
 
   it('fails to plan when no unit meets the SLO', () => {
     expect(
-      planCgPeak({ profiles, visitFractions, sloMs: 4, peakRatePerSecond: 10, costOf: packedCostPerHour }),
+      planCgPeak({
+        shape,
+        profiles,
+        visitFractions,
+        sloMs: 4,
+        peakRatePerSecond: 10,
+        costOf: packedCostPerHour,
+      }),
     ).toBeUndefined();
-    expect(CG_STAGE).toBe('pipeline');
   });
 });
 
@@ -142,43 +148,6 @@ describe('target-tracking', () => {
       const last = before[before.length - 1];
       if (last) expect(a.atMs - last.atMs).toBeGreaterThanOrEqual(300_000);
     }
-  });
-});
-
-describe('standby headroom', () => {
-  const p = profile('c7i.large', (b) => 5 * b);
-  const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 120 }, 7);
-
-  it('sizes standby as the extra replicas the tuner would need at the surge rate', () => {
-    const config = { a: stage({ replicas: 2 }) };
-    const basis = tunerBasis({ config, profileOf: () => p, visitFractions: { a: 1 }, arrivalsMs: sample });
-    const none = standbyHeadroom(basis, config, () => 60_000, 1);
-    const double = standbyHeadroom(basis, config, () => 60_000, 2);
-    expect(none['c7i.large']).toBeLessThanOrEqual(1);
-    expect(double['c7i.large']).toBeGreaterThanOrEqual(2);
-  });
-
-  it('shares one pool per instance type, rounding the summed need of its stages once', () => {
-    // Three stages of one replica each at ρ = 0.5: a 1.2x surge needs 1.2 replicas per stage.
-    const config: PipelineConfig = {
-      a: stage({ replicas: 1 }),
-      b: stage({ replicas: 1 }),
-      c: stage({ replicas: 1, instanceType: 'g5.xlarge' }),
-    };
-    const basis = {
-      sample: { windowsMs: [1000], counts: [100], ratesPerSecond: [100] },
-      planningRatePerSecond: 100,
-      rhoP: 0.5,
-      stages: Object.fromEntries(
-        ['a', 'b', 'c'].map((s) => [
-          s,
-          { visitFraction: 1, replicaThroughputQps: 200, plannedReplicas: 1, rho: 0.5 },
-        ]),
-      ),
-    };
-    const standby = standbyHeadroom(basis, config, () => 60_000, 1.2);
-    // c7i.large: ⌈2 × 1.2⌉ − 2 = 1 shared slot, where per stage it would be one each.
-    expect(standby).toEqual({ 'c7i.large': 1, 'g5.xlarge': 1 });
   });
 });
 

@@ -116,7 +116,7 @@ describe('closed-loop simulation', () => {
     expect(result.replicaSeconds.a).toBeCloseTo(30, 9);
   });
 
-  it('takes warm standby first when the tuner scales up, and counts the standby cost', () => {
+  it('keeps the headroom the run starts with, and adds tuner replicas after their boot', () => {
     const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 3);
     const planned: PipelineConfig = { a: stage({ replicas: 1 }) };
     const p = profile('c7i.large', (b) => 4 * b);
@@ -133,32 +133,26 @@ describe('closed-loop simulation', () => {
       ],
       4,
     );
-    const controller = inferlineController({
-      basis,
-      config: planned,
-      standby: { 'c7i.large': 2 },
-      warmActivationMs: 2000,
-      bootMs: () => 60_000,
-    });
+    const controller = inferlineController({ basis, config: planned, bootMs: () => 5_000 });
+    // The plan's one replica plus two of headroom serve from the start.
     const result = runClosedLoop({
       pipeline: single,
-      config: planned,
+      config: { a: stage({ replicas: 3 }) },
       profileOf: () => p,
       arrivalsMs: live,
       sloMs: 200,
       controller,
       costOf: (c) => Object.values(c).reduce((n, x) => n + x.replicas, 0),
     });
-    const firstUp = result.timeline.find((pt) => (pt.provisioned.a ?? 0) > 1);
+    const firstUp = result.timeline.find((pt) => (pt.provisioned.a ?? 0) > 3);
     expect(firstUp).toBeDefined();
-    const firstActive = result.timeline.find((pt) => (pt.active.a ?? 0) > 1);
-    // Warm replicas serve 2 s after the request, long before a 60 s boot.
-    expect((firstActive?.atMs ?? 0) - (firstUp?.atMs ?? 0)).toBe(2000);
-    // The standby pool shrinks while its replacements boot, but is paid for the whole time.
-    expect(result.standby[0]?.standby['c7i.large']).toBe(2);
-    expect(result.standby.every((pt) => (pt.standby['c7i.large'] ?? 0) >= 0)).toBe(true);
-    expect(result.replicaSeconds['standby:c7i.large']).toBeGreaterThan(0);
+    const firstActive = result.timeline.find((pt) => (pt.active.a ?? 0) > 3);
+    // A replica the tuner adds serves one boot after it asks; the headroom never leaves.
+    expect((firstActive?.atMs ?? 0) - (firstUp?.atMs ?? 0)).toBe(5000);
+    expect(result.timeline.every((pt) => (pt.provisioned.a ?? 0) >= 3)).toBe(true);
+    // Paid for: three replicas throughout and more after the step.
     expect(result.costPerHour).toBeGreaterThan(3);
+    expect(result.replicaSeconds.a).toBeGreaterThan(3 * 39);
   });
 
   it('scales each stage back to its own plan with per-stage ρ, where the pipeline-wide ρ_p holds it up', () => {
@@ -189,8 +183,6 @@ describe('closed-loop simulation', () => {
       const controller = inferlineController({
         basis,
         config: planned,
-        standby: {},
-        warmActivationMs: 0,
         bootMs: () => 1000,
         scaleDownRho,
       });

@@ -165,29 +165,27 @@ describe('PipelineRouter', () => {
     expect(totals).toMatchObject({ arrivals: 4, shed: 1, completed: 3, errors: 0 });
   });
 
-  it('keeps standby replicas idle until the active count rises', async () => {
+  it('dispatches to every listed replica, the headroom above the tuner count included', async () => {
     const held = new HeldSender();
-    held.autoRelease = true;
+    // The tuner's count is 1; the other two are headroom the control plane keeps running.
     const r = router(held, { stages: [{ id: 'a', replicas: 1 }] }, [
       endpoint('a', 'http://old', 1),
       endpoint('a', 'http://newer', 2),
       endpoint('a', 'http://newest', 3),
     ]);
-    await Promise.all(Array.from({ length: 20 }, (_, i) => r.submit(query(i))));
-    expect(new Set(held.sent.map((b) => b.url))).toEqual(new Set(['http://old']));
-    held.autoRelease = false;
-    r.setActive({ a: 2 });
-    const more = [r.submit(query(1)), r.submit(query(2)), r.submit(query(3))];
-    expect(held.sent.slice(-2).map((b) => b.url)).toEqual(['http://old', 'http://newer']);
+    expect(r.active).toEqual({ a: 1 });
+    const queries = [r.submit(query(1)), r.submit(query(2)), r.submit(query(3))];
+    // One batch per free replica, oldest first: none waits while a replica is idle.
+    expect(held.pending().map((b) => b.url)).toEqual(['http://old', 'http://newer', 'http://newest']);
     held.autoRelease = true;
     for (const b of held.pending()) b.release();
-    await Promise.all(more);
-    expect(held.sent.some((b) => b.url === 'http://newest')).toBe(false);
+    await Promise.all(queries);
+    expect(r.takeInterval().stageReports.a?.replicas).toBe(3);
   });
 
   it('retries a failed batch once on another replica, then fails its queries', async () => {
     const held = new HeldSender();
-    // Two active, one standby: a replica that failed is skipped and the standby takes its place.
+    // A replica that failed is skipped while it cools down; the others take its batches.
     const r = router(held, { stages: [{ id: 'a', replicas: 2 }] }, [
       endpoint('a', 'http://a1', 1),
       endpoint('a', 'http://a2', 2),

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import {
+  HEADROOM_SURGE_FACTOR,
+  surgeHeadroom,
+  withSurgeHeadroom,
+} from '../../../lib/core/inference/headroom.ts';
+import { type PlannerInput, provisionFor } from '../../../lib/core/inference/planner.ts';
+import { simulate } from '../../../lib/core/inference/simulator.ts';
+import { gammaTrace, meanRatePerSecond } from '../../../lib/core/inference/traces.ts';
+import { tunerBasis } from '../../../lib/core/inference/tuner.ts';
+import { profile, stage } from './builders.ts';
+
+describe('serving headroom for a surge', () => {
+  // One stage, 5 ms per query at any batch: a replica serves 200 q/s.
+  const p = profile('c7i.large', (b) => 5 * b, [1, 2, 4, 8], 'a');
+  const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 120 }, 7);
+  const planner: PlannerInput = {
+    pipeline: { sloP99Ms: 100, stages: [{ id: 'a' }], edges: [] },
+    profiles: { a: [p] },
+    arrivalsMs: sample,
+    seed: 1,
+  };
+  const config = { a: stage({ maxBatch: 8, replicas: 1 }) };
+  const basis = tunerBasis({ config, profileOf: () => p, visitFractions: { a: 1 }, arrivalsMs: sample });
+  const headroomAt = (surgeFactor: number) =>
+    surgeHeadroom({ planner, config, basis, bootMs: () => 60_000, surgeFactor })?.a;
+
+  it('adds nothing at the planning rate and more for larger surges', () => {
+    expect(headroomAt(0.5)).toBe(0);
+    const two = headroomAt(2) as number;
+    const four = headroomAt(4) as number;
+    expect(two).toBeGreaterThanOrEqual(1);
+    expect(four).toBeGreaterThan(two);
+    expect(surgeHeadroom({ planner, config, basis, bootMs: () => 60_000 })?.a).toBe(
+      headroomAt(HEADROOM_SURGE_FACTOR),
+    );
+  });
+
+  it('gives the plan what the estimator says the compressed sample needs, and no more', () => {
+    const rB = Math.max(...basis.sample.ratesPerSecond.slice(-1), basis.planningRatePerSecond);
+    const factor = 3;
+    const extra = headroomAt(factor) as number;
+    const squeeze = meanRatePerSecond(sample) / (factor * rB);
+    const surge = sample.map((t) => t * squeeze);
+    const run = (replicas: number) =>
+      simulate({
+        pipeline: planner.pipeline,
+        config: { a: { ...config.a, replicas } },
+        profileOf: () => p,
+        arrivalsMs: surge,
+        sloMs: 100,
+        seed: 1,
+      });
+    const late = (r: ReturnType<typeof run>) => r.late / r.latenciesMs.length;
+    expect(late(run(1 + extra))).toBeLessThanOrEqual(0.01);
+    expect(late(run(extra))).toBeGreaterThan(0.01);
+  });
+
+  it('leaves hardware and batch as planned, and refuses a start that lacks a stage', () => {
+    const out = provisionFor(planner, { a: stage({ maxBatch: 4, replicas: 1 }) });
+    expect(out?.a?.maxBatch).toBe(4);
+    expect(out?.a?.instanceType).toBe('c7i.large');
+    expect(() => provisionFor(planner, {})).toThrow(/start\.a/);
+    expect(() => provisionFor(planner, { a: stage({ instanceType: 'g5.xlarge' }) })).toThrow(
+      /no usable profile for g5.xlarge/,
+    );
+  });
+});
+
+describe('plan and headroom chosen together', () => {
+  // No batching gain: a batch of b takes 10·b ms, so a large batch only adds latency under load.
+  const p = profile('c7i.large', (b) => 10 * b, [1, 2, 4, 8], 'a');
+  const sample = gammaTrace({ ratePerSecond: 150, cv: 1, durationSeconds: 120 }, 11);
+  const planner: PlannerInput = {
+    pipeline: { sloP99Ms: 150, stages: [{ id: 'a' }], edges: [] },
+    profiles: { a: [p] },
+    arrivalsMs: sample,
+    seed: 1,
+    costOf: (c) => Object.values(c).reduce((n, x) => n + x.replicas, 0),
+  };
+  const basis = (config: Record<string, ReturnType<typeof stage>>) =>
+    tunerBasis({ config, profileOf: () => p, visitFractions: { a: 1 }, arrivalsMs: sample });
+
+  it('lowers a batch when that makes plan plus headroom cheaper, keeping the sample feasible', () => {
+    const big = provisionFor(planner, { a: stage({ maxBatch: 8, replicas: 1 }) });
+    expect(big).toBeDefined();
+    if (!big) return;
+    const own = surgeHeadroom({ planner, config: big, basis: basis(big), bootMs: () => 60_000 });
+    const ownTotal = (big.a?.replicas ?? 0) + (own?.a ?? 0);
+    const joint = withSurgeHeadroom({ planner, config: big, basis: basis(big), bootMs: () => 60_000 });
+    expect(joint).toBeDefined();
+    if (!joint) return;
+    expect(joint.totalCostPerHour).toBeLessThan(ownTotal);
+    expect(joint.lowered.a).toBeLessThan(8);
+    expect(joint.config.a?.maxBatch).toBe(joint.lowered.a);
+    // Still feasible on the sample as it stands: the replica loop adds nothing to it.
+    expect(provisionFor(planner, joint.config)).toEqual(joint.config);
+    expect(joint.p99Ms).toBeLessThanOrEqual(150);
+    expect(joint.totalCostPerHour).toBe((joint.config.a?.replicas ?? 0) + (joint.headroom.a ?? 0));
+  });
+
+  it('keeps the plan when no smaller batch is cheaper in total', () => {
+    const one = provisionFor(planner, { a: stage({ maxBatch: 1, replicas: 1 }) });
+    if (!one) throw new Error('batch 1 must be feasible');
+    const joint = withSurgeHeadroom({ planner, config: one, basis: basis(one), bootMs: () => 60_000 });
+    expect(joint?.config).toEqual(one);
+    expect(joint?.lowered).toEqual({});
+  });
+});
