@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
-import type { QueueMessage, WorkQueue } from '../lib/core/ports.ts';
+import type { QueueMessage } from '../lib/core/ports.ts';
 import { describeIssues } from '../lib/core/protocol/envelope.ts';
-import type { AgentState, RunningTaskRef } from '../lib/core/protocol/heartbeat.ts';
+import type { AgentState } from '../lib/core/protocol/heartbeat.ts';
 import type { ModelCommand } from '../lib/core/protocol/inference.ts';
 import {
   type CancelTask,
@@ -11,27 +11,21 @@ import {
   type TaskEventType,
   taskKey,
 } from '../lib/core/protocol/tasks.ts';
+import type { AgentDeps, Entry } from './agent-deps.ts';
+import { buildSnapshot, sendHeartbeat } from './agent-heartbeat.ts';
 import { BoundedMap } from './bounded-map.ts';
-import type { DetectedCapacity } from './capacity.ts';
 import { ChangeSignal } from './change-signal.ts';
 import { cancelKey, cancelMatches, cancelNote, decodeAgentCommand, taskIds } from './commands.ts';
 import type { DrainRequest } from './drain.ts';
 import { CapacityLedger } from './ledger.ts';
-import { errorText, type Logger } from './log.ts';
-import type { ModelHost } from './model-host.ts';
+import { errorText } from './log.ts';
 import { runPoller } from './poller.ts';
-import type { AgentSnapshot, Reporter } from './reporter.ts';
-import { notStarted, type ServingHost, type ServingRun } from './serving-host.ts';
+import type { AgentSnapshot } from './reporter.ts';
+import { notStarted, type ServingRun } from './serving-host.ts';
 import { Settler } from './settle.ts';
-import {
-  isCommandRunTask,
-  type RunningTask,
-  runSpecFor,
-  type StopReason,
-  startTask,
-  type TaskResult,
-} from './task-runner.ts';
+import { isCommandRunTask, runSpecFor, startTask, type TaskResult } from './task-runner.ts';
 
+export type { AgentDeps, AgentSettings } from './agent-deps.ts';
 export { decodeAgentCommand } from './commands.ts';
 
 /**
@@ -47,45 +41,6 @@ export { decodeAgentCommand } from './commands.ts';
 const MAX_WAITING = 16;
 /** How long a RunTask that found the local wait list full stays hidden before it is tried again. */
 const BUSY_RETRY_SECONDS = 5;
-
-export interface AgentSettings {
-  readonly visibilitySeconds: number;
-  readonly pollWaitSeconds: number;
-  readonly heartbeatMs: number;
-  readonly killGraceMs: number;
-  readonly drainGraceMs: number;
-  readonly tailBytes: number;
-  readonly rememberCompleted: number;
-  /** Parent of the per-task working directories. */
-  readonly workDir: string;
-  /** Environment every task starts from. */
-  readonly baseEnv: Readonly<Record<string, string | undefined>>;
-}
-
-export interface AgentDeps {
-  readonly queue: WorkQueue;
-  readonly reporter: Reporter;
-  readonly logger: Logger;
-  readonly capacity: DetectedCapacity;
-  readonly settings: AgentSettings;
-  readonly now?: () => number;
-  readonly modelHost?: ModelHost;
-  /** Runs `model` and `router` tasks; without one they fail with the reason. */
-  readonly servingHost?: ServingHost;
-  readonly startTask?: typeof startTask;
-}
-
-interface Entry {
-  readonly key: string;
-  readonly task: RunTask;
-  /** Every delivery of this RunTask; all are extended while it runs and deleted once it is reported. */
-  readonly receipts: Set<string>;
-  phase: 'waiting' | 'running';
-  run?: RunningTask & { readonly endpoint?: string };
-  /** A stop asked for while the process was still being spawned. */
-  pendingStop?: StopReason;
-  cancelNote?: string;
-}
 
 export class Agent {
   private stateValue: AgentState = 'RUNNING';
@@ -158,19 +113,7 @@ export class Agent {
   }
 
   snapshot(): AgentSnapshot {
-    const refs = (phase: Entry['phase']): RunningTaskRef[] =>
-      [...this.entries.values()]
-        .filter((e) => e.phase === phase)
-        .map(({ task }) => ({ jobId: task.jobId, taskIndex: task.taskIndex, attempt: task.attempt }));
-    return {
-      state: this.stateValue,
-      capacity: this.ledger.capacity,
-      free: this.ledger.free(),
-      freeGpuIndices: this.ledger.freeGpuIndices(),
-      gpus: this.deps.capacity.gpus,
-      running: refs('running'),
-      waiting: refs('waiting'),
-    };
+    return buildSnapshot(this.stateValue, this.ledger, this.deps.capacity.gpus, this.entries);
   }
 
   /** Route one queue message. Exposed for tests; the poller calls it in receive order. */
@@ -385,12 +328,8 @@ export class Agent {
     this.deps.logger.log('info', 'drained', { reason: request.reason });
   }
 
-  private async heartbeat(): Promise<void> {
-    try {
-      await this.deps.reporter.heartbeat(this.snapshot());
-    } catch (error) {
-      this.deps.logger.log('warn', 'heartbeat failed', { error: errorText(error) });
-    }
+  private heartbeat(): Promise<void> {
+    return sendHeartbeat(this.deps.reporter, this.deps.logger, () => this.snapshot());
   }
 
   private extendVisibility(): void {

@@ -13,12 +13,23 @@ import {
 } from '../../lib/core/model/pipeline-serving.ts';
 import type { StageReport } from '../../lib/core/protocol/pipeline.ts';
 import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
-import { type BatchSender, concatRows, splitRows, type Tensor, trailingKey } from './replica-client.ts';
+import { type BatchSender, concatRows, splitRows, type Tensor } from './replica-client.ts';
 import type { Replica } from './replica-set.ts';
-import { newStage, type Stage as StageOf, stageStatus } from './stage.ts';
+import {
+  answerOf,
+  type Item,
+  inputOf,
+  newQuery,
+  type Query,
+  type QueryResult,
+  type Stage,
+  takeBatch,
+} from './router-query.ts';
+import { routerStatus, sizeBounds, takeIntervalReport } from './router-report.ts';
+import { newStage } from './stage.ts';
 import { type IntervalStats, RouterStats } from './stats.ts';
 
-type Stage = StageOf<Item>;
+export type { QueryResult } from './router-query.ts';
 
 /**
  * The serving path of one pipeline, as `lib/core/inference/simulator.ts` models it:
@@ -38,14 +49,6 @@ type Stage = StageOf<Item>;
  * queries. A queued query whose deadline has passed is dropped (counted as an error and as dropped).
  */
 
-export interface QueryResult {
-  readonly output: Tensor;
-  /** Router arrival to answer, ms. */
-  readonly totalMs: number;
-  /** Stage ids the query visited. */
-  readonly stages: readonly string[];
-}
-
 export interface PipelineRouterOptions {
   readonly pipelineId: string;
   readonly send: BatchSender;
@@ -60,28 +63,6 @@ export interface PipelineRouterOptions {
   readonly replicaCooldownMs: number;
   readonly retryAfterSeconds: number;
   readonly log: (message: string) => void;
-}
-
-interface Query {
-  readonly arrivedAt: number;
-  readonly deadline: number;
-  readonly input: Tensor;
-  readonly rows: number;
-  readonly visited: Uint8Array;
-  readonly taken: Uint8Array;
-  readonly waiting: Int16Array;
-  readonly outputs: (Tensor | undefined)[];
-  remaining: number;
-  done: boolean;
-  resolve(result: QueryResult): void;
-  reject(error: Error): void;
-}
-
-interface Item {
-  readonly query: Query;
-  readonly input: Tensor;
-  /** The replica whose failure put it back; a retry prefers another. */
-  readonly failedOn?: string;
 }
 
 export class PipelineRouter {
@@ -181,26 +162,8 @@ export class PipelineRouter {
 
   private start(input: Tensor, rows: number, resolve: Query['resolve'], reject: Query['reject']): void {
     const topo = this.topo as Topology;
-    const n = topo.ids.length;
     const now = this.options.now();
-    const q: Query = {
-      arrivedAt: now,
-      deadline: now + this.sloMs,
-      input,
-      rows,
-      visited: new Uint8Array(n),
-      taken: new Uint8Array(topo.edgeFrom.length),
-      waiting: new Int16Array(n),
-      outputs: new Array(n).fill(undefined),
-      remaining: 0,
-      done: false,
-      resolve,
-      reject,
-    };
-    (this.paths as Router).route(0, q.visited, q.taken);
-    q.taken.forEach((t, e) => {
-      if (t) q.waiting[topo.edgeTo[e] as number]! += 1;
-    });
+    const q = newQuery(topo, this.paths as Router, now, this.sloMs, input, rows, resolve, reject);
     const ready: Stage[] = [];
     for (const st of this.stages) {
       if (!q.visited[st.index]) continue;
@@ -236,30 +199,9 @@ export class PipelineRouter {
           return;
         }
       }
-      const batch = this.takeBatch(st);
+      const batch = takeBatch(st);
       if (batch.length > 0) this.run(st, replica, batch);
     }
-  }
-
-  /** Up to maxBatch rows from the head, in deadline order, all with the head's non-batch dims. */
-  private takeBatch(st: Stage): Item[] {
-    const batch: Item[] = [];
-    let rows = 0;
-    let key: string | undefined;
-    while (st.queue.size > 0) {
-      const next = st.queue.peek() as Item;
-      if (next.query.done) {
-        st.queue.pop();
-        continue;
-      }
-      const k = trailingKey(next.input);
-      const r = next.input.dims[0] ?? 1;
-      if (key !== undefined && (k !== key || rows + r > st.maxBatch)) break;
-      key = k;
-      rows += r;
-      batch.push(st.queue.pop() as Item);
-    }
-    return batch;
   }
 
   private run(st: Stage, replica: Replica, batch: Item[]): void {
@@ -301,29 +243,17 @@ export class PipelineRouter {
       const to = topo.edgeTo[e] as number;
       q.waiting[to]! -= 1;
       if (q.waiting[to] === 0)
-        this.enqueue(this.stages[to] as Stage, { query: q, input: this.inputOf(q, to) });
+        this.enqueue(this.stages[to] as Stage, { query: q, input: inputOf(topo, this.inEdges, q, to) });
     }
     q.remaining--;
     if (q.remaining === 0) this.finish(q);
-  }
-
-  private inputOf(q: Query, stage: number): Tensor {
-    const topo = this.topo as Topology;
-    for (const e of this.inEdges[stage] ?? []) {
-      const out = q.taken[e] ? q.outputs[topo.edgeFrom[e] as number] : undefined;
-      if (out) return out;
-    }
-    return q.input;
   }
 
   private finish(q: Query): void {
     q.done = true;
     const totalMs = this.options.now() - q.arrivedAt;
     this.stats.completed(totalMs, totalMs > this.sloMs);
-    const topo = this.topo as Topology;
-    const last = [...topo.order].reverse().find((s) => q.visited[s]) as number;
-    const stages = topo.ids.filter((_, s) => q.visited[s]);
-    q.resolve({ output: q.outputs[last] as Tensor, totalMs, stages });
+    q.resolve(answerOf(this.topo as Topology, q, totalMs));
     q.outputs.fill(undefined);
   }
 
@@ -360,17 +290,9 @@ export class PipelineRouter {
     for (const st of this.stages) this.dispatch(st);
   }
 
-  /**
-   * Queue bound per stage: the override, or the queries its replicas serve within one SLO (the listed
-   * ones, or the tuner's count while new replicas are still starting).
-   */
+  /** Queue bounds by router-report.ts's sizeBounds. */
   private sizeBounds(): void {
-    for (const st of this.stages) {
-      const mu = this.plan?.basis.stages[st.id]?.replicaThroughputQps ?? 0;
-      const serving = Math.max(this.activeCounts[st.id] ?? 0, st.replicas.size);
-      st.bound =
-        this.options.queueBound ?? Math.max(st.maxBatch, Math.ceil((serving * mu * this.sloMs) / 1000));
-    }
+    sizeBounds(this.stages, this.plan, this.activeCounts, this.sloMs, this.options.queueBound);
   }
 
   private build(spec: PipelineServing['record']['spec']): void {
@@ -386,30 +308,21 @@ export class PipelineRouter {
 
   /** Per-stage report fields: dispatchable replicas and the interval's counts. */
   takeInterval(): IntervalStats & { stageReports: Record<string, StageReport> } {
-    const interval = this.stats.takeInterval();
-    const now = this.options.now();
-    const stageReports: Record<string, StageReport> = {};
-    for (const st of this.stages) {
-      const s = interval.stages[st.id] ?? { visits: 0, batches: 0, maxQueueDepth: 0 };
-      const replicas = st.replicas.dispatchable(now).length;
-      stageReports[st.id] = { replicas, ...s, maxQueueDepth: Math.max(s.maxQueueDepth, st.queue.size) };
-    }
-    return { ...interval, stageReports };
+    return takeIntervalReport(this.stats, this.stages, () => this.options.now());
   }
 
   status(): Record<string, unknown> {
     const now = this.options.now();
-    return {
+    return routerStatus({
       pipelineId: this.options.pipelineId,
       serving: this.serving,
-      ...(this.serving ? {} : { reason: this.notServing }),
+      notServing: this.notServing,
       sloMs: this.sloMs,
-      stages: Object.fromEntries(
-        this.stages.map((st) => [st.id, stageStatus(st, this.activeCounts[st.id] ?? 0, now)]),
-      ),
-      totals: this.stats.totals(),
-      batchMs: this.stats.batchTimings(),
-    };
+      stages: this.stages,
+      activeCounts: this.activeCounts,
+      stats: this.stats,
+      now,
+    });
   }
 
   /** Stop taking queries and fail the queued ones. */

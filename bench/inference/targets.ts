@@ -43,7 +43,7 @@ export function computeTargets(rows: readonly PolicyRow[], traces: readonly Benc
   const cost = inferline.map((r) => {
     const cg = find(rows, r, 'cg-peak');
     const ratio = r.costPerHour !== null && cg?.costPerHour ? r.costPerHour / cg.costPerHour : null;
-    // The plan alone (no tuner, no standby) against cg-peak: a floor under what any tuner rule can reach.
+    // The plan alone (no tuner, no headroom) against cg-peak: a floor under what any tuner rule can reach.
     const po = find(rows, r, 'planner-only');
     const planRatio = po?.costPerHour && cg?.costPerHour ? po.costPerHour / cg.costPerHour : null;
     return {

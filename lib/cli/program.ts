@@ -1,32 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command } from 'commander';
 import { cancelCommand } from './commands/cancel.ts';
 import { explainCommand } from './commands/explain.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { jobCommand, jobsCommand } from './commands/jobs.ts';
 import { toJson } from './commands/output.ts';
-import {
-  pipelineListCommand,
-  pipelineStatusCommand,
-  pipelineStopCommand,
-  pipelineSubmitCommand,
-  readPipelineFile,
-} from './commands/pipeline.ts';
 import { reportCommand, summaryText } from './commands/report.ts';
 import { submitCommand } from './commands/submit.ts';
 import { DEFAULT_PORT, startLocal, untilAborted } from './commands/up.ts';
 import { watchCommand } from './commands/watch.ts';
+import { addPipelineCommands } from './commands-pipeline.ts';
 import { type DemoResult, runDemo } from './demo/index.ts';
 import { EXIT, type ExitCode } from './errors.ts';
 import { readJobFile } from './job-file.ts';
+import { common, csv, int, positive, type SourceFlags, sourced } from './program-options.ts';
 import { type CliIo, type CommonFlags, print, reportError } from './run.ts';
 import { type CliSource, DEFAULT_STACK_NAME, DEFAULT_STATE_FILE, openSource } from './source.ts';
-
-interface SourceFlags extends CommonFlags {
-  readonly stack?: string;
-  readonly endpoint?: string;
-  readonly stateFile?: string;
-}
 
 const CLEAR = `${String.fromCharCode(27)}[2J${String.fromCharCode(27)}[H`;
 
@@ -221,88 +210,6 @@ function buildProgram(
   return program;
 }
 
-type Act = <A extends unknown[]>(fn: (...args: A) => Promise<ExitCode>) => (...args: A) => Promise<void>;
-type WithSource = (
-  fn: (source: CliSource, flags: SourceFlags) => Promise<ExitCode>,
-) => (flags: SourceFlags) => Promise<ExitCode>;
-
-/** `tetrafleet pipeline submit|status|list|stop`: inference pipelines under a latency SLO. */
-function addPipelineCommands(program: Command, io: CliIo, act: Act, withSource: WithSource): void {
-  const pipeline = program
-    .command('pipeline')
-    .description('inference pipelines: a DAG of ONNX stages served under a P99 latency SLO');
-
-  common(sourced(pipeline.command('submit').argument('<file>', 'JSON or YAML: one pipeline spec')))
-    .description('validate and submit a pipeline spec')
-    .option('--id <pipelineId>', 'choose the pipeline id (default: the name and a random suffix)')
-    .option('--wait', 'wait until the pipeline is SERVING (or refused)')
-    .option('--timeout <seconds>', 'how long --wait waits', positive('--timeout'), 600)
-    .action(
-      act(
-        async (
-          file: string,
-          f: SourceFlags & { id?: string; wait?: boolean; timeout: number },
-          _c: Command,
-        ) => {
-          // Check the file before connecting, so a bad spec is reported even with no cloud running.
-          const parsed = await readPipelineFile(file);
-          return withSource(async (s) =>
-            print(
-              io,
-              f,
-              await pipelineSubmitCommand(s, parsed, {
-                pipelineId: f.id,
-                wait: f.wait,
-                timeoutMs: f.timeout * 1000,
-                onProgress: (line) => io.err(`${line}\n`),
-              }),
-            ),
-          )(f);
-        },
-      ),
-    );
-
-  common(sourced(pipeline.command('status').argument('<id>', 'pipeline id')))
-    .description('show a pipeline: status, plan per stage, targets, live latency and the router endpoint')
-    .action(
-      act((id: string, f: SourceFlags, _c: Command) =>
-        withSource(async (s) => print(io, f, await pipelineStatusCommand(s, id)))(f),
-      ),
-    );
-
-  common(sourced(pipeline.command('list')))
-    .description('list pipelines, newest first')
-    .action(
-      act((f: SourceFlags, _c: Command) =>
-        withSource(async (s) => print(io, f, await pipelineListCommand(s)))(f),
-      ),
-    );
-
-  common(sourced(pipeline.command('stop').argument('<id>', 'pipeline id')))
-    .description('stop serving a pipeline (its replicas and router are cancelled)')
-    .action(
-      act((id: string, f: SourceFlags, _c: Command) =>
-        withSource(async (s) => print(io, f, await pipelineStopCommand(s, id)))(f),
-      ),
-    );
-}
-
-/** `--json`, `--debug` and `--no-color`, on every command so each one's --help lists them. */
-function common(cmd: Command): Command {
-  return cmd
-    .option('--json', 'print machine-readable JSON')
-    .option('--debug', 'print stack traces on errors')
-    .addOption(new Option('--no-color', 'plain output without colours'));
-}
-
-/** How a command finds the stack: the local cloud by default, or a deployed one. */
-function sourced(cmd: Command): Command {
-  return cmd
-    .option('--stack <name>', 'a deployed stack to use instead of the local cloud')
-    .option('--endpoint <url>', 'the AWS endpoint (emulator) holding the stack')
-    .option('--state-file <path>', 'the local cloud record written by `up`', DEFAULT_STATE_FILE);
-}
-
 interface UpFlags extends CommonFlags {
   readonly stack: string;
   readonly port: number;
@@ -395,31 +302,6 @@ async function demo(io: CliIo, f: DemoFlags, color: boolean): Promise<ExitCode> 
     );
   }
   return EXIT.ok;
-}
-
-function int(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n))
-      throw new InvalidArgumentError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
-    return n;
-  };
-}
-
-function positive(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new InvalidArgumentError(`${flag} must be a number greater than 0, got ${JSON.stringify(value)}`);
-    return n;
-  };
-}
-
-function csv(value: string): string[] {
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 }
 
 function version(): string {

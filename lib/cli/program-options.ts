@@ -1,0 +1,59 @@
+/** Options and option parsers shared by the `tetrafleet` commands. */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { ExitCode } from './errors.ts';
+import type { CommonFlags } from './run.ts';
+import { type CliSource, DEFAULT_STATE_FILE } from './source.ts';
+
+export interface SourceFlags extends CommonFlags {
+  readonly stack?: string;
+  readonly endpoint?: string;
+  readonly stateFile?: string;
+}
+
+export type Act = <A extends unknown[]>(
+  fn: (...args: A) => Promise<ExitCode>,
+) => (...args: A) => Promise<void>;
+export type WithSource = (
+  fn: (source: CliSource, flags: SourceFlags) => Promise<ExitCode>,
+) => (flags: SourceFlags) => Promise<ExitCode>;
+
+/** `--json`, `--debug` and `--no-color`, on every command so each one's --help lists them. */
+export function common(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print machine-readable JSON')
+    .option('--debug', 'print stack traces on errors')
+    .addOption(new Option('--no-color', 'plain output without colours'));
+}
+
+/** How a command finds the stack: the local cloud by default, or a deployed one. */
+export function sourced(cmd: Command): Command {
+  return cmd
+    .option('--stack <name>', 'a deployed stack to use instead of the local cloud')
+    .option('--endpoint <url>', 'the AWS endpoint (emulator) holding the stack')
+    .option('--state-file <path>', 'the local cloud record written by `up`', DEFAULT_STATE_FILE);
+}
+
+export function int(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n))
+      throw new InvalidArgumentError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+export function positive(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${flag} must be a number greater than 0, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+export function csv(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,116 @@
+import {
+  addReplicasUntilFeasible,
+  type Ctx,
+  candidates,
+  feasible,
+  fresh,
+  profileOf,
+  unitCost,
+} from './planner-context.ts';
+import { maxProfiledBatch } from './profiles.ts';
+import type { PipelineConfig, StageConfig } from './simulator.ts';
+
+export type PlanAction = 'initialise' | 'add-replica' | 'increase-batch' | 'remove-replica' | 'downgrade-hw';
+
+export interface PlanStep {
+  readonly action: PlanAction;
+  readonly stage?: string;
+  readonly costPerHour: number;
+}
+
+interface Candidate {
+  readonly action: PlanAction;
+  readonly stage: string;
+  readonly config: PipelineConfig;
+  readonly cost: number;
+  /** Already known to be feasible (DowngradeHW checks during its own search). */
+  readonly checked: boolean;
+}
+
+/** Alg. 2: apply the cheapest feasible action until none is feasible. */
+export function minimiseCost(ctx: Ctx, initial: PipelineConfig, steps: PlanStep[]): PipelineConfig {
+  let config = initial;
+  for (;;) {
+    const next = cheapestFeasible(ctx, config);
+    if (!next) return config;
+    config = next.config;
+    steps.push({ action: next.action, stage: next.stage, costPerHour: next.cost });
+  }
+}
+
+function cheapestFeasible(ctx: Ctx, config: PipelineConfig): Candidate | undefined {
+  const cost = ctx.costOf(config);
+  const reducing: Candidate[] = [];
+  for (const id of ctx.ids) {
+    const removed = removeReplica(config, id);
+    if (removed) reducing.push(candidate(ctx, 'remove-replica', id, removed, false));
+    const downgraded = downgrade(ctx, config, id, cost);
+    if (downgraded) reducing.push(candidate(ctx, 'downgrade-hw', id, downgraded, true));
+  }
+  // Cheapest first, so the first feasible one is the answer and the rest need no simulation.
+  reducing.sort((a, b) => a.cost - b.cost);
+  const best = reducing.find((c) => c.cost < cost && (c.checked || feasible(ctx, c.config)));
+  if (best) return best;
+  for (const id of ctx.ids) {
+    const bigger = increaseBatch(ctx, config, id);
+    if (bigger && feasible(ctx, bigger)) return candidate(ctx, 'increase-batch', id, bigger, true);
+  }
+  return undefined;
+}
+
+function candidate(
+  ctx: Ctx,
+  action: PlanAction,
+  stage: string,
+  config: PipelineConfig,
+  checked: boolean,
+): Candidate {
+  return { action, stage, config, cost: ctx.costOf(config), checked };
+}
+
+function removeReplica(config: PipelineConfig, id: string): PipelineConfig | undefined {
+  const c = config[id] as StageConfig;
+  return c.replicas > 1 ? { ...config, [id]: { ...c, replicas: c.replicas - 1 } } : undefined;
+}
+
+function increaseBatch(ctx: Ctx, config: PipelineConfig, id: string): PipelineConfig | undefined {
+  const c = config[id] as StageConfig;
+  const cap = maxProfiledBatch(profileOf(ctx, id, c.instanceType));
+  return c.maxBatch * 2 <= cap ? { ...config, [id]: { ...c, maxBatch: c.maxBatch * 2 } } : undefined;
+}
+
+/**
+ * DowngradeHW: move the stage to the next-cheaper hardware at batch 1 and one replica, add replicas
+ * until feasible, then shrink locally (RemoveReplica, else IncreaseBatch) with the other stages frozen.
+ * Returns the result only if it is cheaper than `currentCost`.
+ */
+function downgrade(
+  ctx: Ctx,
+  config: PipelineConfig,
+  id: string,
+  currentCost: number,
+): PipelineConfig | undefined {
+  const c = config[id] as StageConfig;
+  const own = unitCost(ctx, id, profileOf(ctx, id, c.instanceType));
+  const cheaper = candidates(ctx, id)
+    .map((p) => ({ p, cost: unitCost(ctx, id, p) }))
+    .filter((x) => x.cost < own)
+    .sort((a, b) => b.cost - a.cost)[0];
+  if (!cheaper) return undefined;
+  let next = addReplicasUntilFeasible(ctx, { ...config, [id]: fresh(ctx, cheaper.p) }, [id]);
+  if (!next) return undefined;
+  for (;;) {
+    const removed = removeReplica(next, id);
+    if (removed && feasible(ctx, removed)) {
+      next = removed;
+      continue;
+    }
+    const bigger = increaseBatch(ctx, next, id);
+    if (bigger && feasible(ctx, bigger)) {
+      next = bigger;
+      continue;
+    }
+    break;
+  }
+  return ctx.costOf(next) < currentCost ? next : undefined;
+}
