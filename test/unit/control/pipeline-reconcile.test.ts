@@ -181,4 +181,15 @@ describe('replica reconciliation', () => {
     await reconcilePipeline(w.record, w.deps);
     expect(w.live('replica', 'detect')).toHaveLength(3);
   });
+
+  it('keeps the headroom the plan stores on top of the targets, over the formula', async () => {
+    const bursty = plan();
+    const sample = { windowsMs: [1000, 60_000], counts: [20, 6000], ratesPerSecond: [20, 100] };
+    const p = { ...bursty, basis: { ...bursty.basis, sample }, headroom: { detect: 2, classify: 0 } };
+    expect(warmHeadroom(p)).toEqual({ detect: 2, classify: 0 });
+    const w = await serving({ detect: 1, classify: 2 }, p);
+    await reconcilePipeline(w.record, w.deps);
+    expect(w.live('replica', 'detect')).toHaveLength(3);
+    expect(w.live('replica', 'classify')).toHaveLength(2);
+  });
 });

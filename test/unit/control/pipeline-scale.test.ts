@@ -64,8 +64,10 @@ describe('scale step', () => {
     });
     const jobs = [...w.jobs.jobs.values()];
     expect(jobs.filter((j) => j.spec.labels[LABEL.role] === 'router')).toHaveLength(1);
+    // The plan carries its serving headroom, and each stage runs its target plus that headroom.
+    expect(plan?.headroom && Object.keys(plan.headroom).sort()).toEqual(['classify', 'detect']);
     const detect = jobs.filter((j) => j.spec.labels[LABEL.stage] === 'detect');
-    expect(detect.length).toBeGreaterThanOrEqual(plan?.config.detect?.replicas ?? 1);
+    expect(detect.length).toBe((plan?.config.detect?.replicas ?? 0) + (plan?.headroom?.detect ?? -1));
     expect(detect[0]?.spec).toMatchObject({
       policy: 'slo-service',
       task: { kind: 'model', pipelineId: 'vision', stageId: 'detect', maxQueueDelayMs: 0 },
