@@ -160,6 +160,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
         shed: interval.counts.shed,
         late: interval.counts.late,
         errors: interval.counts.errors,
+        dropped: interval.counts.dropped,
         latency: interval.latency,
         stages: interval.stageReports,
       },

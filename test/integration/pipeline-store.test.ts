@@ -54,6 +54,7 @@ function report(endMs: number, arrivals: number): PipelineReport {
     shed: 0,
     late: 0,
     errors: 0,
+    dropped: 0,
     latency: { p50Ms: 10, p90Ms: 20, p99Ms: 30.5, maxMs: 40 },
     stages: { detect: { replicas: 2, visits: arrivals, batches: 10, maxQueueDepth: 3 } },
   };

@@ -48,9 +48,9 @@ import {
  * estimator models, rather than of one slow batch, which it cannot.
  *
  * This machine is shared: a run during which other processes took more than 40% of its CPU (read from
- * /proc) measures them, not the serving path. Such a run is printed and repeated with the next seed, up
- * to three runs; the first undisturbed run decides, and if none is undisturbed the test fails saying so.
- * The figures of every run are printed.
+ * /proc) measures them, not the serving path. Such a run is printed and another seed runs, up to
+ * MAX_ATTEMPTS runs; the first CLEAN_RUNS undisturbed runs decide, pooled, and if too few are undisturbed
+ * the test fails saying so. The figures of every run are printed.
  */
 
 /** Batches of 1 and 2: both profiled, so the estimator never rounds a batch up to a larger size. */
@@ -58,10 +58,14 @@ const MAX_BATCH = 2;
 const RATE_PER_SECOND = 50;
 const CV = 4;
 const MEASURED_SECONDS = 60;
-/** Runs tried before giving up on finding one that other work did not disturb. */
-const MAX_ATTEMPTS = 4;
-/** Clean runs pooled for the verdict. */
-const CLEAN_RUNS = 2;
+/** Runs tried before giving up on finding enough that other work did not disturb. */
+const MAX_ATTEMPTS = 6;
+/**
+ * Clean runs pooled for the verdict. Single 60 s traces have measured from -18% to +23% against the
+ * estimator, with no lean either way; two pooled still came to +15.5% once. Four pooled put ~120 tail
+ * queries under the P99.
+ */
+const CLEAN_RUNS = 4;
 /** A run counts only if other processes used at most this share of the machine's CPU meanwhile. */
 const MAX_FOREIGN_CPU = 0.4;
 const WARMUP_SECONDS = 5;

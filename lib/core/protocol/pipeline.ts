@@ -60,8 +60,10 @@ export const PipelineReportSchema = envelope('PipelineReport', {
   shed: count,
   /** Completed queries slower than the SLO. */
   late: count,
-  /** Queries that failed in a stage (5xx from a replica, no replica). */
+  /** Queries that failed: a stage's replicas answered 5xx twice, or the query's deadline passed in a queue. */
   errors: count,
+  /** Of the errors, queries dropped with 504 because their deadline passed while queued. */
+  dropped: count.default(0),
   /** End-to-end latency of completed queries. */
   latency: LatencySummarySchema,
   stages: z.record(z.string(), StageReportSchema),

@@ -59,6 +59,7 @@ const view: PipelineView = {
     shed: 2,
     late: 1,
     errors: 0,
+    dropped: 0,
     latency: { p50Ms: 40, p90Ms: 90, p99Ms: 131.5, maxMs: 160 },
     stages: {},
   },

@@ -144,6 +144,7 @@ describe('pipeline ingest', () => {
       shed: 1,
       late: 0,
       errors: 0,
+      dropped: 0,
       latency: { p50Ms: 10, p90Ms: 20, p99Ms: 40, maxMs: 50 },
       stages: {},
     };

@@ -42,6 +42,7 @@ function reportAt(endMs: number, arrivals: number, p99Ms = 20): PipelineReport {
     shed: 0,
     late: 0,
     errors: 0,
+    dropped: 0,
     latency: { p50Ms: p99Ms / 2, p90Ms: p99Ms * 0.8, p99Ms, maxMs: p99Ms },
     stages: {},
   };

@@ -123,7 +123,7 @@ describe('router with real model servers', () => {
     const report = await r.reportOnce();
     expect(PipelineReportSchema.parse(sink.sent.at(-1))).toEqual(report);
     expect(report).toMatchObject({ pipelineId: 'pipe', instanceId: 'i-router', arrivals: 12, completed: 12 });
-    expect(report).toMatchObject({ shed: 0, errors: 0, late: 0 });
+    expect(report).toMatchObject({ shed: 0, errors: 0, dropped: 0, late: 0 });
     expect(report.stages.a?.visits).toBe(12);
     expect(report.stages.b?.visits).toBe(12);
     expect(report.stages.a?.replicas).toBe(1);
