@@ -15,6 +15,7 @@ import {
   type PipelineServing,
   type ServingEndpoint,
   ServingEndpointSchema,
+  type ServingPlan,
 } from '../../lib/core/model/pipeline-serving.ts';
 import { parseOrThrow } from '../../lib/core/model/validate.ts';
 import type {
@@ -213,4 +214,37 @@ export function measuredProfile(modelId: string, instanceType: string, baseMs: n
       return { batchSize: b, latencyMs, throughputQps: (b * 1000) / latencyMs };
     }),
   });
+}
+
+/** One stage's tuner basis in a stored plan. */
+export type StageBasisFixture = ServingPlan['basis']['stages'][string];
+
+/**
+ * A stored plan for twoStageSpec: detect on c7i.xlarge at batch 4 and classify on c7i.large at batch 2,
+ * one replica each, planned on a sample that stays at 20 q/s at every window, both stages at `stage`
+ * (ρ = 0.4 by default: that rate fits the planned replica). Any field can be overridden.
+ */
+export function servingPlan(
+  o: Partial<ServingPlan> & { readonly stage?: StageBasisFixture } = {},
+): ServingPlan {
+  const { stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 1, rho: 0.4 }, ...rest } =
+    o;
+  return {
+    config: {
+      detect: { instanceType: 'c7i.xlarge', maxBatch: 4, replicas: 1, maxQueueDelayMs: 0 },
+      classify: { instanceType: 'c7i.large', maxBatch: 2, replicas: 1, maxQueueDelayMs: 0 },
+    },
+    costPerHour: 0.3,
+    p99Ms: 50,
+    visitFractions: { detect: 1, classify: 1 },
+    derivedStages: [],
+    basis: {
+      sample: { windowsMs: [60_000], counts: [1200], ratesPerSecond: [20] },
+      planningRatePerSecond: 20,
+      stages: { detect: stage, classify: stage },
+      rhoP: stage.rho,
+    },
+    plannedAt: 0,
+    ...rest,
+  };
 }

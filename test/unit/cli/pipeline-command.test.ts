@@ -11,11 +11,10 @@ import type { CliSource } from '../../../lib/cli/source.ts';
 import { NotFoundError } from '../../../lib/core/errors.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineView } from '../../../lib/sdk/client.ts';
-import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import { servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 
 const NOW = 1_764_000_600_000;
 
-const stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 2, rho: 0.1 };
 const record: PipelineRecord = {
   pipelineId: 'vision',
   spec: twoStageSpec(),
@@ -24,7 +23,7 @@ const record: PipelineRecord = {
   createdAt: NOW - 600_000,
   updatedAt: NOW - 60_000,
   version: 4,
-  plan: {
+  plan: servingPlan({
     config: {
       detect: { instanceType: 'g5.xlarge', maxBatch: 8, replicas: 2, maxQueueDelayMs: 0 },
       classify: { instanceType: 'c7i.large', maxBatch: 4, replicas: 1, maxQueueDelayMs: 0 },
@@ -33,14 +32,9 @@ const record: PipelineRecord = {
     p99Ms: 140.25,
     visitFractions: { detect: 1, classify: 0.5 },
     derivedStages: ['detect'],
-    basis: {
-      sample: { windowsMs: [60_000], counts: [1200], ratesPerSecond: [20] },
-      planningRatePerSecond: 20,
-      stages: { detect: stage, classify: stage },
-      rhoP: 0.1,
-    },
+    stage: { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 2, rho: 0.1 },
     plannedAt: NOW - 60_000,
-  },
+  }),
   targets: { detect: 3, classify: 1 },
   targetsAt: NOW - 30_000,
 };

@@ -9,10 +9,7 @@ import { reconcilePipeline } from '../../../lib/core/control/pipeline-reconcile.
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import { type ReplicaRequest, ReplicaRequestSchema } from '../../../lib/core/protocol/pipeline.ts';
 import { type TaskEvent, TaskEventSchema } from '../../../lib/core/protocol/tasks.ts';
-import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
-
-/** ρ = 0.4: the sample's rate fits the planned replica, so no warm headroom is added. */
-const stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 1, rho: 0.4 };
+import { pipelineWorld, servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 
 async function serving() {
   const w = pipelineWorld();
@@ -23,23 +20,8 @@ async function serving() {
     createdAt: 0,
     updatedAt: 0,
     version: 1,
-    plan: {
-      config: {
-        detect: { instanceType: 'c7i.xlarge', maxBatch: 4, replicas: 1, maxQueueDelayMs: 0 },
-        classify: { instanceType: 'c7i.large', maxBatch: 2, replicas: 1, maxQueueDelayMs: 0 },
-      },
-      costPerHour: 0.3,
-      p99Ms: 50,
-      visitFractions: { detect: 1, classify: 1 },
-      derivedStages: [],
-      basis: {
-        sample: { windowsMs: [60_000], counts: [1200], ratesPerSecond: [20] },
-        planningRatePerSecond: 20,
-        stages: { detect: stage, classify: stage },
-        rhoP: 0.4,
-      },
-      plannedAt: 0,
-    },
+    // ρ = 0.4: the sample's rate fits the planned replica, so no warm headroom is added.
+    plan: servingPlan(),
     targets: { detect: 1, classify: 1 },
     targetsAt: 1000,
   };

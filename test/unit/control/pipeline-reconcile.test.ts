@@ -3,7 +3,7 @@ import { configTag, LABEL } from '../../../lib/core/control/pipeline-jobs.ts';
 import { reconcilePipeline, warmHeadroom } from '../../../lib/core/control/pipeline-reconcile.ts';
 import type { Job } from '../../../lib/core/model/job.ts';
 import type { PipelineRecord, ServingPlan } from '../../../lib/core/model/pipeline-serving.ts';
-import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import { pipelineWorld, servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 
 /**
  * A stored plan whose sample envelope stays at the planned rate at every window, and whose stages run at
@@ -12,24 +12,17 @@ import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts'
  */
 function plan(o: Partial<ServingPlan> = {}): ServingPlan {
   const stage = { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 2, rho: 0.4 };
-  return {
+  const base = servingPlan({
     config: {
       detect: { instanceType: 'c7i.xlarge', maxBatch: 4, replicas: 2, maxQueueDelayMs: 0 },
       classify: { instanceType: 'c7i.large', maxBatch: 2, replicas: 2, maxQueueDelayMs: 0 },
     },
     costPerHour: 0.5,
     p99Ms: 80,
-    visitFractions: { detect: 1, classify: 1 },
-    derivedStages: [],
-    basis: {
-      sample: { windowsMs: [1000, 60_000], counts: [20, 1200], ratesPerSecond: [20, 20] },
-      planningRatePerSecond: 20,
-      stages: { detect: stage, classify: stage },
-      rhoP: 0.4,
-    },
-    plannedAt: 0,
-    ...o,
-  };
+    stage,
+  });
+  const sample = { windowsMs: [1000, 60_000], counts: [20, 1200], ratesPerSecond: [20, 20] };
+  return { ...base, basis: { ...base.basis, sample }, ...o };
 }
 
 async function serving(targets: Record<string, number> = { detect: 2, classify: 2 }, p = plan()) {
