@@ -101,6 +101,7 @@ export async function planPipeline(
     config: result.config,
     basis: basisOf(result.config),
     bootMs: (id) => (findInstanceType(result.config[id]?.instanceType ?? '')?.bootSeconds ?? 60) * 1000,
+    ...(record.spec.surgeFactor === undefined ? {} : { surgeFactor: record.spec.surgeFactor }),
   });
   const chosen = served?.config ?? result.config;
   const basis = basisOf(chosen);

@@ -51,6 +51,16 @@ export const PipelineSpecSchema = z
     stages: z.array(StageSchema).min(1, { error: 'stages must list at least one stage' }).max(32),
     edges: z.array(EdgeSchema).default([]),
     sampleTrace: SampleTraceSchema.optional(),
+    /**
+     * Serving headroom covers a surge to this multiple of the sample's rate over one instance boot
+     * (lib/core/inference/headroom.ts; 2.5 when absent). 1 keeps only what the sample's own bursts need;
+     * more buys protection from larger bursts with replicas that serve all the time.
+     */
+    surgeFactor: z
+      .number()
+      .min(1, { error: 'surgeFactor must be at least 1' })
+      .max(10, { error: 'surgeFactor must be at most 10' })
+      .optional(),
   })
   .superRefine((p, ctx) => {
     const ids = new Set<string>();

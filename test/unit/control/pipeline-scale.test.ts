@@ -75,6 +75,42 @@ describe('scale step', () => {
     });
   });
 
+  it("sizes the headroom for the spec's surge factor", async () => {
+    // One CPU type at 40 ms a query (batch 1): the 20 q/s sample fits the plan, a surge does not.
+    const headroomAt = async (surgeFactor: number) => {
+      const w = pipelineWorld();
+      for (const model of [DETECT, CLASSIFY])
+        await w.pipelines.putProfile(measuredProfile(model, 'c7i.large', 40), 0);
+      const only = ['c7i.large'];
+      await w.pipelines.create({
+        pipelineId: 'vision',
+        spec: twoStageSpec({
+          surgeFactor,
+          stages: [
+            { id: 'detect', model: { uri: '/models/detect.onnx' }, instanceTypes: only },
+            { id: 'classify', model: { uri: '/models/classify.onnx' }, instanceTypes: only },
+          ],
+        }),
+        status: 'PLANNING',
+        createdAt: 0,
+        updatedAt: 0,
+        version: 0,
+        targets: {},
+        targetsAt: 0,
+      });
+      await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
+      const record = await w.pipelines.get('vision');
+      const replicas = [...w.jobs.jobs.values()].filter((j) => j.spec.labels[LABEL.role] === 'replica');
+      const headroom = Object.values(record?.plan?.headroom ?? {}).reduce((n, k) => n + k, 0);
+      const planned = Object.values(record?.plan?.config ?? {}).reduce((n, c) => n + c.replicas, 0);
+      // The stage jobs are the plan's replicas plus its headroom.
+      expect(replicas).toHaveLength(planned + headroom);
+      return headroom;
+    };
+    expect(await headroomAt(1)).toBe(0);
+    expect(await headroomAt(8)).toBeGreaterThan(0);
+  });
+
   it('refuses a PLANNING pipeline whose slo no configuration meets, with the planner reason', async () => {
     const w = await planning(3);
     const out = await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);

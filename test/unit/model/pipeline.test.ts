@@ -44,6 +44,18 @@ describe('PipelineSpecSchema', () => {
     ],
     ['the SLO is zero', pipeline({ sloP99Ms: 0 }), 'sloP99Ms', 'sloP99Ms must be greater than 0'],
     [
+      'the surge factor is below 1',
+      pipeline({ surgeFactor: 0.5 }),
+      'surgeFactor',
+      'surgeFactor must be at least 1',
+    ],
+    [
+      'the surge factor is over 10',
+      pipeline({ surgeFactor: 11 }),
+      'surgeFactor',
+      'surgeFactor must be at most 10',
+    ],
+    [
       'the SLO is over a minute',
       pipeline({ sloP99Ms: 60_001 }),
       'sloP99Ms',
