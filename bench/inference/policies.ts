@@ -58,6 +58,9 @@ export interface PolicyRow {
   readonly config?: Record<string, string>;
   readonly peakReplicas?: Record<string, number>;
   readonly headroom?: Readonly<Record<string, number>>;
+  /** inferline: the served configuration alone, and with its headroom (packed), before the tuner acts. */
+  readonly planCostPerHour?: number;
+  readonly withHeadroomCostPerHour?: number;
   /** Stages whose batch the headroom search lowered from the plan's, with the batch they got. */
   readonly loweredBatch?: Readonly<Record<string, number>>;
   readonly derivedStages?: readonly string[];
@@ -110,6 +113,10 @@ function row(
     peakReplicas: { ...r.peakReplicas },
     ...extra,
   };
+}
+
+function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
 }
 
 function refused(ctx: Context, policy: PolicyName, note: string): PolicyRow {
@@ -231,6 +238,8 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   return row(ctx, policy, r, h.config, {
     derivedStages,
     headroom: h.headroom,
+    planCostPerHour: round4(h.costPerHour),
+    withHeadroomCostPerHour: round4(h.totalCostPerHour),
     ...(Object.keys(h.lowered).length > 0 ? { loweredBatch: h.lowered } : {}),
   });
 }
