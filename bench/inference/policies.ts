@@ -9,7 +9,7 @@ import {
   inferlineController,
   runClosedLoop,
 } from '../../lib/core/inference/closed-loop.ts';
-import { withSurgeHeadroom } from '../../lib/core/inference/headroom.ts';
+import { plusHeadroom, withSurgeHeadroom } from '../../lib/core/inference/headroom.ts';
 import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
 import { type PlannerInput, type PlanResult, plan } from '../../lib/core/inference/planner.ts';
 import type { StageProfile } from '../../lib/core/inference/profiles.ts';
@@ -224,9 +224,7 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   });
   if (!h) return refused(ctx, policy, 'no configuration within the replica cap serves the surge');
   // Headroom replicas serve from the start, on top of what the tuner asks for (as the product reconciles).
-  const serving: PipelineConfig = Object.fromEntries(
-    Object.entries(h.config).map(([s, c]) => [s, { ...c, replicas: c.replicas + (h.headroom[s] ?? 0) }]),
-  );
+  const serving = plusHeadroom(h.config, h.headroom);
   const controller = inferlineController({
     basis: tunerBasisOf(h.config),
     config: h.config,

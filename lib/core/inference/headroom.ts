@@ -97,7 +97,11 @@ export interface HeadroomPlan {
   readonly lowered: Readonly<Record<string, number>>;
 }
 
-function withReplicas(config: PipelineConfig, extra: Readonly<Record<string, number>>): PipelineConfig {
+/** The configuration with `extra` replicas added per stage: what serves with its headroom. */
+export function plusHeadroom(
+  config: PipelineConfig,
+  extra: Readonly<Record<string, number>>,
+): PipelineConfig {
   return Object.fromEntries(
     Object.entries(config).map(([s, c]) => [s, { ...c, replicas: c.replicas + (extra[s] ?? 0) }]),
   );
@@ -116,7 +120,7 @@ export function withSurgeHeadroom(input: SurgeHeadroomInput): HeadroomPlan | und
   const surge = compressed(planner.arrivalsMs, surgeRatePerSecond(input));
   const evaluate = (config: PipelineConfig) => {
     const headroom = headroomOn(planner, config, surge);
-    return headroom ? { config, headroom, total: costOf(withReplicas(config, headroom)) } : undefined;
+    return headroom ? { config, headroom, total: costOf(plusHeadroom(config, headroom)) } : undefined;
   };
   let best = evaluate(input.config);
   if (!best) return undefined;
