@@ -94,6 +94,18 @@ function modelTask(overrides: Partial<RunTaskInput> = {}, uri = modelPath): stri
   return JSON.stringify(message);
 }
 
+/** A RunTask for the router of pipeline `pipe`. */
+function routerRunTask(jobId: string): RunTaskInput {
+  return {
+    version: 1,
+    kind: 'RunTask',
+    jobId,
+    attempt: 1,
+    task: { kind: 'router', pipelineId: 'pipe' },
+    resources: { vcpu: 1, memoryMiB: 512, gpus: 0 },
+  };
+}
+
 function cancel(jobId: string, reason = 'user'): string {
   const message: CancelTaskInput = { version: 1, kind: 'CancelTask', jobId, reason };
   return JSON.stringify(message);
@@ -168,14 +180,7 @@ describe('serving tasks in the agent', () => {
       'replica',
     );
     directory.endpoints = [endpoint('a', String(replica.endpoint), 1)];
-    const routerTask: RunTaskInput = {
-      version: 1,
-      kind: 'RunTask',
-      jobId: 'router-1',
-      attempt: 1,
-      task: { kind: 'router', pipelineId: 'pipe' },
-      resources: { vcpu: 1, memoryMiB: 512, gpus: 0 },
-    };
+    const routerTask = routerRunTask('router-1');
     await queue.send(JSON.stringify(routerTask));
     const started = await waitFor(() => sink.events('router-1').find((e) => e.event === 'started'), 'router');
     const url = String(started.endpoint);
@@ -215,14 +220,7 @@ describe('serving tasks in the agent', () => {
         baseEnv: {},
       },
     });
-    const task: RunTaskInput = {
-      version: 1,
-      kind: 'RunTask',
-      jobId: 'router-2',
-      attempt: 1,
-      task: { kind: 'router', pipelineId: 'pipe' },
-      resources: { vcpu: 1, memoryMiB: 512, gpus: 0 },
-    };
+    const task = routerRunTask('router-2');
     await agentWithout.handle({
       id: 'm1',
       body: JSON.stringify(task),
