@@ -10,18 +10,27 @@
  *            --late-fraction X (planning margin: allowed late fraction on the sample, default 0.0025)
  *            --rho-p-pipeline (scale down with the paper's pipeline-wide ρ_p instead of each stage's ρ_m)
  *            --envelope-from-service (envelope windows from the shortest stage service time, not the SLO)
+ *            --no-slack (the tuner compares live rates with the bare sample, not the plan's certified slack)
  *
  * Profiles come from bench/inference/profiles.json: measured on this machine for c7i.large, every other
  * type derived (and marked so). Progress goes to stderr. Targets are computed from the rows, not asserted.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { HEADROOM_SURGE_FACTOR } from '../lib/core/inference/headroom.ts';
+import { HEADROOM_SURGE_FACTOR, PLAN_SLACK_MAX } from '../lib/core/inference/headroom.ts';
 import { PLANNING_LATE_FRACTION } from '../lib/core/inference/planner.ts';
 import { findInstanceType } from '../lib/core/model/catalog.ts';
 import { type MeasuredFigures, measureProfiles, PROFILES_PATH } from './inference/measure-profiles.ts';
 import { PIPELINES } from './inference/pipelines.ts';
-import { POLICIES, type PolicyRow, type PolicySettings, planFor, runPolicy } from './inference/policies.ts';
+import {
+  ORACLE_LATE_FRACTION,
+  ORACLE_WINDOW_MS,
+  POLICIES,
+  type PolicyRow,
+  type PolicySettings,
+  planFor,
+  runPolicy,
+} from './inference/policies.ts';
 import {
   BASE_RATE,
   CANDIDATE_TYPES,
@@ -61,6 +70,7 @@ async function main(): Promise<void> {
     envelopeFloor: process.argv.includes('--envelope-from-service') ? 'service' : 'slo',
     planningLateFraction: flag('--late-fraction', PLANNING_LATE_FRACTION),
     tunerTickMs: 1000,
+    slack: !process.argv.includes('--no-slack'),
   };
   const traces = evaluationTraces();
   const rows: PolicyRow[] = [];
@@ -138,11 +148,12 @@ function parameters(s: PolicySettings): Record<string, string> {
   return {
     traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE} qps, CV = variance/mean^2 of inter-arrival times)`,
     planner: `InferLine Alg. 1 + 2 on the sample, packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
-    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom on top of the tuner's target, per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; scale-ups beyond it serve after the type's boot latency`,
+    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (${s.slack ? `live envelope rates compared with the sample's times the plan's certified slack sigma, the largest factor up to ${PLAN_SLACK_MAX} at which the estimator shows the plan alone still meets the SLO on the sample compressed in time; ` : ''}scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom on top of the tuner's target, per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; scale-ups beyond it serve after the type's boot latency`,
     'planner-only': 'the plan, fixed for the whole trace',
     'cg-peak':
       "the whole pipeline as one unit, one replica of every stage on one instance type and one max batch (the paper's coarse-grained baseline), the cheapest type and batch whose longest-path batch latency, doubled, fits the SLO, replicated whole for the trace's peak rate over a sliding window equal to the SLO (known in advance), fixed",
     'target-tracking': `per stage on the plan's hardware at batch 1 (real-time endpoints do not batch across requests), starting at ceil(s*lambda/(${s.targetUtilisation}*mu(1))) replicas for the sample's mean rate; metric invocations per replica per ${s.targetTrackingPeriodMs / 1000} s period, target ${s.targetUtilisation} of a replica's batch-1 throughput; scale-out when above the target, serving after the type's boot latency; scale-in no sooner than ${s.scaleInCooldownMs / 1000} s after the stage's last activity`,
+    oracle: `not a policy but a cost reference: the planner re-run on every ${ORACLE_WINDOW_MS / 1000} s window of the evaluation trace itself (known in advance), held to at most ${ORACLE_LATE_FRACTION * 100}% of each window's queries over the SLO, switching configuration instantly and free between windows (no boot latency, no headroom), each window simulated from empty queues; cost is the time-weighted mean of the windows' packed costs`,
     bootLatency: JSON.stringify(boot),
     cost: 'replica-seconds over the trace, each interval priced as one packing of its replicas (headroom included) onto whole on-demand EC2 instances, averaged to $/h',
   };

@@ -9,7 +9,8 @@ import {
   inferlineController,
   runClosedLoop,
 } from '../../lib/core/inference/closed-loop.ts';
-import { plusHeadroom, withSurgeHeadroom } from '../../lib/core/inference/headroom.ts';
+import { planSlack, plusHeadroom, withSurgeHeadroom } from '../../lib/core/inference/headroom.ts';
+import { planOracle } from '../../lib/core/inference/oracle.ts';
 import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
 import { type PlannerInput, type PlanResult, plan } from '../../lib/core/inference/planner.ts';
 import type { StageProfile } from '../../lib/core/inference/profiles.ts';
@@ -21,8 +22,19 @@ import { type BenchPipeline, plannerPipeline } from './pipelines.ts';
 import type { BenchTrace } from './setup.ts';
 import { lookup } from './setup.ts';
 
-export type PolicyName = 'inferline' | 'planner-only' | 'cg-peak' | 'target-tracking';
-export const POLICIES: readonly PolicyName[] = ['inferline', 'planner-only', 'cg-peak', 'target-tracking'];
+export type PolicyName = 'inferline' | 'planner-only' | 'cg-peak' | 'target-tracking' | 'oracle';
+export const POLICIES: readonly PolicyName[] = [
+  'inferline',
+  'planner-only',
+  'cg-peak',
+  'target-tracking',
+  'oracle',
+];
+
+/** The oracle re-plans this often, on each window's own arrivals (lib/core/inference/oracle.ts). */
+export const ORACLE_WINDOW_MS = 30_000;
+/** The oracle is held to the miss bound inferline is held to (target 1), with no planning margin. */
+export const ORACLE_LATE_FRACTION = 0.005;
 
 export interface PolicySettings {
   /** Serving headroom covers a surge to this multiple of the planning trace's boot-window rate. */
@@ -44,6 +56,8 @@ export interface PolicySettings {
   readonly planningLateFraction: number;
   /** The tuner's tick. */
   readonly tunerTickMs: number;
+  /** Give the tuner the plan's certified slack (the product's rule), or compare with the bare sample. */
+  readonly slack: boolean;
 }
 
 export interface PolicyRow {
@@ -58,12 +72,16 @@ export interface PolicyRow {
   readonly config?: Record<string, string>;
   readonly peakReplicas?: Record<string, number>;
   readonly headroom?: Readonly<Record<string, number>>;
+  /** inferline: the plan's certified slack σ the tuner was given (1: none). */
+  readonly slack?: number;
   /** inferline: the served configuration alone, and with its headroom (packed), before the tuner acts. */
   readonly planCostPerHour?: number;
   readonly withHeadroomCostPerHour?: number;
   /** Stages whose batch the headroom search lowered from the plan's, with the batch they got. */
   readonly loweredBatch?: Readonly<Record<string, number>>;
   readonly derivedStages?: readonly string[];
+  /** oracle: the cost of each window's configuration, in trace order. */
+  readonly windowCostsPerHour?: readonly number[];
   readonly note?: string;
 }
 
@@ -158,8 +176,39 @@ export function planFor(
   return plan(plannerInput(pipeline, profiles, sloMs, sample, lateFraction));
 }
 
+function runOracle(ctx: Context): PolicyRow {
+  const { trace, sloMs } = ctx;
+  const { arrivalsMs: _sample, ...planner } = plannerInput(
+    ctx.pipeline,
+    ctx.profiles,
+    sloMs,
+    ctx.sample,
+    ORACLE_LATE_FRACTION,
+  );
+  const o = planOracle({
+    planner,
+    arrivalsMs: trace.arrivalsMs,
+    windowMs: ORACLE_WINDOW_MS,
+    durationMs: trace.durationMs,
+  });
+  if (!o.feasible)
+    return refused(ctx, 'oracle', `planner refused the window from ${o.fromMs} ms: ${o.reason}`);
+  return {
+    pipeline: ctx.pipeline.name,
+    trace: trace.name,
+    sloMs,
+    policy: 'oracle',
+    missRate: o.missRate,
+    costPerHour: o.costPerHour,
+    queries: trace.arrivalsMs.length,
+    windowCostsPerHour: o.windows.map((w) => round4(w.costPerHour)),
+    note: `re-planned every ${ORACLE_WINDOW_MS / 1000} s on the window's own arrivals, switching instantly and free`,
+  };
+}
+
 export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   const { trace, sloMs, plan: p } = ctx;
+  if (policy === 'oracle') return runOracle(ctx);
   const profileOf = lookup(ctx.profiles);
   const common = { arrivalsMs: trace.arrivalsMs, sloMs, seed: 31, durationMs: trace.durationMs };
   if (policy === 'cg-peak') {
@@ -215,8 +264,15 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
       arrivalsMs: ctx.sample,
       ...(ctx.settings.envelopeFloor === 'slo' ? { envelopeFloorMs: sloMs } : {}),
     });
+  const planner = plannerInput(
+    ctx.pipeline,
+    ctx.profiles,
+    sloMs,
+    ctx.sample,
+    ctx.settings.planningLateFraction,
+  );
   const h = withSurgeHeadroom({
-    planner: plannerInput(ctx.pipeline, ctx.profiles, sloMs, ctx.sample, ctx.settings.planningLateFraction),
+    planner,
     config: p.config,
     basis: tunerBasisOf(p.config),
     bootMs: boot,
@@ -225,8 +281,9 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   if (!h) return refused(ctx, policy, 'no configuration within the replica cap serves the surge');
   // Headroom replicas serve from the start, on top of what the tuner asks for (as the product reconciles).
   const serving = plusHeadroom(h.config, h.headroom);
+  const slack = ctx.settings.slack ? planSlack(planner, h.config) : 1;
   const controller = inferlineController({
-    basis: tunerBasisOf(h.config),
+    basis: { ...tunerBasisOf(h.config), slack },
     config: h.config,
     bootMs: boot,
     tickMs: ctx.settings.tunerTickMs,
@@ -236,6 +293,7 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   return row(ctx, policy, r, h.config, {
     derivedStages,
     headroom: h.headroom,
+    slack: round4(slack),
     planCostPerHour: round4(h.costPerHour),
     withHeadroomCostPerHour: round4(h.totalCostPerHour),
     ...(Object.keys(h.lowered).length > 0 ? { loweredBatch: h.lowered } : {}),

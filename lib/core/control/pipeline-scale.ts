@@ -1,4 +1,4 @@
-import { withSurgeHeadroom } from '../inference/headroom.ts';
+import { planSlack, withSurgeHeadroom } from '../inference/headroom.ts';
 import { createPackedCost } from '../inference/packed-cost.ts';
 import { PLANNING_LATE_FRACTION, type PlannerInput, plan } from '../inference/planner.ts';
 import type { StageProfile } from '../inference/profiles.ts';
@@ -104,7 +104,8 @@ export async function planPipeline(
     ...(record.spec.surgeFactor === undefined ? {} : { surgeFactor: record.spec.surgeFactor }),
   });
   const chosen = served?.config ?? result.config;
-  const basis = basisOf(chosen);
+  // How far live traffic may beat the sample before the tuner adds replicas: as far as the plan holds.
+  const basis = { ...basisOf(chosen), slack: planSlack(plannerInput, chosen) };
   const config: Record<string, StagePlan> = {};
   for (const [id, c] of Object.entries(chosen)) config[id] = { ...c };
   return {
@@ -125,6 +126,7 @@ export async function planPipeline(
         planningRatePerSecond: basis.planningRatePerSecond,
         stages: Object.fromEntries(Object.entries(basis.stages).map(([id, s]) => [id, { ...s }])),
         rhoP: basis.rhoP,
+        ...(basis.slack > 1 ? { slack: basis.slack } : {}),
       },
       plannedAt: deps.clock.now(),
     },

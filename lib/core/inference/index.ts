@@ -4,6 +4,7 @@ export * from './cost.ts';
 export * from './derivation.ts';
 export * from './envelope.ts';
 export * from './headroom.ts';
+export * from './oracle.ts';
 export * from './packed-cost.ts';
 export * from './planner.ts';
 export * from './profiles.ts';

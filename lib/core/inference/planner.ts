@@ -4,6 +4,7 @@ import {
   candidates,
   contextOf,
   fastest,
+  feasible,
   fresh,
   profileOf,
   simInput,
@@ -11,7 +12,13 @@ import {
 import { minimiseCost, type PlanStep } from './planner-cost.ts';
 import type { PlannerInput } from './planner-input.ts';
 import { serviceTimeMs } from './profiles.ts';
-import { type PipelineConfig, percentile, type StageConfig, simulate } from './simulator.ts';
+import {
+  type PipelineConfig,
+  percentile,
+  type SimulationResult,
+  type StageConfig,
+  simulate,
+} from './simulator.ts';
 import { longestPath } from './topology.ts';
 
 export type { PlanAction, PlanStep } from './planner-cost.ts';
@@ -72,6 +79,16 @@ export function provisionFor(raw: PlannerInput, start: PipelineConfig): Pipeline
   });
   if (issues.length > 0) throw new ValidationError('planner input', issues);
   return addReplicasUntilFeasible(ctx, start, ctx.ids);
+}
+
+/** Whether the estimator says the configuration meets the SLO on the input's trace (within its late fraction). */
+export function meetsSlo(raw: PlannerInput, config: PipelineConfig): boolean {
+  return feasible(contextOf(raw).ctx, config);
+}
+
+/** The estimator's run of a configuration on the planner input's trace, as the planner simulates it. */
+export function simulatePlanned(raw: PlannerInput, config: PipelineConfig): SimulationResult {
+  return simulate(simInput(contextOf(raw).ctx, config));
 }
 
 export function plan(raw: PlannerInput): PlanResult {

@@ -41,6 +41,14 @@ import { meanRatePerSecond } from './traces.ts';
  *   the SLO queue within it, and over millisecond windows a live trace beats the sample's maximum by
  *   chance (a handful of queries landing together), which would drive scale-ups the load does not need.
  *
+ * - Rates are compared with the sample's times the plan's certified slack σ (TunerBasis.slack, from
+ *   planSlack in headroom.ts: the largest factor, up to PLAN_SLACK_MAX, at which the estimator shows the
+ *   plan alone still meets the SLO on the sample compressed in time). Live traffic beats a sample's
+ *   envelope at some window by chance about as often as not, and against the bare sample every such
+ *   excess rounded a one-replica stage up to two (a whole GPU instance) for as long as the next chance
+ *   excess kept it there. ρ becomes ρ·σ in both directions, so a stage returns to its plan once the
+ *   recent rate is within what the plan holds.
+ *
  * Two more, both comparing like with like. Scale-up scales the plan by the live over the sample envelope
  * rate window by window, rather than a short-window peak over the mean rate (see burstNeed). And for
  * stages that carry a small share of the load (the one-replica case): ρ_m is the planned
@@ -79,6 +87,13 @@ export interface TunerBasis {
   readonly stages: Readonly<Record<string, StageBasis>>;
   /** ρ_p = min ρ_m over visited stages. */
   readonly rhoP: number;
+  /**
+   * The plan's certified slack σ ≥ 1: the estimator showed the plan still meets the SLO on the sample
+   * compressed in time to σ times its rate (planSlack in headroom.ts). Rates are compared with the
+   * sample's scaled by σ, so live traffic that beats the sample by chance, by less than the plan was
+   * shown to absorb, buys nothing. Absent (bases stored before it): 1, the paper's comparison.
+   */
+  readonly slack?: number;
 }
 
 export interface BasisInput {
@@ -97,6 +112,8 @@ export interface BasisInput {
    * without either, burstRho is ρ_m (the paper's rule).
    */
   readonly sloMs?: number;
+  /** The plan's certified slack (see TunerBasis.slack). @default 1 */
+  readonly slack?: number;
 }
 
 /**
@@ -140,7 +157,20 @@ export function tunerBasis(input: BasisInput): TunerBasis {
     planningRatePerSecond: lambda,
     stages,
     rhoP: rhos.length > 0 ? Math.min(...rhos) : 0,
+    ...(input.slack !== undefined && input.slack > 1 ? { slack: input.slack } : {}),
   };
+}
+
+/** The sample envelope with every rate scaled by σ: what the plan was shown to absorb. */
+export function certifiedEnvelope(basis: Pick<TunerBasis, 'sample' | 'slack'>): Envelope {
+  const slack = slackOf(basis);
+  if (slack === 1) return basis.sample;
+  return { ...basis.sample, ratesPerSecond: basis.sample.ratesPerSecond.map((r) => r * slack) };
+}
+
+/** σ, at least 1. */
+export function slackOf(basis: Pick<TunerBasis, 'slack'>): number {
+  return Math.max(1, basis.slack ?? 1);
 }
 
 /**
@@ -153,8 +183,13 @@ export function safeUtilisation(budgetMs: number, batchMs: number, windowMs: num
 }
 
 /** The ρ the tuner sizes a stage with against envelope rates. */
-export function burstRhoOf(b: StageBasis): number {
-  return b.burstRho ?? b.rho;
+export function burstRhoOf(b: StageBasis, slack = 1): number {
+  return Math.max(b.burstRho ?? b.rho, withSlack(b.rho, slack));
+}
+
+/** ρ·σ: the utilisation at the rate the plan was certified for, below 0.95 and never under ρ. */
+export function withSlack(rho: number, slack: number): number {
+  return Math.max(rho, Math.min(0.95, rho * slack));
 }
 
 /**
@@ -175,11 +210,17 @@ export function burstNeed(
   b: StageBasis,
   maxRatePerSecond: number,
 ): number {
-  const capacity = replicasFor(maxRatePerSecond, b.visitFraction, b.replicaThroughputQps, burstRhoOf(b));
+  const slack = slackOf(basis);
+  const capacity = replicasFor(
+    maxRatePerSecond,
+    b.visitFraction,
+    b.replicaThroughputQps,
+    burstRhoOf(b, slack),
+  );
   if (b.visitFraction <= 0) return capacity;
   let scaled = 0;
   live.ratesPerSecond.forEach((r, i) => {
-    const planned = basis.sample.ratesPerSecond[i] ?? 0;
+    const planned = (basis.sample.ratesPerSecond[i] ?? 0) * slack;
     if (planned > 0 && r > planned)
       scaled = Math.max(scaled, Math.ceil((b.plannedReplicas * r) / planned - 1e-9));
   });
@@ -236,7 +277,7 @@ export function tune(
 ): TunerDecision {
   const o = parseOrThrow(TunerOptionsSchema, options, 'tuner options');
   const live = computeEnvelope(recentArrivals(arrivalsMs, nowMs, o.historyMs), basis.sample.windowsMs);
-  const over = compareEnvelopes(live, basis.sample);
+  const over = compareEnvelopes(live, certifiedEnvelope(basis));
   if (over.exceeded) {
     const replicas = mapStages(basis, state, (b, current) =>
       Math.max(current, burstNeed(basis, live, b, over.maxRatePerSecond)),
@@ -259,15 +300,21 @@ export function tune(
   // even while a 5 s bucket rate above the planning mean keeps ⌈λ_new/λ⌉ at two. Without ρ_safe this
   // count is never the smaller one, and the rule is the paper's.
   const envelopeRate = Math.max(0, ...live.ratesPerSecond);
+  const slack = slackOf(basis);
   const replicas = mapStages(basis, state, (b, current) => {
     if (b.visitFraction <= 0) return current;
     const byRate = replicasFor(
       rate,
       b.visitFraction,
       b.replicaThroughputQps,
-      o.scaleDownRho === 'stage' ? b.rho : basis.rhoP,
+      withSlack(o.scaleDownRho === 'stage' ? b.rho : basis.rhoP, slack),
     );
-    const byEnvelope = replicasFor(envelopeRate, b.visitFraction, b.replicaThroughputQps, burstRhoOf(b));
+    const byEnvelope = replicasFor(
+      envelopeRate,
+      b.visitFraction,
+      b.replicaThroughputQps,
+      burstRhoOf(b, slack),
+    );
     return Math.min(current, Math.max(floor(b), 1, Math.min(byRate, byEnvelope)));
   });
   if (!changed(state.replicas, replicas)) return { state, reason: 'steady' };

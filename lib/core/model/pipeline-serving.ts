@@ -52,6 +52,8 @@ export const StoredTunerBasisSchema = z.object({
     }),
   ),
   rhoP: z.number().min(0),
+  /** The plan's certified slack σ (lib/core/inference/tuner.ts); absent in plans stored before it: 1. */
+  slack: z.number().min(1).max(100).optional(),
 });
 export type StoredTunerBasis = z.infer<typeof StoredTunerBasisSchema>;
 

@@ -53,7 +53,7 @@ export const PipelineSpecSchema = z
     sampleTrace: SampleTraceSchema.optional(),
     /**
      * Serving headroom covers a surge to this multiple of the sample's rate over one instance boot
-     * (lib/core/inference/headroom.ts; 2.5 when absent). 1 keeps only what the sample's own bursts need;
+     * (lib/core/inference/headroom.ts; 3 when absent). 1 keeps only what the sample's own bursts need;
      * more buys protection from larger bursts with replicas that serve all the time.
      */
     surgeFactor: z

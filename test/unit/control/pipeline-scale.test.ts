@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LABEL, modelIdFor } from '../../../lib/core/control/pipeline-jobs.ts';
 import { DRIFT, detectDrift, scaleOne, scalePipelines } from '../../../lib/core/control/pipeline-scale.ts';
-import type { PipelineRecord } from '../../../lib/core/model/pipeline-serving.ts';
+import { PLAN_SLACK_MAX } from '../../../lib/core/inference/headroom.ts';
+import { type PipelineRecord, ServingPlanSchema } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineReport } from '../../../lib/core/protocol/pipeline.ts';
 import { measuredProfile, pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 
@@ -59,6 +60,10 @@ describe('scale step', () => {
     expect(plan && Object.keys(plan.config).sort()).toEqual(['classify', 'detect']);
     expect(plan?.p99Ms).toBeLessThanOrEqual(200);
     expect(plan?.basis.planningRatePerSecond).toBeGreaterThan(15);
+    // The plan's one replica per stage is far from busy at the sample's rate: the estimator shows it
+    // holds the bound's surge, and the stored basis gives the tuner that slack.
+    expect(plan?.basis.slack).toBe(PLAN_SLACK_MAX);
+    expect(ServingPlanSchema.parse(plan).basis.slack).toBe(plan?.basis.slack);
     expect(record?.targets).toEqual({
       detect: plan?.config.detect?.replicas,
       classify: plan?.config.classify?.replicas,

@@ -1,25 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import {
   HEADROOM_SURGE_FACTOR,
+  PLAN_SLACK_MAX,
+  planSlack,
   surgeHeadroom,
   withSurgeHeadroom,
 } from '../../../lib/core/inference/headroom.ts';
-import { type PlannerInput, provisionFor } from '../../../lib/core/inference/planner.ts';
+import { meetsSlo, type PlannerInput, provisionFor } from '../../../lib/core/inference/planner.ts';
 import { simulate } from '../../../lib/core/inference/simulator.ts';
 import { gammaTrace, meanRatePerSecond } from '../../../lib/core/inference/traces.ts';
 import { tunerBasis } from '../../../lib/core/inference/tuner.ts';
 import { profile, stage } from './builders.ts';
 
+// One stage, 5 ms per query at any batch: a replica serves 200 q/s.
+const p = profile('c7i.large', (b) => 5 * b, [1, 2, 4, 8], 'a');
+const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 120 }, 7);
+const planner: PlannerInput = {
+  pipeline: { sloP99Ms: 100, stages: [{ id: 'a' }], edges: [] },
+  profiles: { a: [p] },
+  arrivalsMs: sample,
+  seed: 1,
+};
+
 describe('serving headroom for a surge', () => {
-  // One stage, 5 ms per query at any batch: a replica serves 200 q/s.
-  const p = profile('c7i.large', (b) => 5 * b, [1, 2, 4, 8], 'a');
-  const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 120 }, 7);
-  const planner: PlannerInput = {
-    pipeline: { sloP99Ms: 100, stages: [{ id: 'a' }], edges: [] },
-    profiles: { a: [p] },
-    arrivalsMs: sample,
-    seed: 1,
-  };
   const config = { a: stage({ maxBatch: 8, replicas: 1 }) };
   const basis = tunerBasis({ config, profileOf: () => p, visitFractions: { a: 1 }, arrivalsMs: sample });
   const headroomAt = (surgeFactor: number) =>
@@ -85,9 +88,10 @@ describe('plan and headroom chosen together', () => {
     const big = provisionFor(planner, { a: stage({ maxBatch: 8, replicas: 1 }) });
     expect(big).toBeDefined();
     if (!big) return;
-    const own = surgeHeadroom({ planner, config: big, basis: basis(big), bootMs: () => 60_000 });
+    const surge = { basis: basis(big), bootMs: () => 60_000, surgeFactor: 2.5 };
+    const own = surgeHeadroom({ planner, config: big, ...surge });
     const ownTotal = (big.a?.replicas ?? 0) + (own?.a ?? 0);
-    const joint = withSurgeHeadroom({ planner, config: big, basis: basis(big), bootMs: () => 60_000 });
+    const joint = withSurgeHeadroom({ planner, config: big, ...surge });
     expect(joint).toBeDefined();
     if (!joint) return;
     expect(joint.totalCostPerHour).toBeLessThan(ownTotal);
@@ -105,5 +109,30 @@ describe('plan and headroom chosen together', () => {
     const joint = withSurgeHeadroom({ planner, config: one, basis: basis(one), bootMs: () => 60_000 });
     expect(joint?.config).toEqual(one);
     expect(joint?.lowered).toEqual({});
+  });
+});
+
+describe("a plan's certified slack", () => {
+  const holdsAt = (config: Record<string, ReturnType<typeof stage>>, c: number) =>
+    meetsSlo({ ...planner, arrivalsMs: sample.map((t) => t / c) }, config);
+
+  it('is the largest compression the plan was shown to hold, up to the bound', () => {
+    const one = { a: stage({ maxBatch: 8, replicas: 1 }) };
+    const slack = planSlack(planner, one, 4);
+    expect(slack).toBeGreaterThan(1);
+    expect(slack).toBeLessThan(4);
+    expect(holdsAt(one, slack)).toBe(true);
+    // Within the search's precision (1/64 of the range) above it, the plan no longer holds.
+    expect(holdsAt(one, slack + 3 / 32)).toBe(false);
+    // The default bound caps it.
+    expect(slack).toBeGreaterThan(PLAN_SLACK_MAX);
+    expect(planSlack(planner, one)).toBe(PLAN_SLACK_MAX);
+  });
+
+  it('is the bound itself when the plan holds there, and 1 for a plan with nothing to spare', () => {
+    expect(planSlack(planner, { a: stage({ maxBatch: 8, replicas: 4 }) }, 2)).toBe(2);
+    expect(planSlack(planner, { a: stage({ maxBatch: 8, replicas: 1 }) }, 1)).toBe(1);
+    const tight = { ...planner, pipeline: { ...planner.pipeline, sloP99Ms: 6 } };
+    expect(planSlack(tight, { a: stage({ maxBatch: 1, replicas: 1 }) })).toBe(1);
   });
 });

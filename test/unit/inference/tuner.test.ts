@@ -5,6 +5,7 @@ import { addSpike, gammaTrace } from '../../../lib/core/inference/traces.ts';
 import {
   burstNeed,
   burstRhoOf,
+  certifiedEnvelope,
   replicasFor,
   type StageBasis,
   safeUtilisation,
@@ -259,4 +260,56 @@ describe('one-replica stages against envelope rates', () => {
   function basis1() {
     return tunerBasis({ config: one, profileOf, visitFractions: { a: 1 }, arrivalsMs: sample });
   }
+});
+
+describe("the plan's certified slack", () => {
+  // The plan was shown to hold the sample compressed to 1.5x its rate.
+  const slack = { ...basis, slack: 1.5 };
+  const base = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 5);
+
+  it('scales the sample envelope by sigma, and leaves it alone without one', () => {
+    const env = certifiedEnvelope(slack);
+    env.ratesPerSecond.forEach((r, i) => {
+      expect(r).toBeCloseTo(1.5 * (basis.sample.ratesPerSecond[i] as number), 9);
+    });
+    expect(certifiedEnvelope(basis)).toBe(basis.sample);
+    expect(
+      tunerBasis({ config: planned, profileOf, visitFractions: { a: 1 }, arrivalsMs: sample, slack: 1 }),
+    ).not.toHaveProperty('slack');
+  });
+
+  it('keeps the counts for traffic above the sample but within what the plan was shown to hold', () => {
+    // 120 q/s against a 100 q/s sample: above the bare sample somewhere, inside 1.5x of it everywhere.
+    const live = gammaTrace({ ratePerSecond: 120, cv: 1, durationSeconds: 60 }, 9);
+    expect(tune(basis, start(2, 0), live, 60_000).reason).toBe('scale-up');
+    const decision = tune(slack, start(2, 0), live, 60_000);
+    expect(decision.reason).toBe('steady');
+    expect(decision.state.replicas.a).toBe(2);
+  });
+
+  it('scales up past it, by the live rate over the certified one', () => {
+    const live = addSpike(base, { atSeconds: 50, durationSeconds: 10, ratePerSecond: 500, cv: 1 }, 6);
+    const plain = tune(basis, start(2, 0), live, 60_000);
+    const decision = tune(slack, start(2, 0), live, 60_000);
+    expect(decision.reason).toBe('scale-up');
+    const live60 = computeEnvelope(recentArrivals(live, 60_000, 60_000), basis.sample.windowsMs);
+    const scaled = Math.max(
+      ...live60.ratesPerSecond.map((r, i) =>
+        Math.ceil((2 * r) / (1.5 * (basis.sample.ratesPerSecond[i] ?? 1)) - 1e-9),
+      ),
+    );
+    expect(decision.state.replicas.a).toBe(scaled);
+    expect(decision.state.replicas.a).toBeGreaterThan(2);
+    expect(decision.state.replicas.a).toBeLessThan(plain.state.replicas.a ?? 0);
+  });
+
+  it('scales down to the plan once the recent rate is within what the plan holds', () => {
+    // The last 30 s run at 130 q/s: a 5 s bucket beats the 100 q/s planning mean, not 1.5x of it.
+    const live = gammaTrace({ ratePerSecond: 130, cv: 1, durationSeconds: 60 }, 10);
+    const plain = tune(basis, start(6, 0), live, 60_000);
+    const decision = tune(slack, start(6, 0), live, 60_000);
+    expect(decision.reason).toBe('scale-down');
+    expect(decision.state.replicas.a).toBe(2);
+    expect(plain.state.replicas.a).toBeGreaterThan(2);
+  });
 });
