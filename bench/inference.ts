@@ -1,11 +1,12 @@
 /**
  * Inference SLO benchmark: three pipelines shaped like the InferLine paper's, four traces, two SLOs and
  * four policies, each replayed in the closed-loop estimator (lib/core/inference/closed-loop.ts) and priced
- * by packing replicas onto whole EC2 instances (packed-cost.ts).
+ * by packing replicas onto whole EC2 instances (packed-cost.ts), plus the oracle planner's cost with
+ * hindsight (lib/core/inference/oracle.ts) as a reference for what each row could cost at best.
  *
  *   npm run bench:inference                 # JSON on stdout and in bench/results/inference.json
  *   options: --measure (re-profile the models on this machine first)  --no-write
- *            --surge X (serving headroom for a surge of X times the sample's boot-window rate, default 2.5)
+ *            --surge X (serving headroom for a surge of X times the sample's boot-window rate, default 3)
  *            --target-util X (target-tracking target, default 0.7)
  *            --late-fraction X (planning margin: allowed late fraction on the sample, default 0.0025)
  *            --rho-p-pipeline (scale down with the paper's pipeline-wide ρ_p instead of each stage's ρ_m)
