@@ -256,13 +256,14 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     const r = runClosedLoop({ ...base, config: start, controller });
     return row(ctx, policy, r, start, { derivedStages });
   }
-  const tunerBasisOf = (config: PipelineConfig) =>
+  const tunerBasisOf = (config: PipelineConfig, slack = 1) =>
     tunerBasis({
       config,
       profileOf,
       visitFractions: p.visitFractions,
       arrivalsMs: ctx.sample,
       ...(ctx.settings.envelopeFloor === 'slo' ? { envelopeFloorMs: sloMs } : {}),
+      slack,
     });
   const planner = plannerInput(
     ctx.pipeline,
@@ -283,7 +284,7 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   const serving = plusHeadroom(h.config, h.headroom);
   const slack = ctx.settings.slack ? planSlack(planner, h.config) : 1;
   const controller = inferlineController({
-    basis: { ...tunerBasisOf(h.config), slack },
+    basis: tunerBasisOf(h.config, slack),
     config: h.config,
     bootMs: boot,
     tickMs: ctx.settings.tunerTickMs,

@@ -87,13 +87,14 @@ export async function planPipeline(
     return p;
   };
   // The envelope starts at the SLO: shorter bursts were already shown to queue within it by the planner.
-  const basisOf = (config: PipelineConfig) =>
+  const basisOf = (config: PipelineConfig, slack?: number) =>
     tunerBasis({
       config,
       profileOf,
       visitFractions: result.visitFractions,
       arrivalsMs,
       envelopeFloorMs: record.spec.sloP99Ms,
+      ...(slack === undefined ? {} : { slack }),
     });
   // The plan with its serving headroom, batches revisited against their joint cost (headroom.ts).
   const served = withSurgeHeadroom({
@@ -105,7 +106,7 @@ export async function planPipeline(
   });
   const chosen = served?.config ?? result.config;
   // How far live traffic may beat the sample before the tuner adds replicas: as far as the plan holds.
-  const basis = { ...basisOf(chosen), slack: planSlack(plannerInput, chosen) };
+  const basis = basisOf(chosen, planSlack(plannerInput, chosen));
   const config: Record<string, StagePlan> = {};
   for (const [id, c] of Object.entries(chosen)) config[id] = { ...c };
   return {
@@ -126,7 +127,7 @@ export async function planPipeline(
         planningRatePerSecond: basis.planningRatePerSecond,
         stages: Object.fromEntries(Object.entries(basis.stages).map(([id, s]) => [id, { ...s }])),
         rhoP: basis.rhoP,
-        ...(basis.slack > 1 ? { slack: basis.slack } : {}),
+        ...(basis.slack === undefined ? {} : { slack: basis.slack }),
       },
       plannedAt: deps.clock.now(),
     },
