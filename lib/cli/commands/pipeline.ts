@@ -117,7 +117,10 @@ export function pipelineText(view: PipelineView, now: number): string {
   return lines.join('\n');
 }
 
-/** The plan per stage, with each profile marked measured or derived, and the targets. */
+/**
+ * The plan per stage, with each profile marked measured or derived, the tuner's targets and the serving
+ * headroom kept on top of them, and how far live traffic may beat the sample before the tuner scales up.
+ */
 export function planText(record: PipelineRecord): string {
   const plan = record.plan;
   if (!plan) return '  plan        none yet';
@@ -131,6 +134,7 @@ export function planText(record: PipelineRecord): string {
       batch: c ? String(c.maxBatch) : '-',
       planned: c ? String(c.replicas) : '-',
       target: String(record.targets[stage.id] ?? c?.replicas ?? '-'),
+      headroom: plan.headroom ? String(plan.headroom[stage.id] ?? 0) : '-',
       visits: `${Math.round((plan.visitFractions[stage.id] ?? 0) * 100)}%`,
     };
   });
@@ -142,12 +146,14 @@ export function planText(record: PipelineRecord): string {
       { header: 'BATCH', value: (r) => r.batch, right: true },
       { header: 'PLANNED', value: (r) => r.planned, right: true },
       { header: 'TARGET', value: (r) => r.target, right: true },
+      { header: 'HEADROOM', value: (r) => r.headroom, right: true },
       { header: 'VISITS', value: (r) => r.visits, right: true },
     ],
     rows,
   );
   return [
     `  plan        $${plan.costPerHour.toFixed(3)}/h, estimated p99 ${plan.p99Ms.toFixed(1)} ms at ${plan.basis.planningRatePerSecond.toFixed(1)} qps`,
+    `  tuner       scales up past ${(plan.basis.slack ?? 1).toFixed(2)}x the sample's rates (what the plan was shown to hold)`,
     ...table.split('\n').map((l) => `    ${l}`),
   ].join('\n');
 }

@@ -5,6 +5,7 @@ import {
   pipelineStatusCommand,
   pipelineStopCommand,
   pipelineSubmitCommand,
+  planText,
 } from '../../../lib/cli/commands/pipeline.ts';
 import { JobFileError } from '../../../lib/cli/job-file.ts';
 import type { CliSource } from '../../../lib/cli/source.ts';
@@ -32,6 +33,7 @@ const record: PipelineRecord = {
     p99Ms: 140.25,
     visitFractions: { detect: 1, classify: 0.5 },
     derivedStages: ['detect'],
+    headroom: { detect: 1, classify: 0 },
     stage: { visitFraction: 1, replicaThroughputQps: 100, plannedReplicas: 2, rho: 0.1 },
     plannedAt: NOW - 60_000,
   }),
@@ -136,8 +138,14 @@ describe('tetrafleet pipeline', () => {
   it('shows the plan per stage with measured and derived profiles, targets, live latency and the router', async () => {
     const out = await pipelineStatusCommand(source().source, 'vision', NOW);
     expect(out.text).toContain('status      SERVING: planned');
-    expect(out.text).toMatch(/detect\s+g5\.xlarge\s+derived\s+8\s+2\s+3\s+100%/);
-    expect(out.text).toMatch(/classify\s+c7i\.large\s+measured\s+4\s+1\s+1\s+50%/);
+    expect(out.text).toMatch(/detect\s+g5\.xlarge\s+derived\s+8\s+2\s+3\s+1\s+100%/);
+    expect(out.text).toMatch(/classify\s+c7i\.large\s+measured\s+4\s+1\s+1\s+0\s+50%/);
+    expect(out.text).toContain("tuner       scales up past 1.00x the sample's rates");
+    const plan = record.plan as NonNullable<PipelineRecord['plan']>;
+    const slack = { ...record, plan: { ...plan, basis: { ...plan.basis, slack: 1.5 } } };
+    expect(planText(slack)).toContain("scales up past 1.50x the sample's rates");
+    const { headroom: _, ...withoutHeadroom } = plan;
+    expect(planText({ ...record, plan: withoutHeadroom })).toMatch(/detect.*\s-\s+100%/);
     expect(out.text).toContain('25.0 arrivals/s, p99 131.5 ms');
     expect(out.text).toContain('router      http://10.0.0.4:8080/v1/pipelines/vision/infer');
     expect(out.data.record.pipelineId).toBe('vision');
