@@ -22,8 +22,8 @@ export interface Targets {
   readonly inferlineMissAtMostTenthOfTargetTrackingOnBursty: { pass: boolean; checks: TargetCheck[] };
   /**
    * Not a target: whether the cost target is within reach at all. The oracle re-plans with hindsight and
-   * free, instant capacity; a row where even it costs more than 1/3 of cg-peak is out of any policy's reach
-   * with these profiles and prices.
+   * free, instant capacity; a row where even it costs more than 1/3 of cg-peak is out of reach for any
+   * policy that plans with the same planner, profiles and prices.
    */
   readonly oracleCostAtMostThirdOfCgPeak: { pass: boolean; checks: TargetCheck[] };
 }
