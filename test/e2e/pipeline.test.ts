@@ -82,8 +82,9 @@ function spec(): PipelineSpec {
     ],
     edges: [{ from: 'detect', to: 'classify', probability: 1 }],
     sampleTrace: { kind: 'gamma', ratePerSecond: 10, cv: 1, durationSeconds: 60, seed: 3 },
-    // Headroom for a 1.5x surge, below the load's 3x burst: the burst must go beyond what the plan and its
-    // headroom were shown to hold, so that the tuner has to scale a stage up (the default, 3, holds it).
+    // Headroom for a 1.5x surge, below the load's 2x step and 3x burst: the load must go beyond what the
+    // plan and its headroom were shown to hold, so that the tuner has to scale a stage up (at the default,
+    // 3, they hold the burst).
     surgeFactor: 1.5,
   };
 }
