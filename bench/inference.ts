@@ -12,15 +12,19 @@
  *            --rho-p-pipeline (scale down with the paper's pipeline-wide ρ_p instead of each stage's ρ_m)
  *            --envelope-from-service (envelope windows from the shortest stage service time, not the SLO)
  *            --no-slack (the tuner compares live rates with the bare sample, not the plan's certified slack)
+ *            --cpu-derived-gpus (derive GPU types from the CPU measurement even where a GPU was measured)
  *
- * Profiles come from bench/inference/profiles.json: measured on this machine for c7i.large, every other
- * type derived (and marked so). Progress goes to stderr. Targets are computed from the rows, not asserted.
+ * Profiles come from bench/inference/profiles.json (measured on this machine for c7i.large) and
+ * bench/inference/gpu-profiles.json (measured on a GPU, see measure-gpu.ts); every candidate type is
+ * derived from one of them and marked so: CPU types from the CPU measurement, GPU types from the GPU one. Progress goes to stderr. Targets are computed from the rows, not asserted.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HEADROOM_SURGE_FACTOR, PLAN_SLACK_MAX } from '../lib/core/inference/headroom.ts';
 import { PLANNING_LATE_FRACTION } from '../lib/core/inference/planner.ts';
 import { findInstanceType } from '../lib/core/model/catalog.ts';
+import type { ModelProfile } from '../lib/core/protocol/inference.ts';
+import { loadGpuProfiles } from './inference/measure-gpu.ts';
 import { type MeasuredFigures, measureProfiles, PROFILES_PATH } from './inference/measure-profiles.ts';
 import { PIPELINES } from './inference/pipelines.ts';
 import {
@@ -62,6 +66,7 @@ async function main(): Promise<void> {
     writeFileSync(PROFILES_PATH, `${JSON.stringify(measured, null, 2)}\n`);
   }
   const file = loadProfilesFile();
+  const gpu = process.argv.includes('--cpu-derived-gpus') ? undefined : loadGpuProfiles();
   const settings: PolicySettings = {
     surgeFactor: flag('--surge', HEADROOM_SURGE_FACTOR),
     targetUtilisation: flag('--target-util', 0.7),
@@ -77,7 +82,7 @@ async function main(): Promise<void> {
   const rows: PolicyRow[] = [];
   const plans: Record<string, unknown>[] = [];
   for (const pipeline of PIPELINES) {
-    const profiles = stageProfiles(file, pipeline);
+    const profiles = stageProfiles(file, pipeline, gpu);
     for (const sloMs of SLOS) {
       for (const cv of [1, 4]) {
         const sample = sampleTrace(cv);
@@ -128,6 +133,15 @@ async function main(): Promise<void> {
       machine: file.machine,
       derivedTypes: CANDIDATE_TYPES.filter((t) => t !== file.measuredAs),
       figures: measuredFigures(file),
+      gpu: gpu
+        ? {
+            measuredAs: gpu.measuredAs,
+            basis: gpu.basis,
+            device: gpu.run.device,
+            gpuTypesDerivedFrom: gpu.measuredAs,
+            figures: measuredFigures(gpu),
+          }
+        : 'GPU types derived from the CPU measurement (--cpu-derived-gpus, or no bench/inference/gpu-profiles.json)',
     },
     plans,
     rows,
@@ -160,7 +174,7 @@ function parameters(s: PolicySettings): Record<string, string> {
   };
 }
 
-function measuredFigures(file: ReturnType<typeof loadProfilesFile>): MeasuredFigures {
+function measuredFigures(file: { readonly reports: readonly ModelProfile[] }): MeasuredFigures {
   return Object.fromEntries(
     file.reports.map((r) => [
       r.modelId,

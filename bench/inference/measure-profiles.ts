@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { profileModelFile } from '../../agent/model-server/profile.ts';
 import type { ModelProfile } from '../../lib/core/protocol/inference.ts';
 import { modelTempDir, writeModel } from '../../lib/onnx/index.ts';
-import { MODELS } from './pipelines.ts';
+import { buildModel, MODELS } from './pipelines.ts';
 
 export const MEASURED_TYPE = 'c7i.large';
 /** Interleaved passes per model; the lowest-P99 pass is kept per batch size. */
@@ -56,7 +56,7 @@ export async function measureProfiles(
   try {
     const paths = new Map<string, string>();
     const models = MODELS.filter((m) => !only || only.includes(m.id));
-    for (const m of models) paths.set(m.id, await writeModel(join(dir, `${m.id}.onnx`), m.build()));
+    for (const m of models) paths.set(m.id, await writeModel(join(dir, `${m.id}.onnx`), buildModel(m)));
     for (let pass = 1; pass <= PASSES; pass++) {
       for (const m of models) {
         log(`pass ${pass}/${PASSES}: profiling ${m.id} (${m.what})`);

@@ -1,5 +1,14 @@
 import type { PlannerPipeline } from '../../lib/core/inference/planner.ts';
-import { buildConvNet, buildMlp } from '../../lib/onnx/index.ts';
+import {
+  buildConvNet,
+  buildMlp,
+  type ConvNetSpec,
+  type ConvNetSpecInput,
+  ConvNetSpecSchema,
+  type MlpSpec,
+  type MlpSpecInput,
+  MlpSpecSchema,
+} from '../../lib/onnx/index.ts';
 
 /**
  * The benchmark's models and pipelines, shaped like the InferLine paper's. Models are generated ONNX
@@ -10,60 +19,90 @@ import { buildConvNet, buildMlp } from '../../lib/onnx/index.ts';
  * several GPUs (or dozens of CPU replicas) while the light stages fit on small CPU types.
  */
 
+/** A model's architecture: what `build` turns into ONNX, and what a GPU profiling run rebuilds layer for layer. */
+export type BenchModelSpec =
+  | ({ readonly kind: 'conv' } & ConvNetSpecInput)
+  | ({ readonly kind: 'mlp' } & MlpSpecInput);
+
+/** The spec with every default filled in, as the builders read it. */
+export type ResolvedModelSpec = ({ kind: 'conv' } & ConvNetSpec) | ({ kind: 'mlp' } & MlpSpec);
+
 export interface BenchModel {
   readonly id: string;
   readonly what: string;
   /** Heavy models (over 100 ms per query on 2 vCPUs) are profiled up to batch 8 with fewer samples. */
   readonly heavy?: boolean;
-  build(): Uint8Array;
+  readonly spec: BenchModelSpec;
 }
 
-const conv = (size: number, channels: number[], classes: number, seed: number) => () =>
-  buildConvNet({ channels: 3, height: size, width: size, convChannels: channels, classes, seed }).bytes;
+export function resolveSpec(spec: BenchModelSpec): ResolvedModelSpec {
+  const { kind, ...rest } = spec;
+  return kind === 'conv'
+    ? { kind, ...ConvNetSpecSchema.parse(rest) }
+    : { kind, ...MlpSpecSchema.parse(rest) };
+}
+
+/** The model's ONNX bytes. */
+export function buildModel(m: BenchModel): Uint8Array {
+  const { kind, ...rest } = m.spec;
+  return kind === 'conv'
+    ? buildConvNet(rest as ConvNetSpecInput).bytes
+    : buildMlp(rest as MlpSpecInput).bytes;
+}
+
+const conv = (size: number, convChannels: number[], classes: number, seed: number): BenchModelSpec => ({
+  kind: 'conv',
+  channels: 3,
+  height: size,
+  width: size,
+  convChannels,
+  classes,
+  seed,
+});
 
 export const MODELS: readonly BenchModel[] = [
   {
     id: 'preprocess',
     what: 'conv net 3x224x224, channels 8-16-32, 10 outputs (image normalisation / resize stand-in, about 1 ms)',
-    build: conv(224, [8, 16, 32], 10, 11),
+    spec: conv(224, [8, 16, 32], 10, 11),
   },
   {
     id: 'classifier',
     what: 'conv net 3x224x224, six 3x3 conv blocks 64-256-512-1024-1024-256, 1000 classes (about 11.3 GMAC per image, ResNet-152-class)',
     heavy: true,
-    build: conv(224, [64, 256, 512, 1024, 1024, 256], 1000, 12),
+    spec: conv(224, [64, 256, 512, 1024, 1024, 256], 1000, 12),
   },
   {
     id: 'postprocess',
     what: 'MLP 4096 -> 2048 -> 2048 -> 1000 (top-k / label mapping stand-in, about a ms)',
-    build: () => buildMlp({ inputSize: 4096, hiddenSizes: [2048, 2048], outputSize: 1000, seed: 13 }).bytes,
+    spec: { kind: 'mlp', inputSize: 4096, hiddenSizes: [2048, 2048], outputSize: 1000, seed: 13 },
   },
   {
     id: 'detector',
     what: 'conv net 3x320x320, six 3x3 conv blocks 64-256-512-1024-1024-256, 100 outputs (about 23 GMAC per image, YOLOv3-320-class detector)',
     heavy: true,
-    build: conv(320, [64, 256, 512, 1024, 1024, 256], 100, 14),
+    spec: conv(320, [64, 256, 512, 1024, 1024, 256], 100, 14),
   },
   {
     id: 'identifier',
     what: 'conv net 3x224x224, channels 32-64-128, 100 classes (vehicle identifier)',
-    build: conv(224, [32, 64, 128], 100, 15),
+    spec: conv(224, [32, 64, 128], 100, 15),
   },
   {
     id: 'human',
     what: 'conv net 3x160x160, channels 32-64-128, 10 classes (person classifier)',
-    build: conv(160, [32, 64, 128], 10, 16),
+    spec: conv(160, [32, 64, 128], 10, 16),
   },
   {
     id: 'fast-model',
     what: 'conv net 3x128x128, channels 32-64-128, 1000 classes (cascade: cheap first model)',
-    build: conv(128, [32, 64, 128], 1000, 17),
+    spec: conv(128, [32, 64, 128], 1000, 17),
   },
   {
     id: 'slow-model',
     what: 'conv net 3x320x320, five 3x3 conv blocks 64-128-256-512-512, 1000 classes (about 6.8 GMAC per image, cascade: accurate second model)',
     heavy: true,
-    build: conv(320, [64, 128, 256, 512, 512], 1000, 18),
+    spec: conv(320, [64, 128, 256, 512, 512], 1000, 18),
   },
 ];
 

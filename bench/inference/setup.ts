@@ -5,6 +5,7 @@ import { addSpike, gammaTrace, stepTrace } from '../../lib/core/inference/traces
 import { findInstanceType } from '../../lib/core/model/catalog.ts';
 import type { InstanceType } from '../../lib/core/model/instance-type.ts';
 import { type ModelProfile, ModelProfileSchema } from '../../lib/core/protocol/inference.ts';
+import type { GpuProfilesFile } from './measure-gpu.ts';
 import { PROFILES_PATH, type ProfilesFile } from './measure-profiles.ts';
 import type { BenchPipeline } from './pipelines.ts';
 
@@ -30,14 +31,27 @@ function typeOf(name: string): InstanceType {
   return t;
 }
 
-/** Stage id -> one profile per candidate type: the measured one as is, every other type derived. */
-export function stageProfiles(file: ProfilesFile, pipeline: BenchPipeline): Record<string, StageProfile[]> {
+/**
+ * Stage id -> one profile per candidate type: the measured one as is, every other type derived. GPU types
+ * are derived from the model's measured GPU profile when `gpu` has one (a GPU's batch curve), else from
+ * the CPU measurement.
+ */
+export function stageProfiles(
+  file: ProfilesFile,
+  pipeline: BenchPipeline,
+  gpu?: GpuProfilesFile,
+): Record<string, StageProfile[]> {
   const out: Record<string, StageProfile[]> = {};
   for (const s of pipeline.stages) {
     const report = file.reports.find((r) => r.modelId === s.model);
     if (!report) throw new Error(`profiles.json has no report for model ${s.model}; run with --measure`);
     const measured = fromModelProfile(report, file.latencyFigure);
-    out[s.id] = CANDIDATE_TYPES.map((t) => deriveForType(measured, typeOf(t)));
+    const onGpu = gpu?.reports.find((r) => r.modelId === s.model);
+    const gpuBasis = onGpu ? fromModelProfile(onGpu, gpu?.latencyFigure) : undefined;
+    out[s.id] = CANDIDATE_TYPES.map((t) => {
+      const type = typeOf(t);
+      return deriveForType(type.gpus > 0 && gpuBasis ? gpuBasis : measured, type);
+    });
   }
   return out;
 }

@@ -17,8 +17,9 @@ import { LABEL, type ProfilePair, profileJobId, profilePairs } from './pipeline-
  *
  * Honesty rule: a GPU type profiled with `provider: "cpu"` (no GPU was at hand) measured the host's CPU,
  * not the GPU, so it is never stored as that type's measured profile. Once the job has succeeded and a
- * measured CPU profile of the same model is stored, the GPU type's profile is derived from it
- * (`deriveForType`) and stored marked derived, with its derivation.
+ * measured profile of the same model is stored (on another GPU type by preference, else on a CPU type),
+ * the GPU type's profile is derived from it (`deriveForType`) and stored marked derived, with its
+ * derivation.
  */
 
 /** Estimates a profile on `target` from a measured one; the result is marked derived. */
@@ -148,8 +149,9 @@ export async function profilingProgress(
 }
 
 /**
- * A derived profile for a GPU pair measured only on CPU; undefined while its CPU basis is still being
- * profiled; a reason when it cannot be derived.
+ * A derived profile for a GPU pair measured only on CPU; undefined while its basis is still being
+ * profiled; a reason when it cannot be derived. The basis is a profile of the same model measured on
+ * another GPU type where one is stored (its batch curve is a GPU's), else one measured on a CPU type.
  */
 function deriveFor(
   pair: ProfilePair,
@@ -158,9 +160,16 @@ function deriveFor(
 ): StageProfile | undefined | string {
   const target = findInstanceType(pair.instanceType);
   if (!target) return `unknown instance type ${pair.instanceType}`;
-  const basis = profiles
-    .filter((p) => p.source.kind === 'measured' && findInstanceType(p.instanceType)?.gpus === 0)
-    .sort((a, b) => a.instanceType.localeCompare(b.instanceType))[0];
+  const measured = (gpu: boolean) =>
+    profiles
+      .filter(
+        (p) =>
+          p.source.kind === 'measured' &&
+          (findInstanceType(p.instanceType)?.gpus ?? 0) > 0 === gpu &&
+          p.instanceType !== pair.instanceType,
+      )
+      .sort((a, b) => a.instanceType.localeCompare(b.instanceType))[0];
+  const basis = (target.gpus > 0 ? measured(true) : undefined) ?? measured(false);
   if (!basis) return undefined;
   try {
     return (deps.deriveForType ?? deriveFromCatalog)(basis, target);

@@ -5,13 +5,18 @@ import { deriveProfile, type StageProfile } from './profiles.ts';
 
 /**
  * Derived profiles for instance types that cannot be measured where the profile ran (GPU types with no
- * GPU at hand; CPU sizes other than the measuring machine's).
+ * GPU at hand; CPU sizes other than the measuring machine's). A GPU type is derived from a profile
+ * measured on another GPU where there is one (the batch curve is then a GPU's), else from a CPU profile.
  *
- * Every factor below is an assumption, not a measurement. They are chosen on the conservative side
- * (below the public headline ratios) so that a plan built on them under-promises: a derived type looks
- * slower than it probably is, and the planner then buys a little more of it rather than missing the SLO.
- * A derived profile always carries its basis in `source.derivation`, and only measured profiles are
- * scaled (deriveProfile refuses to derive from a derived one).
+ * Every factor below is an assumption, not a measurement, and a derived profile always carries its basis
+ * in `source.derivation`. Only measured profiles are scaled (deriveProfile refuses to derive from a
+ * derived one), so an estimate never compounds on an estimate.
+ *
+ * A measurement on an H100 (bench/inference/gpu-profiles.json, `derivationCheck`) showed what a flat
+ * CPU-to-GPU factor gets wrong: a GPU's advantage grows with the batch (launch and copy overhead dominate
+ * small batches), so for light models at batch 1 the CPU-based factor over-stated the GPU 4.7-38x, for heavy
+ * ones 1.5-2.1x, while for the heavy models at batch 8 it was within 10%. A GPU type is therefore derived from a GPU
+ * measurement wherever one exists, and from a CPU one only when none does.
  */
 
 /**
@@ -34,9 +39,9 @@ export const CPU_VCPU_SCALE: Readonly<Record<number, number>> = Object.freeze({
 
 /**
  * Speed of one GPU (one replica holds one GPU) relative to a 4-vCPU Sapphire Rapids type (c7i.xlarge) on
- * dense fp32 MLP/conv inference at the batch sizes the planner uses. Public fp32 throughput ratios against
- * such a CPU are higher (roughly 10-15x for an A10G); these keep about half of that, because small
- * batches leave a GPU under-used and pay launch and host-copy overheads.
+ * dense fp32 MLP/conv inference, used only where no GPU measurement of the model exists. Public fp32
+ * throughput ratios against such a CPU are higher (roughly 10-15x for an A10G); these keep about half of
+ * that for small batches. One factor for every batch size: it cannot show the batch curve (see above).
  */
 export const GPU_FACTOR_VS_4VCPU: Readonly<Record<string, number>> = Object.freeze({
   T4: 4,
@@ -45,6 +50,21 @@ export const GPU_FACTOR_VS_4VCPU: Readonly<Record<string, number>> = Object.free
   V100: 10,
   A100: 20,
   H100: 35,
+});
+
+/**
+ * Published peak fp32 throughput (TFLOPS, without tensor cores) of one GPU, from NVIDIA's data sheets: the
+ * SXM parts for V100, A100 and H100, as in p3dn, p4d and p5; A10G as the A10. A GPU type is derived from one
+ * measured on another GPU by the ratio of these, applied to the whole batch curve, so that the curve keeps
+ * the measured GPU's shape (launch and copy overhead at small batches, batching gain at large ones).
+ */
+export const GPU_FP32_TFLOPS: Readonly<Record<string, number>> = Object.freeze({
+  T4: 8.1,
+  L4: 30.3,
+  A10G: 31.2,
+  V100: 15.7,
+  A100: 19.5,
+  H100: 67,
 });
 
 /** CPU families built on the same cores (Sapphire Rapids): they differ only in memory per vCPU. */
@@ -70,8 +90,9 @@ export function derivationFactor(
   measured: InstanceType,
   target: InstanceType,
 ): { factor: number; derivation: string } {
-  if (measured.gpus > 0 || measured.inferentiaChips > 0)
-    fail('instanceType', `can only derive from a measured CPU type, got ${measured.name}`);
+  if (measured.inferentiaChips > 0)
+    fail('instanceType', `can only derive from a measured CPU or GPU type, got ${measured.name}`);
+  if (measured.gpus > 0) return gpuToGpu(measured, target);
   if (!SAME_CORE_FAMILIES.has(measured.family))
     fail('instanceType', `measured family ${measured.family} has no factors; known: c7i, m7i, r7i`);
   const base = cpuScale(measured.vcpu, 'instanceType');
@@ -108,8 +129,33 @@ export function derivationFactor(
   };
 }
 
+function gpuTflops(t: InstanceType, path: string): number {
+  const tflops = GPU_FP32_TFLOPS[t.gpuModel ?? ''];
+  if (tflops === undefined)
+    fail(
+      path,
+      `no fp32 throughput for GPU model ${t.gpuModel} of ${t.name}; known: ${Object.keys(GPU_FP32_TFLOPS).join(', ')}`,
+    );
+  return tflops;
+}
+
+function gpuToGpu(measured: InstanceType, target: InstanceType): { factor: number; derivation: string } {
+  if (target.gpus === 0)
+    fail('target', `${target.name} has no GPU; derive it from a CPU measurement, not from ${measured.name}`);
+  const from = gpuTflops(measured, 'instanceType');
+  const to = gpuTflops(target, 'target');
+  const factor = round3(to / from);
+  return {
+    factor,
+    derivation:
+      `${target.gpuModel} runs ${factor}x as fast as the measured ${measured.gpuModel} of ${measured.name}: ` +
+      `the ratio of their published peak fp32 throughput (${to} vs ${from} TFLOPS; assumed, not measured), ` +
+      `applied to the measured GPU batch curve; one replica per GPU`,
+  };
+}
+
 /**
- * A profile for `target` derived from one measured on a CPU type of the catalog. Returns the measured
+ * A profile for `target` derived from one measured on a CPU or GPU type of the catalog. Returns the measured
  * profile itself when the target is the type it was measured on.
  */
 export function deriveForType(measured: StageProfile, target: InstanceType): StageProfile {

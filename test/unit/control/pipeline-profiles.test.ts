@@ -50,8 +50,8 @@ function stdoutOf(profile: ModelProfile): string {
   return `loading model\nwarming up\n${JSON.stringify(profile, null, 2)}\n`;
 }
 
-async function admitted() {
-  const w = pipelineWorld();
+async function admitted(allowedTypes?: string[]) {
+  const w = pipelineWorld(allowedTypes ? { allowedTypes } : {});
   const submission = SubmitPipelineSchema.parse({
     version: 1,
     kind: 'SubmitPipeline',
@@ -104,6 +104,18 @@ describe('profile ingestion', () => {
     if (gpu?.source.kind !== 'derived') return;
     expect(gpu.source.derivation).toContain('A10G');
     expect(gpu.points[0]?.latencyMs).toBeCloseTo(10 / gpu.source.factor);
+  });
+
+  it('derives a GPU type profiled on CPU from a GPU measurement of the same model, when one is stored', async () => {
+    const w = await admitted(['c7i.large', 'g5.xlarge', 'g6.xlarge']);
+    await w.finish(DETECT, 'c7i.large', report(DETECT, 'c7i.large', 'cpu', 10));
+    await w.finish(DETECT, 'g5.xlarge', report(DETECT, 'g5.xlarge', 'cuda', 2));
+    await w.finish(DETECT, 'g6.xlarge', report(DETECT, 'g6.xlarge', 'cpu', 10));
+    const l4 = (await w.pipelines.profilesOf(DETECT)).find((p) => p.instanceType === 'g6.xlarge');
+    expect(l4?.source).toMatchObject({ kind: 'derived', fromInstanceType: 'g5.xlarge' });
+    if (l4?.source.kind !== 'derived') return;
+    expect(l4.source.derivation).toMatch(/30.3 vs 31.2 TFLOPS/);
+    expect(l4.points[0]?.latencyMs).toBeCloseTo(2 / l4.source.factor);
   });
 
   it('moves the pipeline to PLANNING when the last profile arrives', async () => {

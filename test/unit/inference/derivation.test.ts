@@ -56,8 +56,29 @@ describe('deriveForType', () => {
     expect(() => deriveForType(derived, type('g5.xlarge'))).toThrow(ValidationError);
   });
 
-  it('fails when the measured type is a GPU type', () => {
+  it('refuses a CPU type from a GPU measurement', () => {
     const onGpu = profile('g5.xlarge', (b) => b, [1]);
-    expect(() => deriveForType(onGpu, type('c7i.xlarge'))).toThrow(/measured CPU type, got g5.xlarge/);
+    expect(() => deriveForType(onGpu, type('c7i.xlarge'))).toThrow(/c7i.xlarge has no GPU/);
+  });
+
+  it('derives a GPU type from a measured GPU by the fp32 throughput ratio, keeping the batch curve', () => {
+    const onH100 = profile('p5.48xlarge', (b) => 1 + 0.5 * b, [1, 8, 32], 'resnet');
+    const l4 = deriveForType(onH100, type('g6.xlarge'));
+    const ratio = 30.3 / 67;
+    expect(l4.source).toMatchObject({ kind: 'derived', fromInstanceType: 'p5.48xlarge' });
+    expect(l4.source.kind === 'derived' && l4.source.derivation).toMatch(/30.3 vs 67 TFLOPS/);
+    for (const [i, p] of l4.points.entries()) {
+      const m = onH100.points[i] as (typeof onH100.points)[number];
+      expect(p.latencyMs).toBeCloseTo((m.latencyMs / Math.round(ratio * 1000)) * 1000, 6);
+    }
+    // The measured curve's batching gain survives: batch 32 serves more per second than batch 1.
+    const qps = (b: number) => l4.points.find((p) => p.batchSize === b)?.throughputQps ?? 0;
+    expect(qps(32) / qps(1)).toBeCloseTo((32 / 17) * 1.5, 6);
+  });
+
+  it('names the GPU model it has no throughput figure for', () => {
+    const onH100 = profile('p5.48xlarge', (b) => b, [1]);
+    expect(() => derivationFactor(type('p5.48xlarge'), type('inf2.xlarge'))).toThrow(/no GPU/);
+    expect(() => deriveForType(onH100, type('inf2.xlarge'))).toThrow(ValidationError);
   });
 });
