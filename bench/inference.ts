@@ -13,6 +13,7 @@
  *            --envelope-from-service (envelope windows from the shortest stage service time, not the SLO)
  *            --no-slack (the tuner compares live rates with the bare sample, not the plan's certified slack)
  *            --cpu-derived-gpus (derive GPU types from the CPU measurement even where a GPU was measured)
+ *            --headroom-batch-only (the joint plan + headroom search lowers batches only, never moves hardware)
  *
  * Profiles come from bench/inference/profiles.json (measured on this machine for c7i.large) and
  * bench/inference/gpu-profiles.json (measured on a GPU, see measure-gpu.ts); every candidate type is
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
     planningLateFraction: flag('--late-fraction', PLANNING_LATE_FRACTION),
     tunerTickMs: 1000,
     slack: !process.argv.includes('--no-slack'),
+    headroomHardware: !process.argv.includes('--headroom-batch-only'),
   };
   const traces = evaluationTraces();
   const rows: PolicyRow[] = [];
@@ -163,7 +165,7 @@ function parameters(s: PolicySettings): Record<string, string> {
   return {
     traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE} qps, CV = variance/mean^2 of inter-arrival times)`,
     planner: `InferLine Alg. 1 + 2 on the sample, packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
-    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (${s.slack ? `live envelope rates compared with the sample's times the plan's certified slack sigma, the largest factor up to ${PLAN_SLACK_MAX} at which the estimator shows the plan alone still meets the SLO on the sample compressed in time; ` : ''}scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom on top of the tuner's target, per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; scale-ups beyond it serve after the type's boot latency`,
+    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (${s.slack ? `live envelope rates compared with the sample's times the plan's certified slack sigma, the largest factor up to ${PLAN_SLACK_MAX} at which the estimator shows the plan alone still meets the SLO on the sample compressed in time; ` : ''}scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom on top of the tuner's target, per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; the plan's batches${s.headroomHardware ? ' and hardware' : ''} revisited against the joint cost of plan and headroom (withSurgeHeadroom); scale-ups beyond the headroom serve after the type's boot latency`,
     'planner-only': 'the plan, fixed for the whole trace',
     'cg-peak':
       "the whole pipeline as one unit, one replica of every stage on one instance type and one max batch (the paper's coarse-grained baseline), the cheapest type and batch whose longest-path batch latency, doubled, fits the SLO, replicated whole for the trace's peak rate over a sliding window equal to the SLO (known in advance), fixed",

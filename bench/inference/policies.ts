@@ -9,7 +9,12 @@ import {
   inferlineController,
   runClosedLoop,
 } from '../../lib/core/inference/closed-loop.ts';
-import { planSlack, plusHeadroom, withSurgeHeadroom } from '../../lib/core/inference/headroom.ts';
+import {
+  type HeadroomPlan,
+  planSlack,
+  plusHeadroom,
+  withSurgeHeadroom,
+} from '../../lib/core/inference/headroom.ts';
 import { planOracle } from '../../lib/core/inference/oracle.ts';
 import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
 import { type PlannerInput, type PlanResult, plan } from '../../lib/core/inference/planner.ts';
@@ -58,6 +63,8 @@ export interface PolicySettings {
   readonly tunerTickMs: number;
   /** Give the tuner the plan's certified slack (the product's rule), or compare with the bare sample. */
   readonly slack: boolean;
+  /** Let the joint plan + headroom search move stages to other hardware (the product's rule). */
+  readonly headroomHardware: boolean;
 }
 
 export interface PolicyRow {
@@ -79,6 +86,8 @@ export interface PolicyRow {
   readonly withHeadroomCostPerHour?: number;
   /** Stages whose batch the headroom search lowered from the plan's, with the batch they got. */
   readonly loweredBatch?: Readonly<Record<string, number>>;
+  /** Stages the headroom search moved to other hardware than the plan's, with the type they got. */
+  readonly rehosted?: Readonly<Record<string, string>>;
   readonly derivedStages?: readonly string[];
   /** oracle: the cost of each window's configuration, in trace order. */
   readonly windowCostsPerHour?: readonly number[];
@@ -95,13 +104,31 @@ export interface Context {
   readonly settings: PolicySettings;
 }
 
+const served = new WeakMap<object, HeadroomPlan | undefined>();
+
+/** The plan with its headroom, computed once per plan (the search is deterministic). */
+function servedOf(plan: object, search: () => HeadroomPlan | undefined): HeadroomPlan | undefined {
+  if (!served.has(plan)) served.set(plan, search());
+  return served.get(plan);
+}
+
+function bootOfType(type: string): number {
+  const t = findInstanceType(type);
+  if (!t) throw new Error(`unknown type ${type}`);
+  return t.bootSeconds * 1000;
+}
+
 function bootMsOf(config: PipelineConfig) {
-  return (stage: string) => {
-    const type = config[stage]?.instanceType ?? '';
-    const t = findInstanceType(type);
-    if (!t) throw new Error(`unknown type ${type}`);
-    return t.bootSeconds * 1000;
-  };
+  return (stage: string) => bootOfType(config[stage]?.instanceType ?? '');
+}
+
+/** Stages of `config` whose profile was derived, not measured. */
+function derivedIn(ctx: Context, config: PipelineConfig): string[] {
+  return Object.entries(config)
+    .filter(
+      ([s, c]) => ctx.profiles[s]?.find((p) => p.instanceType === c.instanceType)?.source.kind === 'derived',
+    )
+    .map(([s]) => s);
 }
 
 /** `c7i.large b4 x3` per stage: what the row ran. */
@@ -272,13 +299,17 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     ctx.sample,
     ctx.settings.planningLateFraction,
   );
-  const h = withSurgeHeadroom({
-    planner,
-    config: p.config,
-    basis: tunerBasisOf(p.config),
-    bootMs: boot,
-    surgeFactor: ctx.settings.surgeFactor,
-  });
+  // The same plan serves every trace of its sample's CV: search plan + headroom once per plan.
+  const h = servedOf(p, () =>
+    withSurgeHeadroom({
+      planner,
+      config: p.config,
+      basis: tunerBasisOf(p.config),
+      bootMs: (_stage, type) => bootOfType(type),
+      surgeFactor: ctx.settings.surgeFactor,
+      hardware: ctx.settings.headroomHardware,
+    }),
+  );
   if (!h) return refused(ctx, policy, 'no configuration within the replica cap serves the surge');
   // Headroom replicas serve from the start, on top of what the tuner asks for (as the product reconciles).
   const serving = plusHeadroom(h.config, h.headroom);
@@ -286,17 +317,18 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   const controller = inferlineController({
     basis: tunerBasisOf(h.config, slack),
     config: h.config,
-    bootMs: boot,
+    bootMs: bootMsOf(h.config),
     tickMs: ctx.settings.tunerTickMs,
     scaleDownRho: ctx.settings.scaleDownRho,
   });
   const r = runClosedLoop({ ...base, config: serving, controller });
   return row(ctx, policy, r, h.config, {
-    derivedStages,
+    derivedStages: derivedIn(ctx, h.config),
     headroom: h.headroom,
     slack: round4(slack),
     planCostPerHour: round4(h.costPerHour),
     withHeadroomCostPerHour: round4(h.totalCostPerHour),
     ...(Object.keys(h.lowered).length > 0 ? { loweredBatch: h.lowered } : {}),
+    ...(Object.keys(h.rehosted).length > 0 ? { rehosted: h.rehosted } : {}),
   });
 }

@@ -96,12 +96,12 @@ export async function planPipeline(
       envelopeFloorMs: record.spec.sloP99Ms,
       ...(slack === undefined ? {} : { slack }),
     });
-  // The plan with its serving headroom, batches revisited against their joint cost (headroom.ts).
+  // The plan with its serving headroom, batches and hardware revisited against their joint cost (headroom.ts).
   const served = withSurgeHeadroom({
     planner: plannerInput,
     config: result.config,
     basis: basisOf(result.config),
-    bootMs: (id) => (findInstanceType(result.config[id]?.instanceType ?? '')?.bootSeconds ?? 60) * 1000,
+    bootMs: (_id, type) => (findInstanceType(type)?.bootSeconds ?? 60) * 1000,
     ...(record.spec.surgeFactor === undefined ? {} : { surgeFactor: record.spec.surgeFactor }),
   });
   const chosen = served?.config ?? result.config;
@@ -116,7 +116,13 @@ export async function planPipeline(
       costPerHour: served?.costPerHour ?? result.costPerHour,
       p99Ms: served?.p99Ms ?? result.p99Ms,
       visitFractions: { ...result.visitFractions },
-      derivedStages: [...result.derivedStages],
+      // The served configuration may have moved a stage to other hardware than the plan's.
+      derivedStages: Object.entries(chosen)
+        .filter(
+          ([id, c]) =>
+            profiles[id]?.find((p) => p.instanceType === c.instanceType)?.source.kind === 'derived',
+        )
+        .map(([id]) => id),
       ...(served ? { headroom: { ...served.headroom } } : {}),
       basis: {
         sample: {

@@ -1,5 +1,5 @@
 import { onDemandCostPerHour } from './cost.ts';
-import { meetsSlo, type PlannerInput, provisionFor, simulatePlanned } from './planner.ts';
+import { meetsSlo, type PlannerInput, provisionFor, simulatePlanned, stageOptions } from './planner.ts';
 import { type PipelineConfig, percentile } from './simulator.ts';
 import { meanRatePerSecond } from './traces.ts';
 import type { TunerBasis } from './tuner.ts';
@@ -18,9 +18,11 @@ import type { TunerBasis } from './tuner.ts';
  * whose one replica is lightly loaded (ρ well below 1, as batching leaves most stages) would keep the same
  * low ratio at the surge, buying replicas the estimator shows it does not need.
  *
- * The plan and its headroom are paid for together, so the choice of batch is revisited with both in the
- * objective (withSurgeHeadroom): a large batch costs nothing at the sample's rate (Alg. 2's IncreaseBatch
- * is cost-neutral) but can make the surge need several more replicas, each waiting for a full batch's run.
+ * The plan and its headroom are paid for together, so the choices of batch and hardware are revisited with
+ * both in the objective (withSurgeHeadroom): a large batch costs nothing at the sample's rate (Alg. 2's
+ * IncreaseBatch is cost-neutral) but can make the surge need several more replicas, each waiting for a full
+ * batch's run; and the hardware cheapest at the sample's rate can be the dearest at the surge's (a CPU stage
+ * that needs two more instances for a 3x surge, where one GPU batching deeper holds it alone).
  */
 
 /**
@@ -45,15 +47,18 @@ export interface SurgeHeadroomInput {
   readonly config: PipelineConfig;
   /** A tuner basis of the sample: its envelope gives the rate over one boot. */
   readonly basis: Pick<TunerBasis, 'sample' | 'planningRatePerSecond'>;
-  readonly bootMs: (stage: string) => number;
+  /** Boot latency of new capacity for a stage on an instance type. */
+  readonly bootMs: (stage: string, instanceType: string) => number;
   /** @default HEADROOM_SURGE_FACTOR */
   readonly surgeFactor?: number;
+  /** Also try moving a stage to other hardware (withSurgeHeadroom). @default true */
+  readonly hardware?: boolean;
 }
 
 /** The mean rate the headroom is sized for: surgeFactor × the sample envelope's rate over one boot. */
 export function surgeRatePerSecond(input: Omit<SurgeHeadroomInput, 'planner'>): number {
   const { windowsMs, ratesPerSecond } = input.basis.sample;
-  const boot = Math.max(...Object.keys(input.config).map(input.bootMs));
+  const boot = Math.max(...Object.entries(input.config).map(([s, c]) => input.bootMs(s, c.instanceType)));
   let i = 0;
   while (i + 1 < windowsMs.length && (windowsMs[i + 1] as number) <= boot) i++;
   const rB = Math.max(ratesPerSecond[i] ?? 0, input.basis.planningRatePerSecond);
@@ -121,8 +126,10 @@ export interface HeadroomPlan {
   readonly totalCostPerHour: number;
   /** The estimator's P99 of the configuration on the sample. */
   readonly p99Ms: number;
-  /** Stages whose batch was lowered from the plan's, with the batch they got. */
+  /** Stages whose batch was lowered from the plan's (on the plan's hardware), with the batch they got. */
   readonly lowered: Readonly<Record<string, number>>;
+  /** Stages moved to other hardware than the plan's, with the instance type they got. */
+  readonly rehosted: Readonly<Record<string, string>>;
 }
 
 /** The configuration with `extra` replicas added per stage: what serves with its headroom. */
@@ -136,39 +143,60 @@ export function plusHeadroom(
 }
 
 /**
- * The plan and its headroom, with each stage's batch revisited against their joint cost: while it lowers
- * the cost of configuration + headroom, it applies the best single-stage DecreaseBatch (any smaller power
- * of two), re-provisioned at the bottleneck until the sample is feasible again. Every candidate is feasible
- * on the sample and on the surge, so the result keeps both guarantees and never costs more in total than
- * the plan with its own headroom. Undefined when the plan's surge is beyond the planner's cap.
+ * The plan and its headroom, with each stage's batch and hardware revisited against their joint cost: while
+ * it lowers the cost of configuration + headroom, it applies the best single-stage move, re-provisioned at
+ * the bottleneck until the sample is feasible again. The moves are DecreaseBatch (any smaller power of two
+ * on the stage's hardware) and, unless `hardware` is false, ChangeHW (any other instance type the stage
+ * may use, at any batch whose batch latency fits the SLO, from one replica). Each candidate's surge is sized
+ * over its own slowest boot. Every candidate is feasible on the sample and on the surge, so the result keeps
+ * both guarantees and never costs more in total than the plan with its own headroom. Undefined when the
+ * plan's surge is beyond the planner's cap.
  */
 export function withSurgeHeadroom(input: SurgeHeadroomInput): HeadroomPlan | undefined {
   const { planner } = input;
   const costOf = planner.costOf ?? onDemandCostPerHour;
-  const surge = compressed(planner.arrivalsMs, surgeRatePerSecond(input));
   const evaluate = (config: PipelineConfig) => {
+    // The surge is the sample's rate over the slowest boot among the configuration's types.
+    const surge = compressed(planner.arrivalsMs, surgeRatePerSecond({ ...input, config }));
     const headroom = headroomOn(planner, config, surge);
     return headroom ? { config, headroom, total: costOf(plusHeadroom(config, headroom)) } : undefined;
   };
   let best = evaluate(input.config);
   if (!best) return undefined;
+  const options = Object.fromEntries(Object.keys(input.config).map((s) => [s, stageOptions(planner, s)]));
   for (;;) {
     let next: typeof best | undefined;
+    const consider = (stage: string, c: PipelineConfig[string]) => {
+      const feasible = provisionFor(planner, { ...(best as NonNullable<typeof best>).config, [stage]: c });
+      const candidate = feasible && evaluate(feasible);
+      if (candidate && candidate.total < (next ?? (best as NonNullable<typeof best>)).total - 1e-9)
+        next = candidate;
+    };
     for (const [stage, c] of Object.entries(best.config)) {
-      for (let b = 1; b < c.maxBatch; b *= 2) {
-        const start = { ...best.config, [stage]: { ...c, maxBatch: b } };
-        const feasible = provisionFor(planner, start);
-        const candidate = feasible && evaluate(feasible);
-        if (candidate && candidate.total < (next ?? best).total - 1e-9) next = candidate;
-      }
+      // DecreaseBatch on the stage's own hardware.
+      for (let b = 1; b < c.maxBatch; b *= 2) consider(stage, { ...c, maxBatch: b });
+      // Other hardware, at every batch that fits the SLO, from one replica.
+      if (input.hardware === false) continue;
+      for (const o of options[stage] ?? [])
+        if (o.instanceType !== c.instanceType)
+          for (const b of o.batches)
+            consider(stage, { ...c, instanceType: o.instanceType, maxBatch: b, replicas: 1 });
     }
     if (!next) break;
     best = next;
   }
   const lowered = Object.fromEntries(
     Object.entries(best.config)
-      .filter(([s, c]) => c.maxBatch !== input.config[s]?.maxBatch)
+      .filter(
+        ([s, c]) =>
+          c.instanceType === input.config[s]?.instanceType && c.maxBatch !== input.config[s]?.maxBatch,
+      )
       .map(([s, c]) => [s, c.maxBatch]),
+  );
+  const rehosted = Object.fromEntries(
+    Object.entries(best.config)
+      .filter(([s, c]) => c.instanceType !== input.config[s]?.instanceType)
+      .map(([s, c]) => [s, c.instanceType]),
   );
   return {
     config: best.config,
@@ -177,5 +205,6 @@ export function withSurgeHeadroom(input: SurgeHeadroomInput): HeadroomPlan | und
     totalCostPerHour: best.total,
     p99Ms: percentile(simulatePlanned(planner, best.config).latenciesMs, 99),
     lowered,
+    rehosted,
   };
 }

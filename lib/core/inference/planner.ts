@@ -11,7 +11,7 @@ import {
 } from './planner-context.ts';
 import { minimiseCost, type PlanStep } from './planner-cost.ts';
 import type { PlannerInput } from './planner-input.ts';
-import { serviceTimeMs } from './profiles.ts';
+import { maxProfiledBatch, serviceTimeMs } from './profiles.ts';
 import {
   type PipelineConfig,
   percentile,
@@ -79,6 +79,24 @@ export function provisionFor(raw: PlannerInput, start: PipelineConfig): Pipeline
   });
   if (issues.length > 0) throw new ValidationError('planner input', issues);
   return addReplicasUntilFeasible(ctx, start, ctx.ids);
+}
+
+/**
+ * The instance types a stage may run on (its profiles, within the stage's allowed types), each with the
+ * batch sizes worth trying there: powers of two up to the largest profiled batch whose batch latency fits
+ * within the SLO.
+ */
+export function stageOptions(
+  raw: PlannerInput,
+  id: string,
+): { readonly instanceType: string; readonly batches: readonly number[] }[] {
+  const { ctx } = contextOf(raw);
+  const slo = ctx.input.pipeline.sloP99Ms;
+  return candidates(ctx, id).map((p) => {
+    const batches: number[] = [];
+    for (let b = 1; b <= maxProfiledBatch(p) && serviceTimeMs(p, b) <= slo; b *= 2) batches.push(b);
+    return { instanceType: p.instanceType, batches };
+  });
 }
 
 /** Whether the estimator says the configuration meets the SLO on the input's trace (within its late fraction). */

@@ -80,6 +80,30 @@ describe('scale step', () => {
     });
   });
 
+  it('names as derived exactly the stages whose served hardware has a derived profile', async () => {
+    const w = await planning();
+    // The smallest CPU type's profiles become derived ones (from the larger CPU type's measurement).
+    for (const model of [DETECT, CLASSIFY]) {
+      const small = (await w.pipelines.profilesOf(model)).find((p) => p.instanceType === 'c7i.large');
+      if (!small) throw new Error('no c7i.large profile');
+      await w.pipelines.putProfile(
+        {
+          ...small,
+          source: { kind: 'derived', fromInstanceType: 'c7i.xlarge', factor: 0.56, derivation: 'assumed' },
+        },
+        0,
+      );
+    }
+    await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
+    const plan = (await w.pipelines.get('vision'))?.plan;
+    if (!plan) throw new Error('no plan');
+    const onDerived = Object.entries(plan.config)
+      .filter(([, c]) => c.instanceType === 'c7i.large')
+      .map(([id]) => id);
+    expect(onDerived.length).toBeGreaterThan(0);
+    expect([...plan.derivedStages].sort()).toEqual(onDerived.sort());
+  });
+
   it("sizes the headroom for the spec's surge factor", async () => {
     // One CPU type at 40 ms a query (batch 1): the 20 q/s sample fits the plan, a surge does not.
     const headroomAt = async (surgeFactor: number) => {

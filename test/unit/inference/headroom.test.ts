@@ -112,6 +112,63 @@ describe('plan and headroom chosen together', () => {
   });
 });
 
+describe('plan and headroom chosen together, across hardware', () => {
+  // A CPU type with no batching gain (10 ms per query) at 1 per replica-hour, and a GPU type that batches
+  // (4 ms + 1 ms per query) at 3: at the sample's 150 q/s two CPU replicas are cheapest, at a 3x surge
+  // one GPU batching deeper holds what would take several more CPU replicas.
+  const cpu = profile('c7i.large', (b) => 10 * b, [1, 2, 4, 8], 'a');
+  const gpu = profile('g4dn.xlarge', (b) => 4 + b, [1, 2, 4, 8, 16], 'a');
+  const price: Record<string, number> = { 'c7i.large': 1, 'g4dn.xlarge': 3 };
+  const sample = gammaTrace({ ratePerSecond: 150, cv: 1, durationSeconds: 120 }, 13);
+  const input = (instanceTypes?: string[]): PlannerInput => ({
+    pipeline: {
+      sloP99Ms: 150,
+      stages: [{ id: 'a', ...(instanceTypes ? { instanceTypes } : {}) }],
+      edges: [],
+    },
+    profiles: { a: [cpu, gpu] },
+    arrivalsMs: sample,
+    seed: 1,
+    costOf: (c) => Object.values(c).reduce((n, x) => n + x.replicas * (price[x.instanceType] ?? 0), 0),
+  });
+  const onCpu = provisionFor(input(), { a: stage({ instanceType: 'c7i.large', maxBatch: 1, replicas: 1 }) });
+  const basis = tunerBasis({
+    config: onCpu ?? {},
+    profileOf: (_s, t) => (t === 'g4dn.xlarge' ? gpu : cpu),
+    visitFractions: { a: 1 },
+    arrivalsMs: sample,
+  });
+  const boots: string[] = [];
+  const bootMs = (_stage: string, type: string) => {
+    boots.push(type);
+    return 60_000;
+  };
+
+  it('moves a stage to the hardware that is cheaper with its headroom, sizing the surge over its boot', () => {
+    if (!onCpu) throw new Error('the CPU type must be feasible');
+    const own = surgeHeadroom({ planner: input(), config: onCpu, basis, bootMs });
+    const ownTotal = (onCpu.a?.replicas ?? 0) + (own?.a ?? 0);
+    const joint = withSurgeHeadroom({ planner: input(), config: onCpu, basis, bootMs });
+    if (!joint) throw new Error('the surge must be servable');
+    expect(joint.config.a?.instanceType).toBe('g4dn.xlarge');
+    expect(joint.rehosted).toEqual({ a: 'g4dn.xlarge' });
+    expect(joint.lowered).toEqual({});
+    expect(joint.totalCostPerHour).toBeLessThan(ownTotal);
+    expect(joint.totalCostPerHour).toBe(3 * ((joint.config.a?.replicas ?? 0) + (joint.headroom.a ?? 0)));
+    expect(provisionFor(input(), joint.config)).toEqual(joint.config);
+    expect(boots).toContain('g4dn.xlarge');
+  });
+
+  it('keeps the hardware when told to, or when the stage may not use the other type', () => {
+    if (!onCpu) throw new Error('the CPU type must be feasible');
+    const batchOnly = withSurgeHeadroom({ planner: input(), config: onCpu, basis, bootMs, hardware: false });
+    expect(batchOnly?.config.a?.instanceType).toBe('c7i.large');
+    const pinned = withSurgeHeadroom({ planner: input(['c7i.large']), config: onCpu, basis, bootMs });
+    expect(pinned?.config.a?.instanceType).toBe('c7i.large');
+    expect(pinned?.rehosted).toEqual({});
+  });
+});
+
 describe("a plan's certified slack", () => {
   const holdsAt = (config: Record<string, ReturnType<typeof stage>>, c: number) =>
     meetsSlo({ ...planner, arrivalsMs: sample.map((t) => t / c) }, config);
