@@ -29,6 +29,7 @@ import { loadGpuProfiles } from './inference/measure-gpu.ts';
 import { type MeasuredFigures, measureProfiles, PROFILES_PATH } from './inference/measure-profiles.ts';
 import { PIPELINES } from './inference/pipelines.ts';
 import {
+  headroomSearchMs,
   ORACLE_LATE_FRACTION,
   ORACLE_WINDOW_MS,
   POLICIES,
@@ -94,6 +95,15 @@ async function main(): Promise<void> {
         log(
           `${pipeline.name} slo ${sloMs} cv ${cv}: plan ${p.feasible ? `$${p.costPerHour.toFixed(3)}/h` : `refused (${p.reason})`} in ${Math.round(planMs)} ms`,
         );
+        for (const trace of traces.filter((t) => t.sampleCv === cv)) {
+          for (const policy of POLICIES) {
+            const r = runPolicy({ pipeline, profiles, trace, sloMs, plan: p, sample, settings }, policy);
+            rows.push(r);
+            log(
+              `  ${trace.name} ${policy}: miss ${r.missRate === null ? '-' : (r.missRate * 100).toFixed(3)}% cost ${r.costPerHour === null ? '-' : r.costPerHour.toFixed(3)}`,
+            );
+          }
+        }
         plans.push({
           pipeline: pipeline.name,
           sloMs,
@@ -101,6 +111,7 @@ async function main(): Promise<void> {
           feasible: p.feasible,
           planMs: Math.round(planMs),
           simulations: p.simulations,
+          headroomSearchMs: Math.round(headroomSearchMs(p) ?? 0),
           ...(p.feasible
             ? {
                 costPerHour: p.costPerHour,
@@ -111,15 +122,6 @@ async function main(): Promise<void> {
               }
             : { reason: p.reason }),
         });
-        for (const trace of traces.filter((t) => t.sampleCv === cv)) {
-          for (const policy of POLICIES) {
-            const r = runPolicy({ pipeline, profiles, trace, sloMs, plan: p, sample, settings }, policy);
-            rows.push(r);
-            log(
-              `  ${trace.name} ${policy}: miss ${r.missRate === null ? '-' : (r.missRate * 100).toFixed(3)}% cost ${r.costPerHour === null ? '-' : r.costPerHour.toFixed(3)}`,
-            );
-          }
-        }
       }
     }
   }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import {
   peakRatePerSecond,
   planCgPeak,
@@ -104,12 +105,21 @@ export interface Context {
   readonly settings: PolicySettings;
 }
 
-const served = new WeakMap<object, HeadroomPlan | undefined>();
+const served = new WeakMap<object, { readonly result: HeadroomPlan | undefined; readonly ms: number }>();
 
 /** The plan with its headroom, computed once per plan (the search is deterministic). */
 function servedOf(plan: object, search: () => HeadroomPlan | undefined): HeadroomPlan | undefined {
-  if (!served.has(plan)) served.set(plan, search());
-  return served.get(plan);
+  if (!served.has(plan)) {
+    const t0 = performance.now();
+    const result = search();
+    served.set(plan, { result, ms: performance.now() - t0 });
+  }
+  return served.get(plan)?.result;
+}
+
+/** How long the joint plan + headroom search took for a plan, once an inferline row has run it. */
+export function headroomSearchMs(plan: object): number | undefined {
+  return served.get(plan)?.ms;
 }
 
 function bootOfType(type: string): number {

@@ -165,14 +165,14 @@ export function withSurgeHeadroom(input: SurgeHeadroomInput): HeadroomPlan | und
   if (!best) return undefined;
   const options = Object.fromEntries(Object.keys(input.config).map((s) => [s, stageOptions(planner, s)]));
   for (;;) {
+    const current = best;
     let next: typeof best | undefined;
     const consider = (stage: string, c: PipelineConfig[string]) => {
-      const feasible = provisionFor(planner, { ...(best as NonNullable<typeof best>).config, [stage]: c });
+      const feasible = provisionFor(planner, { ...current.config, [stage]: c });
       const candidate = feasible && evaluate(feasible);
-      if (candidate && candidate.total < (next ?? (best as NonNullable<typeof best>)).total - 1e-9)
-        next = candidate;
+      if (candidate && candidate.total < (next ?? current).total - 1e-9) next = candidate;
     };
-    for (const [stage, c] of Object.entries(best.config)) {
+    for (const [stage, c] of Object.entries(current.config)) {
       // DecreaseBatch on the stage's own hardware.
       for (let b = 1; b < c.maxBatch; b *= 2) consider(stage, { ...c, maxBatch: b });
       // Other hardware, at every batch that fits the SLO, from one replica.
