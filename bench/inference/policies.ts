@@ -18,7 +18,12 @@ import {
 } from '../../lib/core/inference/headroom.ts';
 import { planOracle } from '../../lib/core/inference/oracle.ts';
 import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
-import { type PlannerInput, type PlanResult, plan } from '../../lib/core/inference/planner.ts';
+import {
+  derivedStagesOf,
+  type PlannerInput,
+  type PlanResult,
+  plan,
+} from '../../lib/core/inference/planner.ts';
 import type { StageProfile } from '../../lib/core/inference/profiles.ts';
 import type { PipelineConfig } from '../../lib/core/inference/simulator.ts';
 import { meanRatePerSecond } from '../../lib/core/inference/traces.ts';
@@ -130,15 +135,6 @@ function bootOfType(type: string): number {
 
 function bootMsOf(config: PipelineConfig) {
   return (stage: string) => bootOfType(config[stage]?.instanceType ?? '');
-}
-
-/** Stages of `config` whose profile was derived, not measured. */
-function derivedIn(ctx: Context, config: PipelineConfig): string[] {
-  return Object.entries(config)
-    .filter(
-      ([s, c]) => ctx.profiles[s]?.find((p) => p.instanceType === c.instanceType)?.source.kind === 'derived',
-    )
-    .map(([s]) => s);
 }
 
 /** `c7i.large b4 x3` per stage: what the row ran. */
@@ -333,7 +329,7 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   });
   const r = runClosedLoop({ ...base, config: serving, controller });
   return row(ctx, policy, r, h.config, {
-    derivedStages: derivedIn(ctx, h.config),
+    derivedStages: derivedStagesOf(planner, h.config),
     headroom: h.headroom,
     slack: round4(slack),
     planCostPerHour: round4(h.costPerHour),

@@ -1,6 +1,6 @@
 import { planSlack, withSurgeHeadroom } from '../inference/headroom.ts';
 import { createPackedCost } from '../inference/packed-cost.ts';
-import { PLANNING_LATE_FRACTION, type PlannerInput, plan } from '../inference/planner.ts';
+import { derivedStagesOf, PLANNING_LATE_FRACTION, type PlannerInput, plan } from '../inference/planner.ts';
 import type { StageProfile } from '../inference/profiles.ts';
 import type { PipelineConfig } from '../inference/simulator.ts';
 import { type SampleTraceSpec, traceFromSpec } from '../inference/traces.ts';
@@ -117,12 +117,7 @@ export async function planPipeline(
       p99Ms: served?.p99Ms ?? result.p99Ms,
       visitFractions: { ...result.visitFractions },
       // The served configuration may have moved a stage to other hardware than the plan's.
-      derivedStages: Object.entries(chosen)
-        .filter(
-          ([id, c]) =>
-            profiles[id]?.find((p) => p.instanceType === c.instanceType)?.source.kind === 'derived',
-        )
-        .map(([id]) => id),
+      derivedStages: derivedStagesOf(plannerInput, chosen),
       ...(served ? { headroom: { ...served.headroom } } : {}),
       basis: {
         sample: {

@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors.ts';
 import {
   addReplicasUntilFeasible,
+  type Ctx,
   candidates,
   contextOf,
   fastest,
@@ -81,6 +82,17 @@ export function provisionFor(raw: PlannerInput, start: PipelineConfig): Pipeline
   return addReplicasUntilFeasible(ctx, start, ctx.ids);
 }
 
+function derivedIn(ctx: Ctx, config: PipelineConfig): string[] {
+  return ctx.ids.filter(
+    (id) => profileOf(ctx, id, (config[id] as StageConfig).instanceType).source.kind === 'derived',
+  );
+}
+
+/** Stages of a configuration whose profile was derived, not measured: their figures are estimates. */
+export function derivedStagesOf(raw: PlannerInput, config: PipelineConfig): string[] {
+  return derivedIn(contextOf(raw).ctx, config);
+}
+
 /**
  * The instance types a stage may run on (its profiles, within the stage's allowed types), each with the
  * batch sizes worth trying there: powers of two up to the largest profiled batch whose batch latency fits
@@ -146,9 +158,7 @@ export function plan(raw: PlannerInput): PlanResult {
     initial: { config: initial, costPerHour: ctx.costOf(initial) },
     steps,
     visitFractions: ctx.fractions,
-    derivedStages: ctx.ids.filter(
-      (id) => profileOf(ctx, id, (config[id] as StageConfig).instanceType).source.kind === 'derived',
-    ),
+    derivedStages: derivedIn(ctx, config),
     simulations: ctx.sims,
   };
 }
