@@ -10,9 +10,9 @@
  *
  * The agent's runtime, onnxruntime-node, is installed without its CUDA execution provider (its binaries are
  * not in the npm package), so these figures come from PyTorch's CUDA kernels running the same architectures
- * layer for layer, not from the agent. The bench does not plan with them (no catalog type with that GPU is
- * among its candidates); it compares them with the profiles derived for the same GPU from the CPU
- * measurements, which is the check the derivation needed (see `derivationCheck`).
+ * layer for layer, not from the agent. The bench derives its GPU candidates (T4, L4, A10G) from them
+ * (setup.ts stageProfiles, derivationFactor's GPU-to-GPU rule), and the file compares them with what the
+ * CPU-based derivation claims for the same GPU (`derivationCheck`).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -65,7 +65,7 @@ export interface GpuProfilesFile {
    * and against what the CPU-based derivation (derivationFactor from a c7i profile) claims for this GPU.
    */
   readonly derivationCheck: readonly DerivationCheck[];
-  /** The same models with TF32 tensor-core arithmetic allowed (one figure per batch: throughput in qps). */
+  /** The same models with TF32 tensor-core arithmetic allowed: for reference, not used by the bench. */
   readonly tf32?: { readonly run: Omit<RawGpuRun, 'reports'>; readonly reports: readonly ModelProfile[] };
 }
 
