@@ -14,6 +14,8 @@
  *            --no-slack (the tuner compares live rates with the bare sample, not the plan's certified slack)
  *            --cpu-derived-gpus (derive GPU types from the CPU measurement even where a GPU was measured)
  *            --headroom-batch-only (the joint plan + headroom search lowers batches only, never moves hardware)
+ *            --gpu-whole-curve (derive GPU types from the measured GPU by the fp32 ratio on the whole run, not
+ *            part by part: copies and host overhead then scale with the GPU's arithmetic too)
  *
  * Profiles come from bench/inference/profiles.json (measured on this machine for c7i.large) and
  * bench/inference/gpu-profiles.json (measured on a GPU, see measure-gpu.ts); every candidate type is
@@ -68,7 +70,11 @@ async function main(): Promise<void> {
     writeFileSync(PROFILES_PATH, `${JSON.stringify(measured, null, 2)}\n`);
   }
   const file = loadProfilesFile();
-  const gpu = process.argv.includes('--cpu-derived-gpus') ? undefined : loadGpuProfiles();
+  const measuredGpu = process.argv.includes('--cpu-derived-gpus') ? undefined : loadGpuProfiles();
+  const gpu =
+    measuredGpu && process.argv.includes('--gpu-whole-curve')
+      ? { ...measuredGpu, components: undefined }
+      : measuredGpu;
   const settings: PolicySettings = {
     surgeFactor: flag('--surge', HEADROOM_SURGE_FACTOR),
     targetUtilisation: flag('--target-util', 0.7),
@@ -143,6 +149,9 @@ async function main(): Promise<void> {
             basis: gpu.basis,
             device: gpu.run.device,
             gpuTypesDerivedFrom: gpu.measuredAs,
+            gpuDerivation: gpu.components
+              ? 'part by part: kernels by the fp32 ratio, copies bounded by the host link (deriveGpuFromParts)'
+              : 'the whole run by the fp32 ratio (--gpu-whole-curve, or no measured parts)',
             figures: measuredFigures(gpu),
           }
         : 'GPU types derived from the CPU measurement (--cpu-derived-gpus, or no bench/inference/gpu-profiles.json)',

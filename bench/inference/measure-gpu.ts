@@ -3,15 +3,20 @@
  *
  *   tsx bench/inference/measure-gpu.ts --specs FILE
  *       writes the models' architecture specs for bench/inference/gpu/profile_torch.py, which runs on the GPU
- *       machine (PyTorch with CUDA):  python3 profile_torch.py FILE RAW.json
- *   tsx bench/inference/measure-gpu.ts --import RAW.json [--tf32 RAW-TF32.json] --instance-type p5.48xlarge
+ *       machine (PyTorch with CUDA): bench/inference/gpu/measure.sh runs it there
+ *   tsx bench/inference/measure-gpu.ts --import RAW.json [--tf32 RAW-TF32.json] [--check RAW2.json]
+ *                                      --instance-type p5.48xlarge
  *       validates that script's output and writes bench/inference/gpu-profiles.json: one measured
- *       ModelProfile per model (provider cuda) for the instance type whose GPU ran it.
+ *       ModelProfile per model (provider cuda) for the instance type whose GPU ran it, and each run's parts
+ *       (copy in, kernels, copy out) that the bench derives other GPUs from. `--check` adds a second GPU's
+ *       run measured the same way, against what each derivation claims for it (`crossGpuCheck`).
+ *   tsx bench/inference/measure-gpu.ts --check RAW2.json
+ *       the same check against the current file.
  *
  * The agent's runtime, onnxruntime-node, is installed without its CUDA execution provider (its binaries are
  * not in the npm package), so these figures come from PyTorch's CUDA kernels running the same architectures
- * layer for layer, not from the agent. The bench derives its GPU candidates (T4, L4, A10G) from them
- * (setup.ts stageProfiles, derivationFactor's GPU-to-GPU rule), and the file compares them with what the
+ * layer for layer, not from the agent. The bench derives its GPU candidates (T4, L4, A10G) from them part
+ * by part (setup.ts stageProfiles, deriveGpuFromParts), and the file compares them with what the
  * CPU-based derivation claims for the same GPU (`derivationCheck`).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +24,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { deriveForType } from '../../lib/core/inference/derivation.ts';
+import { percentile } from '../../lib/cli/report/summary.ts';
+import {
+  deriveForType,
+  fp32Ratio,
+  GPU_FP32_TFLOPS,
+  type GpuRunParts,
+  gpuBatchFactors,
+} from '../../lib/core/inference/derivation.ts';
 import { fromModelProfile } from '../../lib/core/inference/profiles.ts';
 import { findInstanceType } from '../../lib/core/model/catalog.ts';
 import {
@@ -28,12 +40,37 @@ import {
   ProfileEntrySchema,
 } from '../../lib/core/protocol/inference.ts';
 import type { ProfilesFile } from './measure-profiles.ts';
-import { MODELS, resolveSpec } from './pipelines.ts';
+import { ioBytesOf, MODELS, resolveSpec } from './pipelines.ts';
 import { loadProfilesFile } from './setup.ts';
 
 export const GPU_PROFILES_PATH = join(dirname(fileURLToPath(import.meta.url)), 'gpu-profiles.json');
 /** Batch sizes profiled on the GPU: a GPU gains from batching well past where a 2-vCPU CPU stops. */
 export const GPU_BATCHES = [1, 2, 4, 8, 16, 32] as const;
+
+const PartsSchema = z.object({
+  batchSize: z.number().int().positive(),
+  h2dMs: z.number().min(0),
+  computeMs: z.number().min(0),
+  d2hMs: z.number().min(0),
+  runs: z.number().int().min(1),
+});
+
+const RawReportSchema = z
+  .object({
+    modelId: z.string().min(1),
+    entries: z.array(ProfileEntrySchema).min(1),
+    components: z.array(PartsSchema).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (!r.components) return;
+    const sizes = (xs: readonly { batchSize: number }[]) => xs.map((x) => x.batchSize).join(',');
+    if (sizes(r.components) !== sizes(r.entries))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['components'],
+        message: `must cover the same batch sizes as entries (${sizes(r.entries)}), got ${sizes(r.components)}`,
+      });
+  });
 
 const RawSchema = z.object({
   device: z.string().min(1),
@@ -48,9 +85,8 @@ const RawSchema = z.object({
   minSamples: z.number().int().min(1),
   maxSamples: z.number().int().min(1),
   minDurationMs: z.number().min(0),
-  reports: z
-    .array(z.object({ modelId: z.string().min(1), entries: z.array(ProfileEntrySchema).min(1) }))
-    .min(1, { error: 'reports must list at least one model' }),
+  componentRuns: z.number().int().min(0).optional(),
+  reports: z.array(RawReportSchema).min(1, { error: 'reports must list at least one model' }),
 });
 export type RawGpuRun = z.infer<typeof RawSchema>;
 
@@ -65,6 +101,13 @@ export interface GpuProfilesFile {
    * and against what the CPU-based derivation (derivationFactor from a c7i profile) claims for this GPU.
    */
   readonly derivationCheck: readonly DerivationCheck[];
+  /**
+   * Per model and batch size, the medians of a run's parts on the GPU's clock (copy in, kernels, copy out):
+   * what the bench derives other GPUs from, part by part (deriveGpuFromParts).
+   */
+  readonly components?: readonly { readonly modelId: string; readonly entries: readonly GpuRunParts[] }[];
+  /** A second GPU measured the same way, against what each derivation from this file claims for it. */
+  readonly crossGpuCheck?: CrossGpuCheck;
   /** The same models with TF32 tensor-core arithmetic allowed: for reference, not used by the bench. */
   readonly tf32?: { readonly run: Omit<RawGpuRun, 'reports'>; readonly reports: readonly ModelProfile[] };
 }
@@ -81,7 +124,109 @@ export interface DerivationCheck {
   readonly measuredOverDerived: number;
 }
 
+export interface CrossGpuRow {
+  readonly modelId: string;
+  readonly batch: number;
+  readonly measuredQps: number;
+  /** The whole run scaled by the fp32 ratio (derivationFactor). */
+  readonly wholeCurveQps: number;
+  /** Part by part (gpuBatchFactors); absent where the basis has no measured parts. */
+  readonly byPartsQps?: number;
+  /** The second GPU's kernel time over the basis GPU's (medians), where both were split into parts. */
+  readonly kernelRatio?: number;
+}
+
+export interface CrossGpuCheck {
+  readonly device: string;
+  readonly gpuModel: string;
+  readonly basisGpuModel: string;
+  readonly run: Omit<RawGpuRun, 'reports'>;
+  readonly rows: readonly CrossGpuRow[];
+  /** measuredQps / derivedQps over the rows: min, median and max, per derivation. */
+  readonly summary: Readonly<Record<'wholeCurve' | 'byParts' | 'kernelRatio', Spread | null>>;
+}
+
+interface Spread {
+  readonly min: number;
+  readonly median: number;
+  readonly max: number;
+  readonly rows: number;
+}
+
 const r2 = (x: number) => Math.round(x * 100) / 100;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function spread(xs: readonly number[]): Spread | null {
+  const [min, median, max] = [0, 50, 100].map((p) => percentile(xs, p));
+  if (min == null || median == null || max == null) return null;
+  return { min: r3(min), median: r3(median), max: r3(max), rows: xs.length };
+}
+
+/** The GPU model a device name names (e.g. "NVIDIA H200" -> H200), from the models the derivation knows. */
+export function gpuModelOfDevice(device: string): string {
+  const found = Object.keys(GPU_FP32_TFLOPS).filter((m) => device.includes(m));
+  const [only] = found;
+  if (found.length !== 1 || only === undefined)
+    throw new Error(
+      `device ${JSON.stringify(device)} names ${found.length === 0 ? 'no' : 'more than one'} known GPU model ` +
+        `(${Object.keys(GPU_FP32_TFLOPS).join(', ')})`,
+    );
+  return only;
+}
+
+/**
+ * A second GPU's measured throughput against what the file's GPU profiles derive for it: by the fp32
+ * ratio on the whole run, and part by part. Between two GPUs of equal fp32 peak and different memory
+ * bandwidth (H100 and H200), it tests whether these models' runs follow arithmetic or memory.
+ */
+export function crossGpuCheck(file: GpuProfilesFile, raw: RawGpuRun): CrossGpuCheck {
+  const basisType = findInstanceType(file.measuredAs);
+  const basisGpu = basisType?.gpuModel;
+  if (!basisGpu) throw new Error(`${file.measuredAs} (the file's measured type) has no GPU model`);
+  const gpuModel = gpuModelOfDevice(raw.device);
+  const wholeFactor = fp32Ratio(basisGpu, gpuModel);
+  const rows: CrossGpuRow[] = [];
+  for (const r of raw.reports) {
+    const basis = file.reports.find((b) => b.modelId === r.modelId);
+    const model = MODELS.find((m) => m.id === r.modelId);
+    if (!basis || !model) continue;
+    const parts = file.components?.find((c) => c.modelId === r.modelId)?.entries;
+    const points = basis.entries.map((e) => ({ batchSize: e.batchSize, throughputQps: e.throughputQps }));
+    const factors = parts
+      ? gpuBatchFactors({ from: basisGpu, to: gpuModel, points, parts, ...ioBytesOf(model.spec) })
+      : undefined;
+    for (const e of r.entries) {
+      const b = basis.entries.find((x) => x.batchSize === e.batchSize);
+      if (!b) continue;
+      const factor = factors?.find((f) => f.batchSize === e.batchSize)?.factor;
+      const mine = r.components?.find((c) => c.batchSize === e.batchSize);
+      const theirs = parts?.find((c) => c.batchSize === e.batchSize);
+      rows.push({
+        modelId: r.modelId,
+        batch: e.batchSize,
+        measuredQps: Math.round(e.throughputQps),
+        wholeCurveQps: Math.round(b.throughputQps * wholeFactor),
+        ...(factor !== undefined ? { byPartsQps: Math.round(b.throughputQps * factor) } : {}),
+        ...(mine && theirs && theirs.computeMs > 0
+          ? { kernelRatio: r3(mine.computeMs / theirs.computeMs) }
+          : {}),
+      });
+    }
+  }
+  const { reports: _reports, ...run } = raw;
+  return {
+    device: raw.device,
+    gpuModel,
+    basisGpuModel: basisGpu,
+    run,
+    rows,
+    summary: {
+      wholeCurve: spread(rows.map((x) => x.measuredQps / x.wholeCurveQps)),
+      byParts: spread(rows.flatMap((x) => (x.byPartsQps ? [x.measuredQps / x.byPartsQps] : []))),
+      kernelRatio: spread(rows.flatMap((x) => (x.kernelRatio !== undefined ? [x.kernelRatio] : []))),
+    },
+  };
+}
 
 /** The measured GPU against the CPU measurement and the GPU profile derived from it. */
 export function derivationCheck(cpu: ProfilesFile, gpu: readonly ModelProfile[]): DerivationCheck[] {
@@ -147,7 +292,17 @@ function toReports(raw: RawGpuRun, instanceType: string): ModelProfile[] {
   );
 }
 
-export function importRuns(rawPath: string, instanceType: string, tf32Path?: string): GpuProfilesFile {
+export function importRuns(
+  rawPath: string,
+  instanceType: string,
+  tf32Path?: string,
+  checkPath?: string,
+): GpuProfilesFile {
+  const file = importMain(rawPath, instanceType, tf32Path);
+  return checkPath ? { ...file, crossGpuCheck: crossGpuCheck(file, parseRaw(checkPath)) } : file;
+}
+
+function importMain(rawPath: string, instanceType: string, tf32Path?: string): GpuProfilesFile {
   const type = findInstanceType(instanceType);
   if (!type) throw new Error(`--instance-type: unknown instance type ${instanceType}`);
   if (type.gpus === 0) throw new Error(`--instance-type: ${instanceType} has no GPU`);
@@ -158,6 +313,9 @@ export function importRuns(rawPath: string, instanceType: string, tf32Path?: str
   if (!raw.device.includes(named))
     throw new Error(`${rawPath} ran on ${raw.device}, but ${instanceType} has ${named} GPUs`);
   const measured = toReports({ ...raw, reports }, instanceType);
+  const components = reports.flatMap((r) =>
+    r.components ? [{ modelId: r.modelId, entries: r.components.map(({ runs: _runs, ...p }) => p) }] : [],
+  );
   const file: GpuProfilesFile = {
     measuredAs: instanceType,
     basis:
@@ -170,6 +328,7 @@ export function importRuns(rawPath: string, instanceType: string, tf32Path?: str
     latencyFigure: 'p99',
     reports: measured,
     derivationCheck: derivationCheck(loadProfilesFile(), measured),
+    ...(components.length > 0 ? { components } : {}),
   };
   if (!tf32Path) return file;
   const t = parseRaw(tf32Path);
@@ -191,7 +350,8 @@ export function loadGpuProfiles(path = GPU_PROFILES_PATH): GpuProfilesFile | und
 
 const USAGE =
   'usage: tsx bench/inference/measure-gpu.ts --specs FILE\n' +
-  '       tsx bench/inference/measure-gpu.ts --import RAW.json [--tf32 RAW.json] --instance-type TYPE';
+  '       tsx bench/inference/measure-gpu.ts --import RAW.json [--tf32 RAW.json] [--check RAW.json] --instance-type TYPE\n' +
+  '       tsx bench/inference/measure-gpu.ts --check RAW.json   (a second GPU against the current file)';
 
 function main(): void {
   const { values } = parseArgs({
@@ -200,6 +360,7 @@ function main(): void {
       import: { type: 'string' },
       tf32: { type: 'string' },
       'instance-type': { type: 'string' },
+      check: { type: 'string' },
     },
   });
   if (values.specs) {
@@ -208,9 +369,17 @@ function main(): void {
     return;
   }
   if (values.import && values['instance-type']) {
-    const file = importRuns(values.import, values['instance-type'], values.tf32);
+    const file = importRuns(values.import, values['instance-type'], values.tf32, values.check);
     writeFileSync(GPU_PROFILES_PATH, `${JSON.stringify(file, null, 2)}\n`);
     console.error(`wrote ${file.reports.length} measured GPU profiles to ${GPU_PROFILES_PATH}`);
+    return;
+  }
+  if (values.check && !values.import) {
+    const file = loadGpuProfiles();
+    if (!file) throw new Error(`${GPU_PROFILES_PATH} is missing; import a run first`);
+    const check = crossGpuCheck(file, parseRaw(values.check));
+    writeFileSync(GPU_PROFILES_PATH, `${JSON.stringify({ ...file, crossGpuCheck: check }, null, 2)}\n`);
+    console.error(`wrote the ${check.gpuModel} check (${check.rows.length} rows) to ${GPU_PROFILES_PATH}`);
     return;
   }
   console.error(USAGE);

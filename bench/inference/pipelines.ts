@@ -42,6 +42,14 @@ export function resolveSpec(spec: BenchModelSpec): ResolvedModelSpec {
     : { kind, ...MlpSpecSchema.parse(rest) };
 }
 
+/** Bytes of one query's fp32 input and output: what a GPU replica copies to the GPU and back per query. */
+export function ioBytesOf(spec: BenchModelSpec): { inputBytesPerItem: number; outputBytesPerItem: number } {
+  const r = resolveSpec(spec);
+  return r.kind === 'conv'
+    ? { inputBytesPerItem: 4 * r.channels * r.height * r.width, outputBytesPerItem: 4 * r.classes }
+    : { inputBytesPerItem: 4 * r.inputSize, outputBytesPerItem: 4 * r.outputSize };
+}
+
 /** The model's ONNX bytes. */
 export function buildModel(m: BenchModel): Uint8Array {
   const { kind, ...rest } = m.spec;

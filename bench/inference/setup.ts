@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { deriveForType } from '../../lib/core/inference/derivation.ts';
+import { deriveForType, deriveGpuFromParts } from '../../lib/core/inference/derivation.ts';
 import { fromModelProfile, type StageProfile } from '../../lib/core/inference/profiles.ts';
 import { addSpike, gammaTrace, stepTrace } from '../../lib/core/inference/traces.ts';
 import { findInstanceType } from '../../lib/core/model/catalog.ts';
@@ -7,7 +7,7 @@ import type { InstanceType } from '../../lib/core/model/instance-type.ts';
 import { type ModelProfile, ModelProfileSchema } from '../../lib/core/protocol/inference.ts';
 import type { GpuProfilesFile } from './measure-gpu.ts';
 import { PROFILES_PATH, type ProfilesFile } from './measure-profiles.ts';
-import type { BenchPipeline } from './pipelines.ts';
+import { type BenchPipeline, ioBytesOf, MODELS } from './pipelines.ts';
 
 /** Types every stage may use: the measured one, three larger c7i sizes, and three 1-GPU types (derived). */
 export const CANDIDATE_TYPES = [
@@ -33,8 +33,8 @@ function typeOf(name: string): InstanceType {
 
 /**
  * Stage id -> one profile per candidate type: the measured one as is, every other type derived. GPU types
- * are derived from the model's measured GPU profile when `gpu` has one (a GPU's batch curve), else from
- * the CPU measurement.
+ * are derived from the model's measured GPU profile when `gpu` has one (a GPU's batch curve), part by part
+ * where the run was split into copies and kernels (deriveGpuFromParts), else from the CPU measurement.
  */
 export function stageProfiles(
   file: ProfilesFile,
@@ -48,9 +48,13 @@ export function stageProfiles(
     const measured = fromModelProfile(report, file.latencyFigure);
     const onGpu = gpu?.reports.find((r) => r.modelId === s.model);
     const gpuBasis = onGpu ? fromModelProfile(onGpu, gpu?.latencyFigure) : undefined;
+    const parts = gpu?.components?.find((c) => c.modelId === s.model)?.entries;
+    const model = MODELS.find((m) => m.id === s.model);
     out[s.id] = CANDIDATE_TYPES.map((t) => {
       const type = typeOf(t);
-      return deriveForType(type.gpus > 0 && gpuBasis ? gpuBasis : measured, type);
+      if (type.gpus === 0 || !gpuBasis) return deriveForType(measured, type);
+      if (!parts || !model) return deriveForType(gpuBasis, type);
+      return deriveGpuFromParts(gpuBasis, type, { parts, ...ioBytesOf(model.spec) });
     });
   }
   return out;

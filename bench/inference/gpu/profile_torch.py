@@ -13,9 +13,14 @@ GPU, run the model, copy the output back (the copy back waits for the GPU). P50 
 throughput is batch x runs / busy time. Like the CPU profiles, `--passes` interleaved passes are run and the
 pass with the lowest P99 is kept per (model, batch).
 
+After the passes, `--component-runs` more runs per (model, batch) time the three parts of a run on the GPU's
+own clock (CUDA events): the host-to-GPU copy, the model's kernels and the copy back; their medians are
+reported as `components`. A profile derived for another GPU scales each part by what bounds it there (the
+host link for the copies, peak fp32 throughput and memory bandwidth for the kernels).
+
 fp32 throughout: TF32 is off unless `--tf32` (the ONNX models are fp32, and TF32 changes the arithmetic).
 
-usage: python3 profile_torch.py SPECS.json OUT.json [--passes 3] [--tf32] [--only id,id]
+usage: python3 profile_torch.py SPECS.json OUT.json [--passes 3] [--tf32] [--only id,id] [--component-runs 100]
 """
 
 import argparse
@@ -81,6 +86,35 @@ def profile_batch(model, shape, batch, args, device):
     }
 
 
+def median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+def profile_components(model, shape, batch, runs, device):
+    """Medians of the copy-in, kernel and copy-out times of one run, on the GPU's clock."""
+    x = torch.rand((batch, *shape), dtype=torch.float32)
+    marks = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+    parts = {"h2dMs": [], "computeMs": [], "d2hMs": []}
+    with torch.inference_mode():
+        for _ in range(max(3, runs // 10)):
+            model(x.to(device)).cpu()
+        for _ in range(runs):
+            marks[0].record()
+            on_gpu = x.to(device)
+            marks[1].record()
+            out = model(on_gpu)
+            marks[2].record()
+            out.cpu()
+            marks[3].record()
+            torch.cuda.synchronize()
+            parts["h2dMs"].append(marks[0].elapsed_time(marks[1]))
+            parts["computeMs"].append(marks[1].elapsed_time(marks[2]))
+            parts["d2hMs"].append(marks[2].elapsed_time(marks[3]))
+    return {"batchSize": batch, **{k: median(v) for k, v in parts.items()}, "runs": runs}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("specs")
@@ -92,6 +126,7 @@ def main():
     parser.add_argument("--min-samples", type=int, default=30)
     parser.add_argument("--max-samples", type=int, default=2000)
     parser.add_argument("--min-duration-ms", type=float, default=500)
+    parser.add_argument("--component-runs", type=int, default=100)
     args = parser.parse_args()
 
     if not torch.cuda.is_available():
@@ -126,6 +161,19 @@ def main():
                     flush=True,
                 )
 
+    components = {}
+    if args.component_runs > 0:
+        for m in models:
+            module, shape = built[m["id"]]
+            for batch in m["batches"]:
+                c = profile_components(module, shape, batch, args.component_runs, device)
+                components[(m["id"], batch)] = c
+                print(
+                    f"components {m['id']} batch {batch}: copy in {c['h2dMs']:.3f} ms, kernels "
+                    f"{c['computeMs']:.3f} ms, copy out {c['d2hMs']:.3f} ms",
+                    flush=True,
+                )
+
     props = torch.cuda.get_device_properties(0)
     result = {
         "device": torch.cuda.get_device_name(0),
@@ -140,8 +188,18 @@ def main():
         "minSamples": args.min_samples,
         "maxSamples": args.max_samples,
         "minDurationMs": args.min_duration_ms,
+        "componentRuns": args.component_runs,
         "reports": [
-            {"modelId": m["id"], "entries": [best[(m["id"], b)] for b in m["batches"]]} for m in models
+            {
+                "modelId": m["id"],
+                "entries": [best[(m["id"], b)] for b in m["batches"]],
+                **(
+                    {"components": [components[(m["id"], b)] for b in m["batches"]]}
+                    if components
+                    else {}
+                ),
+            }
+            for m in models
         ],
     }
     with open(args.out, "w") as f:

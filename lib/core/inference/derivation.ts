@@ -65,7 +65,26 @@ export const GPU_FP32_TFLOPS: Readonly<Record<string, number>> = Object.freeze({
   V100: 15.7,
   A100: 19.5,
   H100: 67,
+  H200: 67,
 });
+
+/**
+ * The host link of the instance types that carry each GPU model, as PCIe x16 bandwidth per direction in
+ * GB/s (assumed from each EC2 generation's platform, not measured): Gen3 on g4dn (T4) and p3dn (V100),
+ * Gen4 on g5 (A10G), g6 (L4) and p4d (A100), Gen5 on p5 (H100) and p5e (H200).
+ */
+export const GPU_HOST_LINK_GBPS: Readonly<Record<string, number>> = Object.freeze({
+  T4: 15.75,
+  V100: 15.75,
+  L4: 31.5,
+  A10G: 31.5,
+  A100: 31.5,
+  H100: 63,
+  H200: 63,
+});
+
+/** The share of a link's bandwidth that a copy from pageable host memory is assumed to reach at best. */
+export const COPY_LINK_EFFICIENCY = 0.8;
 
 /** CPU families built on the same cores (Sapphire Rapids): they differ only in memory per vCPU. */
 const SAME_CORE_FAMILIES = new Set(['c7i', 'm7i', 'r7i']);
@@ -139,6 +158,14 @@ function gpuTflops(t: InstanceType, path: string): number {
   return tflops;
 }
 
+/** How much faster GPU model `to` runs than `from` by peak fp32 throughput (GPU_FP32_TFLOPS). */
+export function fp32Ratio(from: string, to: string): number {
+  return (
+    knownGpu(GPU_FP32_TFLOPS, to, 'to', 'fp32 throughput') /
+    knownGpu(GPU_FP32_TFLOPS, from, 'from', 'fp32 throughput')
+  );
+}
+
 function gpuToGpu(measured: InstanceType, target: InstanceType): { factor: number; derivation: string } {
   if (target.gpus === 0)
     fail('target', `${target.name} has no GPU; derive it from a CPU measurement, not from ${measured.name}`);
@@ -164,4 +191,109 @@ export function deriveForType(measured: StageProfile, target: InstanceType): Sta
   if (!from) fail('instanceType', `unknown measured instance type ${measured.instanceType}`);
   const { factor, derivation } = derivationFactor(from, target);
   return deriveProfile(measured, { instanceType: target.name, factor, derivation });
+}
+
+/**
+ * One measured batch size on a GPU, split on the GPU's own clock into the copy of the batch to the GPU, the
+ * model's kernels and the copy of the output back (medians; profile_torch.py's `components`).
+ */
+export interface GpuRunParts {
+  readonly batchSize: number;
+  readonly h2dMs: number;
+  readonly computeMs: number;
+  readonly d2hMs: number;
+}
+
+export interface GpuPartsInput {
+  /** GPU model measured, e.g. H100. */
+  readonly from: string;
+  /** GPU model to derive, e.g. L4. */
+  readonly to: string;
+  /** The measured profile's points (mean time per batch = batch / throughput). */
+  readonly points: readonly { readonly batchSize: number; readonly throughputQps: number }[];
+  readonly parts: readonly GpuRunParts[];
+  /** Bytes of one query's input and of its output, as copied between host and GPU. */
+  readonly inputBytesPerItem: number;
+  readonly outputBytesPerItem: number;
+}
+
+function knownGpu(
+  table: Readonly<Record<string, number>>,
+  model: string,
+  path: string,
+  what: string,
+): number {
+  const v = table[model];
+  if (v === undefined)
+    fail(path, `no ${what} for GPU model ${model}; known: ${Object.keys(table).join(', ')}`);
+  return v;
+}
+
+/**
+ * Per batch size, how much faster the target GPU runs one batch than the measured one (under 1: slower),
+ * scaling each measured part by what bounds it instead of the whole run by the fp32 ratio:
+ * - the kernels by the ratio of peak fp32 throughput;
+ * - each copy stays at its measured time (the host side of a copy from pageable memory does not get
+ *   faster with the GPU) unless the target's host link at COPY_LINK_EFFICIENCY cannot carry it that fast;
+ * - the rest of a run (Python and launch overhead on the host, the time outside the three parts) as measured.
+ * The mean time per batch is the measured one with the parts replaced; the factor is their ratio.
+ */
+export function gpuBatchFactors(input: GpuPartsInput): { batchSize: number; factor: number }[] {
+  const kernelSpeedup = fp32Ratio(input.from, input.to);
+  const linkGBps = knownGpu(GPU_HOST_LINK_GBPS, input.to, 'to', 'host link bandwidth') * COPY_LINK_EFFICIENCY;
+  if (!(input.inputBytesPerItem > 0) || !(input.outputBytesPerItem > 0))
+    fail('inputBytesPerItem', 'input and output bytes per query must be greater than 0');
+  return input.points.map((p, i) => {
+    const parts = input.parts.find((x) => x.batchSize === p.batchSize);
+    if (!parts) fail(`points.${i}`, `no measured parts for batch size ${p.batchSize}`);
+    for (const key of ['h2dMs', 'computeMs', 'd2hMs'] as const)
+      if (!(parts[key] >= 0)) fail(`parts.${key}`, `must be a time in ms, got ${parts[key]}`);
+    const meanMs = (p.batchSize * 1000) / p.throughputQps;
+    const copyMs = (ms: number, bytesPerItem: number) =>
+      Math.max(ms, (p.batchSize * bytesPerItem) / (linkGBps * 1e6));
+    const measuredParts = parts.h2dMs + parts.computeMs + parts.d2hMs;
+    const rest = Math.max(0, meanMs - measuredParts);
+    const targetMs =
+      rest +
+      copyMs(parts.h2dMs, input.inputBytesPerItem) +
+      parts.computeMs / kernelSpeedup +
+      copyMs(parts.d2hMs, input.outputBytesPerItem);
+    return { batchSize: p.batchSize, factor: round3((rest + measuredParts) / targetMs) };
+  });
+}
+
+/**
+ * A GPU type's profile derived from one measured on another GPU with its run split into parts
+ * (gpuBatchFactors): one factor per batch size, so the derived curve keeps how copies and kernels grow
+ * with the batch differently.
+ */
+export function deriveGpuFromParts(
+  measured: StageProfile,
+  target: InstanceType,
+  io: Omit<GpuPartsInput, 'from' | 'to' | 'points'>,
+): StageProfile {
+  const from = findInstanceType(measured.instanceType);
+  if (!from || from.gpus === 0)
+    fail('instanceType', `the measured profile must come from a GPU type, got ${measured.instanceType}`);
+  if (target.gpus === 0) fail('target', `${target.name} has no GPU`);
+  const batchFactors = gpuBatchFactors({
+    ...io,
+    from: from.gpuModel ?? '',
+    to: target.gpuModel ?? '',
+    points: measured.points,
+  });
+  const largest = batchFactors.reduce((a, b) => (b.batchSize > a.batchSize ? b : a));
+  const lo = Math.min(...batchFactors.map((f) => f.factor));
+  const hi = Math.max(...batchFactors.map((f) => f.factor));
+  return deriveProfile(measured, {
+    instanceType: target.name,
+    factor: largest.factor,
+    batchFactors,
+    derivation:
+      `${target.gpuModel} from the measured ${from.gpuModel} of ${measured.instanceType}, part by part: kernels ` +
+      `by peak fp32 throughput (${GPU_FP32_TFLOPS[target.gpuModel ?? '']} vs ${GPU_FP32_TFLOPS[from.gpuModel ?? '']} ` +
+      `TFLOPS), copies as measured unless the target's host link (${GPU_HOST_LINK_GBPS[target.gpuModel ?? '']} ` +
+      `GB/s at ${COPY_LINK_EFFICIENCY * 100}%) is slower, host overhead as measured (assumed, not measured); ` +
+      `${lo}-${hi}x over batch sizes; one replica per GPU`,
+  });
 }

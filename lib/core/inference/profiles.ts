@@ -27,8 +27,15 @@ export const ProfileSourceSchema = z.discriminatedUnion('kind', [
     kind: z.literal('derived'),
     /** The measured instance type this profile was scaled from. */
     fromInstanceType: z.string().min(1),
-    /** Speed-up over the measured type: latency is divided by it, throughput multiplied. */
+    /**
+     * Speed-up over the measured type: latency is divided by it, throughput multiplied. Where
+     * `batchFactors` is given, that list governs each batch size and this is its factor at the largest one.
+     */
     factor: z.number().positive(),
+    /** Per batch size, where the speed-up differs with the batch (a GPU derived from a GPU's measured parts). */
+    batchFactors: z
+      .array(z.object({ batchSize: z.number().int().positive(), factor: z.number().positive() }))
+      .optional(),
     /** Why the factor holds, e.g. "c7i.xlarge has 2x the vCPUs of c7i.large, intra-op threads scale". */
     derivation: z.string().min(1, { error: 'derivation must say how the factor was chosen' }),
   }),
@@ -129,13 +136,25 @@ export function replicaThroughputQps(profile: StageProfile, maxBatch: number): n
   return (maxBatch * 1000) / point.latencyMs;
 }
 
+const FactorSchema = z
+  .number()
+  .positive({ error: 'factor must be greater than 0' })
+  .max(1000, { error: 'factor must be at most 1,000' });
+
 export const DeriveSchema = z.object({
   instanceType: z.string().min(1, { error: 'instanceType must not be empty' }),
-  factor: z
-    .number()
-    .positive({ error: 'factor must be greater than 0' })
-    .max(1000, { error: 'factor must be at most 1,000' }),
+  factor: FactorSchema,
   derivation: z.string().min(1, { error: 'derivation must say how the factor was chosen' }),
+  /** Per batch size, overriding `factor`: one for every measured batch size, and no other. */
+  batchFactors: z
+    .array(
+      z.object({
+        batchSize: z.number().int().positive({ error: 'batchSize must be a positive integer' }),
+        factor: FactorSchema,
+      }),
+    )
+    .min(1, { error: 'batchFactors must list at least one batch size' })
+    .optional(),
 });
 export type DeriveOptions = z.input<typeof DeriveSchema>;
 
@@ -153,6 +172,24 @@ export function deriveProfile(measured: StageProfile, options: DeriveOptions): S
         message: `only a measured profile can be derived from; ${measured.modelId} on ${measured.instanceType} is derived`,
       },
     ]);
+  const factors = new Map((o.batchFactors ?? []).map((f) => [f.batchSize, f.factor]));
+  if (o.batchFactors) {
+    const measuredSizes = new Set(measured.points.map((p) => p.batchSize));
+    const missing = [...measuredSizes].filter((b) => !factors.has(b));
+    const extra = [...factors.keys()].filter((b) => !measuredSizes.has(b));
+    if (missing.length > 0 || extra.length > 0 || factors.size !== o.batchFactors.length)
+      throw new ValidationError('profile derivation', [
+        {
+          path: 'batchFactors',
+          message:
+            `must give one factor for each measured batch size (${[...measuredSizes].join(', ')})` +
+            (missing.length > 0 ? `; missing ${missing.join(', ')}` : '') +
+            (extra.length > 0 ? `; not measured: ${extra.join(', ')}` : '') +
+            (factors.size !== o.batchFactors.length ? '; a batch size is listed twice' : ''),
+        },
+      ]);
+  }
+  const factorAt = (batch: number) => factors.get(batch) ?? o.factor;
   return parseProfile({
     modelId: measured.modelId,
     instanceType: o.instanceType,
@@ -161,11 +198,12 @@ export function deriveProfile(measured: StageProfile, options: DeriveOptions): S
       fromInstanceType: measured.instanceType,
       factor: o.factor,
       derivation: o.derivation,
+      ...(o.batchFactors ? { batchFactors: o.batchFactors } : {}),
     },
     points: measured.points.map((p) => ({
       batchSize: p.batchSize,
-      latencyMs: p.latencyMs / o.factor,
-      throughputQps: p.throughputQps * o.factor,
+      latencyMs: p.latencyMs / factorAt(p.batchSize),
+      throughputQps: p.throughputQps * factorAt(p.batchSize),
     })),
   });
 }

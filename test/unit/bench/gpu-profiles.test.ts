@@ -2,14 +2,27 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GPU_BATCHES, importRuns, loadGpuProfiles, specsFile } from '../../../bench/inference/measure-gpu.ts';
+import {
+  GPU_BATCHES,
+  gpuModelOfDevice,
+  importRuns,
+  loadGpuProfiles,
+  specsFile,
+} from '../../../bench/inference/measure-gpu.ts';
 import { MODELS, PIPELINES } from '../../../bench/inference/pipelines.ts';
 import { loadProfilesFile, stageProfiles } from '../../../bench/inference/setup.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tetrafleet-gpu-profiles-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(o: { device?: string; tf32?: boolean; models?: string[]; entries?: unknown[] } = {}) {
+const PARTS = [
+  { batchSize: 1, h2dMs: 0.1, computeMs: 0.9, d2hMs: 0.05, runs: 100 },
+  { batchSize: 8, h2dMs: 0.5, computeMs: 3.2, d2hMs: 0.05, runs: 100 },
+];
+
+function run(
+  o: { device?: string; tf32?: boolean; models?: string[]; entries?: unknown[]; components?: unknown[] } = {},
+) {
   const entries = o.entries ?? [
     { batchSize: 1, p50Ms: 1, p99Ms: 1.2, throughputQps: 900, samples: 40 },
     { batchSize: 8, p50Ms: 4, p99Ms: 4.5, throughputQps: 1900, samples: 40 },
@@ -27,7 +40,11 @@ function run(o: { device?: string; tf32?: boolean; models?: string[]; entries?: 
     minSamples: 30,
     maxSamples: 2000,
     minDurationMs: 500,
-    reports: (o.models ?? ['classifier']).map((modelId) => ({ modelId, entries })),
+    reports: (o.models ?? ['classifier']).map((modelId) => ({
+      modelId,
+      entries,
+      ...(o.components ? { components: o.components } : {}),
+    })),
   };
 }
 
@@ -83,6 +100,63 @@ describe('GPU profile import', () => {
   });
 });
 
+describe('parts of a run and a second GPU', () => {
+  it('keeps the copy and kernel medians of each batch size, and refuses parts for other sizes', () => {
+    const out = importRuns(file('parts.json', run({ components: PARTS })), 'p5.48xlarge');
+    expect(out.components).toEqual([
+      { modelId: 'classifier', entries: PARTS.map(({ runs: _runs, ...p }) => p) },
+    ]);
+    expect(() =>
+      importRuns(file('parts-bad.json', run({ components: PARTS.slice(0, 1) })), 'p5.48xlarge'),
+    ).toThrow(/reports.0.components: must cover the same batch sizes as entries \(1,8\), got 1/);
+  });
+
+  it('checks a second GPU against both derivations from the file', () => {
+    const h200Entries = [
+      { batchSize: 1, p50Ms: 1, p99Ms: 1.2, throughputQps: 990, samples: 40 },
+      { batchSize: 8, p50Ms: 4, p99Ms: 4.5, throughputQps: 1710, samples: 40 },
+    ];
+    const h200Parts = PARTS.map((p) => ({ ...p, computeMs: p.computeMs * 0.9 }));
+    const h200 = file(
+      'h200.json',
+      run({ device: 'NVIDIA H200', entries: h200Entries, components: h200Parts }),
+    );
+    // The import takes the check in the same step.
+    const check = importRuns(
+      file('basis.json', run({ components: PARTS })),
+      'p5.48xlarge',
+      undefined,
+      h200,
+    ).crossGpuCheck;
+    expect(check).toMatchObject({ gpuModel: 'H200', basisGpuModel: 'H100' });
+    expect(check?.rows).toEqual([
+      {
+        modelId: 'classifier',
+        batch: 1,
+        measuredQps: 990,
+        wholeCurveQps: 900,
+        byPartsQps: 900,
+        kernelRatio: 0.9,
+      },
+      {
+        modelId: 'classifier',
+        batch: 8,
+        measuredQps: 1710,
+        wholeCurveQps: 1900,
+        byPartsQps: 1900,
+        kernelRatio: 0.9,
+      },
+    ]);
+    expect(check?.summary.wholeCurve).toEqual({ min: 0.9, median: 0.9, max: 1.1, rows: 2 });
+  });
+
+  it('names the GPU a device string names, and refuses one it cannot tell', () => {
+    expect(gpuModelOfDevice('NVIDIA H200')).toBe('H200');
+    expect(gpuModelOfDevice('NVIDIA H100 80GB HBM3')).toBe('H100');
+    expect(() => gpuModelOfDevice('NVIDIA B200')).toThrow(/names no known GPU model/);
+  });
+});
+
 describe('the committed GPU profiles', () => {
   const gpu = loadGpuProfiles();
 
@@ -92,12 +166,23 @@ describe('the committed GPU profiles', () => {
     for (const r of gpu?.reports ?? []) expect(r.entries.map((e) => e.batchSize)).toEqual([...GPU_BATCHES]);
   });
 
+  it('split every measured run into parts, and check the derivation against an H200 on every row', () => {
+    for (const r of gpu?.reports ?? [])
+      expect(gpu?.components?.find((c) => c.modelId === r.modelId)?.entries.map((e) => e.batchSize)).toEqual(
+        r.entries.map((e) => e.batchSize),
+      );
+    expect(gpu?.crossGpuCheck?.gpuModel).toBe('H200');
+    expect(gpu?.crossGpuCheck?.rows).toHaveLength(MODELS.length * GPU_BATCHES.length);
+    expect(gpu?.crossGpuCheck?.summary.byParts?.rows).toBe(MODELS.length * GPU_BATCHES.length);
+  });
+
   it('are the basis of every GPU candidate in the bench, and the CPU measurement of every CPU one', () => {
     const profiles = stageProfiles(loadProfilesFile(), PIPELINES[0] as (typeof PIPELINES)[number], gpu);
     const classify = profiles.classify ?? [];
     const l4 = classify.find((p) => p.instanceType === 'g6.xlarge');
     const c7i = classify.find((p) => p.instanceType === 'c7i.xlarge');
     expect(l4?.source).toMatchObject({ kind: 'derived', fromInstanceType: 'p5.48xlarge' });
+    expect(l4?.source.kind === 'derived' && l4.source.batchFactors?.length).toBe(GPU_BATCHES.length);
     expect(c7i?.source).toMatchObject({ kind: 'derived', fromInstanceType: 'c7i.large' });
     expect(
       JSON.parse(readFileSync(join(__dirname, '../../../bench/inference/gpu-profiles.json'), 'utf8'))

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../lib/core/errors.ts';
-import { derivationFactor, deriveForType } from '../../../lib/core/inference/derivation.ts';
+import {
+  derivationFactor,
+  deriveForType,
+  deriveGpuFromParts,
+  gpuBatchFactors,
+} from '../../../lib/core/inference/derivation.ts';
 import { findInstanceType } from '../../../lib/core/model/catalog.ts';
 import type { InstanceType } from '../../../lib/core/model/instance-type.ts';
 import { profile } from './builders.ts';
@@ -80,5 +85,71 @@ describe('deriveForType', () => {
     const onH100 = profile('p5.48xlarge', (b) => b, [1]);
     expect(() => derivationFactor(type('p5.48xlarge'), type('inf2.xlarge'))).toThrow(/no GPU/);
     expect(() => deriveForType(onH100, type('inf2.xlarge'))).toThrow(ValidationError);
+  });
+});
+
+describe('gpuBatchFactors and deriveGpuFromParts', () => {
+  // One batch of 32 on the measured GPU: 10 ms in all, of which 1 ms copying in, 8 ms of kernels, 0.5 ms
+  // copying out and 0.5 ms on the host outside those parts.
+  const points = [{ batchSize: 32, throughputQps: 3200 }];
+  const parts = [{ batchSize: 32, h2dMs: 1, computeMs: 8, d2hMs: 0.5 }];
+  const small = { inputBytesPerItem: 1000, outputBytesPerItem: 100 };
+
+  it('scales the kernels by the fp32 ratio and keeps copies and host time where the link is fast enough', () => {
+    const [f] = gpuBatchFactors({ from: 'H100', to: 'L4', points, parts, ...small });
+    const target = 0.5 + 1 + (8 * 67) / 30.3 + 0.5;
+    expect(f?.factor).toBeCloseTo(10 / target, 3);
+    // Faster than the whole run scaled by the fp32 ratio, since a third of the run does not scale with it.
+    expect(f?.factor).toBeGreaterThan(30.3 / 67);
+  });
+
+  it('slows a copy down to what the target host link carries', () => {
+    // 32 x 1 MB = 32 MB over a PCIe Gen3 x16 link at 80%: 32e6 / 12.6e9 s = 2.54 ms, more than the measured 1 ms.
+    const big = { inputBytesPerItem: 1e6, outputBytesPerItem: 100 };
+    const [f] = gpuBatchFactors({ from: 'H100', to: 'T4', points, parts, ...big });
+    const target = 0.5 + 32e6 / (15.75 * 0.8 * 1e6) + (8 * 67) / 8.1 + 0.5;
+    expect(f?.factor).toBeCloseTo(10 / target, 3);
+  });
+
+  it('reduces to the fp32 ratio when the whole run is kernels', () => {
+    const allKernels = [{ batchSize: 32, h2dMs: 0, computeMs: 10, d2hMs: 0 }];
+    const [f] = gpuBatchFactors({ from: 'H100', to: 'A10G', points, parts: allKernels, ...small });
+    expect(f?.factor).toBeCloseTo(31.2 / 67, 3);
+  });
+
+  it('names what it cannot derive from', () => {
+    expect(() => gpuBatchFactors({ from: 'H100', to: 'B200', points, parts, ...small })).toThrow(
+      /to: no fp32 throughput for GPU model B200/,
+    );
+    expect(() => gpuBatchFactors({ from: 'H100', to: 'L4', points, parts: [], ...small })).toThrow(
+      /points.0: no measured parts for batch size 32/,
+    );
+    expect(() =>
+      gpuBatchFactors({ from: 'H100', to: 'L4', points, parts, inputBytesPerItem: 0, outputBytesPerItem: 1 }),
+    ).toThrow(ValidationError);
+  });
+
+  it('derives a GPU type with one factor per batch size, marked derived with its basis', () => {
+    const onH100 = profile('p5.48xlarge', (b) => 1 + 0.3 * b, [1, 32], 'resnet');
+    const split = [
+      { batchSize: 1, h2dMs: 0.1, computeMs: 0.8, d2hMs: 0.05 },
+      { batchSize: 32, h2dMs: 3, computeMs: 5, d2hMs: 0.1 },
+    ];
+    const l4 = deriveGpuFromParts(onH100, type('g6.xlarge'), { parts: split, ...small });
+    expect(l4.source).toMatchObject({ kind: 'derived', fromInstanceType: 'p5.48xlarge' });
+    const source = l4.source.kind === 'derived' ? l4.source : undefined;
+    expect(source?.batchFactors?.map((f) => f.batchSize)).toEqual([1, 32]);
+    expect(source?.derivation).toMatch(/kernels by peak fp32 throughput \(30.3 vs 67 TFLOPS\)/);
+    // Batch 32 spends a larger share copying, which an L4 does not slow down: it keeps more of the H100's speed.
+    const [b1, b32] = source?.batchFactors ?? [];
+    expect(b32?.factor).toBeGreaterThan(b1?.factor ?? Number.POSITIVE_INFINITY);
+    expect(source?.factor).toBe(b32?.factor);
+    expect(() => deriveGpuFromParts(onH100, type('c7i.xlarge'), { parts: split, ...small })).toThrow(
+      /c7i.xlarge has no GPU/,
+    );
+    const onCpu = profile('c7i.large', (b) => b, [1, 32]);
+    expect(() => deriveGpuFromParts(onCpu, type('g6.xlarge'), { parts: split, ...small })).toThrow(
+      /must come from a GPU type/,
+    );
   });
 });

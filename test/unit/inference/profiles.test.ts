@@ -95,6 +95,33 @@ describe('deriveProfile', () => {
     );
   });
 
+  it('applies a factor per batch size where one is given, and records the list', () => {
+    const batchFactors = [
+      { batchSize: 1, factor: 0.5 },
+      { batchSize: 4, factor: 1 },
+      { batchSize: 16, factor: 2 },
+    ];
+    const d = deriveProfile(cpu, { instanceType: 'g6.xlarge', factor: 2, derivation: 'parts', batchFactors });
+    expect(d.points.map((p) => p.latencyMs)).toEqual([24, 18, 21]);
+    expect(d.points[2]?.throughputQps).toBeCloseTo(((16 * 1000) / 42) * 2, 9);
+    expect(d.source).toMatchObject({ kind: 'derived', factor: 2, batchFactors });
+  });
+
+  it('refuses per-batch factors that miss a measured size, add another or repeat one', () => {
+    const derive = (batchFactors: { batchSize: number; factor: number }[]) =>
+      deriveProfile(cpu, { instanceType: 'g6.xlarge', factor: 1, derivation: 'x', batchFactors });
+    expect(() => derive([{ batchSize: 1, factor: 1 }])).toThrow(/batchFactors: .*missing 4, 16/);
+    expect(() => derive([1, 4, 16, 32].map((batchSize) => ({ batchSize, factor: 1 })))).toThrow(
+      /not measured: 32/,
+    );
+    expect(() => derive([1, 4, 16, 16].map((batchSize) => ({ batchSize, factor: 1 })))).toThrow(
+      /listed twice/,
+    );
+    expect(() =>
+      derive([1, 4, 16].map((batchSize) => ({ batchSize, factor: batchSize === 4 ? 0 : 1 }))),
+    ).toThrow(/batchFactors.1.factor: factor must be greater than 0/);
+  });
+
   it('fails when the factor is not positive', () => {
     expect(() => deriveProfile(cpu, { instanceType: 'c7i.xlarge', factor: 0, derivation: 'x' })).toThrow(
       /factor: factor must be greater than 0/,
