@@ -142,7 +142,10 @@ export interface CrossGpuCheck {
   readonly basisGpuModel: string;
   readonly run: Omit<RawGpuRun, 'reports'>;
   readonly rows: readonly CrossGpuRow[];
-  /** measuredQps / derivedQps over the rows: min, median and max, per derivation. */
+  /**
+   * Min, median and max over the rows: measuredQps / derivedQps for each derivation, and the kernel-time
+   * ratio. Both derivations agree where the two GPUs have the same fp32 peak and host link (H100, H200).
+   */
   readonly summary: Readonly<Record<'wholeCurve' | 'byParts' | 'kernelRatio', Spread | null>>;
 }
 
