@@ -22,19 +22,26 @@ import { deriveProfile, type StageProfile } from './profiles.ts';
 /**
  * Speed of one model replica using every vCPU of a CPU type, relative to a 2-vCPU type of the same
  * generation, for dense fp32 MLP/conv inference with intra-op threads = vCPUs. Scaling is sublinear:
- * two vCPUs are one physical core's hyper-threads, and intra-op parallelism of one small model stops
- * paying off past a few dozen threads (memory bandwidth and per-op sync dominate).
+ * intra-op parallelism of one small model stops paying off as threads grow (memory bandwidth and per-op
+ * sync dominate).
+ *
+ * 4, 8 and 16 are measured: the median over the 8 bench models at batch 1 and 8 of onnxruntime's CPU
+ * throughput with N pinned vCPUs against 2, on a 16-core Xeon (bench/inference/cpu/scaling.py, results in
+ * bench/inference/cpu-scaling.json; per model the 16-vCPU ratio ranged 1.8-6.9). That machine shows one
+ * thread per core, where an EC2 vCPU is a hyper-thread, so the ratios are of cores, not of c7i vCPUs.
+ * 32 and up are assumed: the earlier estimates scaled down by the measured 16-vCPU figure over the estimate
+ * it replaced (4.1 / 5.2).
  */
 export const CPU_VCPU_SCALE: Readonly<Record<number, number>> = Object.freeze({
   2: 1,
-  4: 1.8,
-  8: 3.2,
-  16: 5.2,
-  32: 7,
-  48: 8,
-  64: 8.5,
-  96: 9,
-  192: 9,
+  4: 1.7,
+  8: 2.9,
+  16: 4.1,
+  32: 5.5,
+  48: 6.3,
+  64: 6.7,
+  96: 7.1,
+  192: 7.1,
 });
 
 /**
@@ -100,6 +107,15 @@ function cpuScale(vcpu: number, path: string): number {
   return scale;
 }
 
+/** vCPU counts whose CPU_VCPU_SCALE entry is a measured median (see there); the others are assumed. */
+const MEASURED_VCPU_SCALES = new Set([2, 4, 8, 16]);
+
+function scaleBasis(...vcpus: number[]): string {
+  return vcpus.every((v) => MEASURED_VCPU_SCALES.has(v))
+    ? 'median intra-op thread scaling of the bench models, measured on a 16-core Xeon'
+    : 'sublinear intra-op thread scaling, assumed past 16 vCPUs, not measured';
+}
+
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
@@ -131,7 +147,7 @@ export function derivationFactor(
       derivation:
         `${model}: ${gpu}x a 4-vCPU c7i on dense fp32 MLP/conv (public ${model} vs Sapphire Rapids ` +
         `throughput ratio, halved for small batches; assumed, not measured); 4-vCPU c7i is ` +
-        `${cpuScale(4, 'target')}x a 2-vCPU one and ${measured.name} is ${base}x (assumed intra-op scaling), ` +
+        `${cpuScale(4, 'target')}x a 2-vCPU one and ${measured.name} is ${base}x (intra-op scaling), ` +
         `so ${factor}x ${measured.name}; one replica per GPU`,
     };
   }
@@ -143,7 +159,7 @@ export function derivationFactor(
     factor,
     derivation:
       `${target.vcpu} vCPUs run one model ${scale}x as fast as 2 vCPUs and ${measured.vcpu} vCPUs ` +
-      `${base}x (assumed sublinear intra-op thread scaling, not measured), so ${factor}x ` +
+      `${base}x (${scaleBasis(target.vcpu, measured.vcpu)}), so ${factor}x ` +
       `${measured.name}; ${target.family} and ${measured.family} share Sapphire Rapids cores`,
   };
 }

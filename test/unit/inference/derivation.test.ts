@@ -27,18 +27,22 @@ describe('deriveForType', () => {
     expect(p.source.fromInstanceType).toBe('c7i.large');
     expect(p.source.derivation).toContain('A10G');
     expect(p.source.derivation).toContain('assumed');
-    // A10G is 8x a 4-vCPU c7i, which is 1.8x a 2-vCPU one.
-    expect(p.source.factor).toBeCloseTo(14.4, 6);
-    expect(p.points[0]?.latencyMs).toBeCloseTo(12 / 14.4, 6);
+    // A10G is 8x a 4-vCPU c7i, which is 1.7x a 2-vCPU one.
+    expect(p.source.factor).toBeCloseTo(13.6, 6);
+    expect(p.points[0]?.latencyMs).toBeCloseTo(12 / 13.6, 6);
   });
 
   it('scales other CPU sizes sublinearly and says so', () => {
     const p = deriveForType(measured, type('c7i.2xlarge'));
     expect(p.source.kind).toBe('derived');
     if (p.source.kind !== 'derived') return;
-    expect(p.source.factor).toBeCloseTo(3.2, 6);
+    expect(p.source.factor).toBeCloseTo(2.9, 6);
     expect(p.source.factor).toBeLessThan(4);
-    expect(p.source.derivation).toContain('not measured');
+    expect(p.source.derivation).toMatch(/measured on a 16-core Xeon/);
+    const big = deriveForType(measured, type('c7i.8xlarge'));
+    expect(big.source.kind === 'derived' && big.source.derivation).toMatch(
+      /assumed past 16 vCPUs, not measured/,
+    );
   });
 
   it('keeps the measured profile for the type it was measured on', () => {
