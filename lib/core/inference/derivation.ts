@@ -8,15 +8,15 @@ import { deriveProfile, type StageProfile } from './profiles.ts';
  * GPU at hand; CPU sizes other than the measuring machine's). A GPU type is derived from a profile
  * measured on another GPU where there is one (the batch curve is then a GPU's), else from a CPU profile.
  *
- * Every factor below is an assumption, not a measurement, and a derived profile always carries its basis
- * in `source.derivation`. Only measured profiles are scaled (deriveProfile refuses to derive from a
- * derived one), so an estimate never compounds on an estimate.
+ * Each factor below says whether it was measured (CPU_VCPU_SCALE up to 16 vCPUs) or assumed (the rest), and a
+ * derived profile always carries its basis in `source.derivation`. Only measured profiles are scaled
+ * (deriveProfile refuses to derive from a derived one), so an estimate never compounds on an estimate.
  *
  * A measurement on an H100 (bench/inference/gpu-profiles.json, `derivationCheck`) showed what a flat
  * CPU-to-GPU factor gets wrong: a GPU's advantage grows with the batch (launch and copy overhead dominate
- * small batches), so for light models at batch 1 the CPU-based factor over-stated the GPU 4.7-38x, for heavy
- * ones 1.5-2.1x, while for the heavy models at batch 8 it was within 10%. A GPU type is therefore derived from a GPU
- * measurement wherever one exists, and from a CPU one only when none does.
+ * small batches), so for light models at batch 1 the CPU-based factor over-stated the GPU 4.8-41x, for
+ * heavy ones 1.5-2.1x, while for the heavy models at batch 8 it was within 8%. A GPU type is therefore
+ * derived from a GPU measurement wherever one exists, and from a CPU one only when none does.
  */
 
 /**
