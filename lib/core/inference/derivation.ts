@@ -165,13 +165,7 @@ export function derivationFactor(
 }
 
 function gpuTflops(t: InstanceType, path: string): number {
-  const tflops = GPU_FP32_TFLOPS[t.gpuModel ?? ''];
-  if (tflops === undefined)
-    fail(
-      path,
-      `no fp32 throughput for GPU model ${t.gpuModel} of ${t.name}; known: ${Object.keys(GPU_FP32_TFLOPS).join(', ')}`,
-    );
-  return tflops;
+  return knownGpu(GPU_FP32_TFLOPS, t.gpuModel ?? '', path, 'fp32 throughput', ` of ${t.name}`);
 }
 
 /** How much faster GPU model `to` runs than `from` by peak fp32 throughput (GPU_FP32_TFLOPS). */
@@ -238,10 +232,11 @@ function knownGpu(
   model: string,
   path: string,
   what: string,
+  owner = '',
 ): number {
   const v = table[model];
   if (v === undefined)
-    fail(path, `no ${what} for GPU model ${model}; known: ${Object.keys(table).join(', ')}`);
+    fail(path, `no ${what} for GPU model ${model}${owner}; known: ${Object.keys(table).join(', ')}`);
   return v;
 }
 
