@@ -16,13 +16,20 @@
  *            --headroom-batch-only (the joint plan + headroom search lowers batches only, never moves hardware)
  *            --gpu-whole-curve (derive GPU types from the measured GPU by the fp32 ratio on the whole run, not
  *            part by part: copies and host overhead then scale with the GPU's arithmetic too)
+ *            --headroom-on-top (serve the tuner's target plus the whole headroom, instead of letting the
+ *            warm replicas absorb scale-ups above the plan first)
+ *            --rate-scale X (every trace and sample rate times X, default 1: the same shapes at a larger
+ *            deployment; written to bench/results/inference-rate-xX.json unless --out or --no-write)
+ *            --pipelines a,b (only these pipelines)  --out PATH (write the JSON there)
  *
  * Profiles come from bench/inference/profiles.json (measured on this machine for c7i.large) and
  * bench/inference/gpu-profiles.json (measured on a GPU, see measure-gpu.ts); every candidate type is
  * derived from one of them and marked so: CPU types from the CPU measurement, GPU types from the GPU one. Progress goes to stderr. Targets are computed from the rows, not asserted.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { HEADROOM_SURGE_FACTOR, PLAN_SLACK_MAX } from '../lib/core/inference/headroom.ts';
 import { PLANNING_LATE_FRACTION } from '../lib/core/inference/planner.ts';
 import { findInstanceType } from '../lib/core/model/catalog.ts';
@@ -86,15 +93,17 @@ async function main(): Promise<void> {
     tunerTickMs: 1000,
     slack: !process.argv.includes('--no-slack'),
     headroomHardware: !process.argv.includes('--headroom-batch-only'),
+    headroomRule: process.argv.includes('--headroom-on-top') ? 'on-top' : 'absorb',
   };
-  const traces = evaluationTraces();
+  const rateScale = flag('--rate-scale', 1);
+  const traces = evaluationTraces(rateScale);
   const rows: PolicyRow[] = [];
   const plans: Record<string, unknown>[] = [];
-  for (const pipeline of PIPELINES) {
+  for (const pipeline of selectedPipelines()) {
     const profiles = stageProfiles(file, pipeline, gpu);
     for (const sloMs of SLOS) {
       for (const cv of [1, 4]) {
-        const sample = sampleTrace(cv);
+        const sample = sampleTrace(cv, rateScale);
         const t0 = performance.now();
         const p = planFor(pipeline, profiles, sloMs, sample, settings.planningLateFraction);
         const planMs = performance.now() - t0;
@@ -136,7 +145,8 @@ async function main(): Promise<void> {
     generatedAt: new Date().toISOString(),
     wallSeconds: Math.round((performance.now() - began) / 100) / 10,
     settings,
-    parameters: parameters(settings),
+    rateScale,
+    parameters: parameters(settings, rateScale),
     profiles: {
       measuredAs: file.measuredAs,
       basis: file.basis,
@@ -163,20 +173,48 @@ async function main(): Promise<void> {
   const json = JSON.stringify(out, null, 2);
   process.stdout.write(`${json}\n`);
   if (!process.argv.includes('--no-write')) {
-    mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-    writeFileSync(new URL('./results/inference.json', import.meta.url), `${json}\n`);
+    const path = outPath(rateScale);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `${json}\n`);
+    log(`wrote ${path}`);
   }
 }
 
+/** `--pipelines a,b`: only these, each of which must exist; all of them without the flag. */
+function selectedPipelines(): typeof PIPELINES {
+  const i = process.argv.indexOf('--pipelines');
+  if (i < 0) return PIPELINES;
+  const names = (process.argv[i + 1] ?? '').split(',').filter((n) => n !== '');
+  const known = PIPELINES.map((p) => p.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (names.length === 0 || unknown.length > 0)
+    throw new Error(
+      `--pipelines needs a comma-separated list of ${known.join(', ')}; got ${unknown.length ? `unknown ${unknown.join(', ')}` : 'none'}`,
+    );
+  return PIPELINES.filter((p) => names.includes(p.name));
+}
+
+/** `--out PATH`, else results/inference.json at the issue's rates and results/inference-rate-xX.json otherwise. */
+function outPath(rateScale: number): string {
+  const i = process.argv.indexOf('--out');
+  if (i >= 0) {
+    const p = process.argv[i + 1];
+    if (!p || p.startsWith('--')) throw new Error('--out needs a file path');
+    return resolve(p);
+  }
+  const name = rateScale === 1 ? 'inference.json' : `inference-rate-x${rateScale}.json`;
+  return fileURLToPath(new URL(`./results/${name}`, import.meta.url));
+}
+
 /** Every policy parameter in words, so the JSON says what each row ran. */
-function parameters(s: PolicySettings): Record<string, string> {
+function parameters(s: PolicySettings, rateScale: number): Record<string, string> {
   const boot = Object.fromEntries(
     CANDIDATE_TYPES.map((t) => [t, `${findInstanceType(t)?.bootSeconds ?? '?'} s`]),
   );
   return {
-    traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE} qps, CV = variance/mean^2 of inter-arrival times)`,
+    traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE * rateScale} qps${rateScale === 1 ? '' : ` (the issue's ${BASE_RATE} qps times ${rateScale})`}, CV = variance/mean^2 of inter-arrival times)`,
     planner: `InferLine Alg. 1 + 2 on the sample, packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
-    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (${s.slack ? `live envelope rates compared with the sample's times the plan's certified slack sigma, the largest factor up to ${PLAN_SLACK_MAX} at which the estimator shows the plan alone still meets the SLO on the sample compressed in time; ` : ''}scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom on top of the tuner's target, per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; the plan's batches${s.headroomHardware ? ' and hardware' : ''} revisited against the joint cost of plan and headroom (withSurgeHeadroom); scale-ups beyond the headroom serve after the type's boot latency`,
+    inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (${s.slack ? `live envelope rates compared with the sample's times the plan's certified slack sigma, the largest factor up to ${PLAN_SLACK_MAX} at which the estimator shows the plan alone still meets the SLO on the sample compressed in time; ` : ''}scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; the plan's batches${s.headroomHardware ? ' and hardware' : ''} revisited against the joint cost of plan and headroom (withSurgeHeadroom); ${s.headroomRule === 'absorb' ? 'the warm replicas serve scale-ups above the plan first (max(target, plan + headroom) above the plan, target + headroom below it)' : "the whole headroom on top of the tuner's target (--headroom-on-top)"}; scale-ups beyond it serve after the type's boot latency`,
     'planner-only': 'the plan, fixed for the whole trace',
     'cg-peak':
       "the whole pipeline as one unit, one replica of every stage on one instance type and one max batch (the paper's coarse-grained baseline), the cheapest type and batch whose longest-path batch latency, doubled, fits the SLO, replicated whole for the trace's peak rate over a sliding window equal to the SLO (known in advance), fixed",

@@ -2,7 +2,7 @@ import type { ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
 
 /**
  * One stage's replicas as the directory lists them, oldest first. The router dispatches to every usable
- * one: the tuner's count and the plan's headroom above it alike, since each is a running, paid-for
+ * one: the tuner's count and the plan's headroom alike, since each is a running, paid-for
  * replica, and one that takes batches before a burst shortens every queue rather than waiting for the
  * tuner's next tick to be switched on. A replica that failed a batch is skipped for a cool-down.
  */

@@ -14,7 +14,8 @@ import type { PipelineRouter } from './pipeline-router.ts';
 /**
  * The tuner beside the router: it records every arrival (the router's clock, epoch ms), and on each
  * tick runs `tune()` over the live arrivals against the plan's stored basis. A changed count goes to the
- * control plane as a ReplicaRequest, so it provisions the replicas, with the plan's headroom on top. A new plan (a
+ * control plane as a ReplicaRequest, so it provisions the replicas, the plan's warm headroom serving scale-ups
+ * above the plan first (servingCount in headroom.ts). A new plan (a
  * re-plan changes `plannedAt`) restarts the tuner from that plan's targets.
  */
 

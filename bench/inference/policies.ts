@@ -12,6 +12,7 @@ import {
 } from '../../lib/core/inference/closed-loop.ts';
 import {
   type HeadroomPlan,
+  type HeadroomRule,
   planSlack,
   plusHeadroom,
   withSurgeHeadroom,
@@ -71,6 +72,8 @@ export interface PolicySettings {
   readonly slack: boolean;
   /** Let the joint plan + headroom search move stages to other hardware (the product's rule). */
   readonly headroomHardware: boolean;
+  /** How warm headroom combines with the tuner's target (closed-loop.ts servingCount). */
+  readonly headroomRule: HeadroomRule;
 }
 
 export interface PolicyRow {
@@ -326,6 +329,8 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     bootMs: bootMsOf(h.config),
     tickMs: ctx.settings.tunerTickMs,
     scaleDownRho: ctx.settings.scaleDownRho,
+    headroom: h.headroom,
+    headroomRule: ctx.settings.headroomRule,
   });
   const r = runClosedLoop({ ...base, config: serving, controller });
   return row(ctx, policy, r, h.config, {

@@ -85,31 +85,34 @@ export const SAMPLE_S = 120;
  * Evaluation traces, 300 s each. Seeds differ from the planning traces', so no policy is evaluated on
  * the trace it was planned on.
  */
-export function evaluationTraces(): BenchTrace[] {
+export function evaluationTraces(rateScale = 1): BenchTrace[] {
   const d = DURATION_S * 1000;
+  const r = checkRateScale(rateScale);
+  const base = BASE_RATE * r;
+  const stepTo = 250 * r;
   return [
     {
       name: 'gamma-cv1',
       sampleCv: 1,
       bursty: false,
-      arrivalsMs: gammaTrace({ ratePerSecond: BASE_RATE, cv: 1, durationSeconds: DURATION_S }, 101),
+      arrivalsMs: gammaTrace({ ratePerSecond: base, cv: 1, durationSeconds: DURATION_S }, 101),
       durationMs: d,
     },
     {
       name: 'gamma-cv4',
       sampleCv: 4,
       bursty: true,
-      arrivalsMs: gammaTrace({ ratePerSecond: BASE_RATE, cv: 4, durationSeconds: DURATION_S }, 102),
+      arrivalsMs: gammaTrace({ ratePerSecond: base, cv: 4, durationSeconds: DURATION_S }, 102),
       durationMs: d,
     },
     {
-      name: 'step-150-250',
+      name: `step-${fmtRate(base)}-${fmtRate(stepTo)}`,
       sampleCv: 1,
       bursty: true,
       arrivalsMs: stepTrace(
         [
-          { ratePerSecond: 150, cv: 1, durationSeconds: 120 },
-          { ratePerSecond: 250, cv: 1, durationSeconds: DURATION_S - 120 },
+          { ratePerSecond: base, cv: 1, durationSeconds: 120 },
+          { ratePerSecond: stepTo, cv: 1, durationSeconds: DURATION_S - 120 },
         ],
         103,
       ),
@@ -121,8 +124,8 @@ export function evaluationTraces(): BenchTrace[] {
       bursty: true,
       // Base 150 qps; from 120 s to 140 s another 300 qps on top: 3x the base rate for 20 s.
       arrivalsMs: addSpike(
-        gammaTrace({ ratePerSecond: BASE_RATE, cv: 1, durationSeconds: DURATION_S }, 104),
-        { ratePerSecond: 300, cv: 1, durationSeconds: 20, atSeconds: 120 },
+        gammaTrace({ ratePerSecond: base, cv: 1, durationSeconds: DURATION_S }, 104),
+        { ratePerSecond: 2 * base, cv: 1, durationSeconds: 20, atSeconds: 120 },
         105,
       ),
       durationMs: d,
@@ -131,6 +134,21 @@ export function evaluationTraces(): BenchTrace[] {
 }
 
 /** The planning trace a user would supply: a separate draw at the base rate and the trace's CV. */
-export function sampleTrace(cv: number): Float64Array {
-  return gammaTrace({ ratePerSecond: BASE_RATE, cv, durationSeconds: SAMPLE_S }, cv === 1 ? 201 : 204);
+export function sampleTrace(cv: number, rateScale = 1): Float64Array {
+  const rate = BASE_RATE * checkRateScale(rateScale);
+  return gammaTrace({ ratePerSecond: rate, cv, durationSeconds: SAMPLE_S }, cv === 1 ? 201 : 204);
+}
+
+/**
+ * Every rate of the traces and samples times this factor (the bench's `--rate-scale`): the same shapes
+ * at a larger deployment, where a stage needs many instances rather than one.
+ */
+function checkRateScale(x: number): number {
+  if (!Number.isFinite(x) || x <= 0 || x > 100)
+    throw new Error(`rate scale must be a number in (0, 100], got ${x}`);
+  return x;
+}
+
+function fmtRate(qps: number): string {
+  return Number.isInteger(qps) ? String(qps) : qps.toFixed(1);
 }

@@ -119,7 +119,8 @@ export function pipelineText(view: PipelineView, now: number): string {
 
 /**
  * The plan per stage, with each profile marked measured or derived, the tuner's targets and the serving
- * headroom kept on top of them, and how far live traffic may beat the sample before the tuner scales up.
+ * headroom (warm replicas that serve scale-ups above the plan first), and how far live traffic may beat
+ * the sample before the tuner scales up.
  */
 export function planText(record: PipelineRecord): string {
   const plan = record.plan;

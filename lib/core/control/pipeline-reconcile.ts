@@ -1,3 +1,4 @@
+import { servingCount } from '../inference/headroom.ts';
 import { replicasFor } from '../inference/tuner.ts';
 import { findInstanceType } from '../model/catalog.ts';
 import type { Job, JobSpec } from '../model/job.ts';
@@ -16,9 +17,11 @@ import {
 /**
  * Reconcile: make a pipeline's running jobs match what it wants.
  *
- * For a SERVING pipeline, each stage wants targets[stage] + headroom[stage] replicas of its planned
- * configuration, and the pipeline wants exactly one router. Headroom covers the time new EC2 capacity
- * takes to boot; the router dispatches to it like any other replica. The plan stores it
+ * For a SERVING pipeline, each stage wants servingCount('absorb', target, planned, headroom) replicas of
+ * its planned configuration (headroom.ts): target + headroom while the tuner's target is at or below the
+ * planned count, max(target, planned + headroom) above it, so a scale-up is served by the warm replicas
+ * before any instance is launched. The pipeline wants exactly one router. Headroom covers the time new EC2
+ * capacity takes to boot; the router dispatches to it like any other replica. The plan stores it
  * (ServingPlan.headroom, sized by withSurgeHeadroom: the replicas the estimator adds for a surge to
  * HEADROOM_SURGE_FACTOR x the sample's rate over one boot). A plan without it (its surge beyond the
  * planner's cap) keeps, with B the stage type's boot latency and r_B the sample
@@ -79,7 +82,8 @@ export async function reconcilePipeline(
     if (!stagePlan) continue;
     const mine = replicas.filter((j) => j.spec.labels[LABEL.stage] === stage.id);
     const current = mine.filter((j) => j.spec.labels[LABEL.config] === configTag(stagePlan));
-    const desired = (record.targets[stage.id] ?? stagePlan.replicas) + (headroom[stage.id] ?? 0);
+    const target = record.targets[stage.id] ?? stagePlan.replicas;
+    const desired = servingCount('absorb', target, stagePlan.replicas, headroom[stage.id] ?? 0);
     // Make before break: replicas of the old configuration serve until the new ones run.
     const running = current.filter((j) => j.status === 'RUNNING').length;
     if (running >= desired) await cancel(mine.filter((j) => !current.includes(j)));

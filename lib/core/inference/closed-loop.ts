@@ -1,4 +1,5 @@
 import type { CostOf } from './cost.ts';
+import { type HeadroomRule, servingCount } from './headroom.ts';
 import { packedCostPerHour } from './packed-cost.ts';
 import {
   allowedLate,
@@ -143,13 +144,20 @@ export interface InferlineControlOptions {
   readonly tuner?: TunerOptions;
   /** Shorthand for `tuner.scaleDownRho` (see tune()). @default 'stage' */
   readonly scaleDownRho?: 'pipeline' | 'stage';
+  /**
+   * Warm replicas per stage beyond the plan, serving from the start. How they combine with the tuner's
+   * target is `headroomRule`'s (see servingCount).
+   */
+  readonly headroom?: Readonly<Record<string, number>>;
+  /** @default 'absorb' */
+  readonly headroomRule?: HeadroomRule;
 }
 
 /**
- * The InferLine tuner in the loop: every tick it runs tune() on the live arrivals, and changes each stage's
- * count by what it decided. A replica it adds serves after its type's boot latency; one it removes leaves
- * at once (after its batch). Replicas the run starts with beyond the plan (the serving headroom) are never
- * the tuner's to remove: the counts move relative to the start.
+ * The InferLine tuner in the loop: every tick it runs tune() on the live arrivals and moves each stage's
+ * serving count to servingCount(target, planned, headroom). A replica it adds serves after its type's boot
+ * latency; one it removes leaves at once (after its batch). The run must start with planned + headroom
+ * replicas per stage (plusHeadroom).
  */
 export function inferlineController(o: InferlineControlOptions): PolicyController {
   const stages = Object.keys(o.config);
@@ -157,8 +165,11 @@ export function inferlineController(o: InferlineControlOptions): PolicyControlle
     ...o.tuner,
     ...(o.scaleDownRho ? { scaleDownRho: o.scaleDownRho } : {}),
   };
+  const planned = (s: string) => (o.config[s] as PipelineConfig[string]).replicas;
+  const rule = o.headroomRule ?? 'absorb';
+  const serving = (s: string, target: number) => servingCount(rule, target, planned(s), o.headroom?.[s] ?? 0);
   let state: TunerState = {
-    replicas: Object.fromEntries(stages.map((s) => [s, (o.config[s] as PipelineConfig[string]).replicas])),
+    replicas: Object.fromEntries(stages.map((s) => [s, planned(s)])),
     lastChangeMs: 0,
   };
   return {
@@ -168,7 +179,7 @@ export function inferlineController(o: InferlineControlOptions): PolicyControlle
       state = tune(o.basis, state, arrivals, now, tunerOptions).state;
       const out: ReplicaChange[] = [];
       for (const s of stages) {
-        const d = (state.replicas[s] ?? 0) - (before[s] ?? 0);
+        const d = serving(s, state.replicas[s] ?? 0) - serving(s, before[s] ?? 0);
         if (d > 0) out.push({ stage: s, delta: d, activationDelayMs: o.bootMs(s) });
         else if (d < 0) out.push({ stage: s, delta: d });
       }

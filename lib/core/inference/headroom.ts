@@ -208,3 +208,22 @@ export function withSurgeHeadroom(input: SurgeHeadroomInput): HeadroomPlan | und
     rehosted,
   };
 }
+
+/**
+ * How warm headroom H combines with the tuner's target T for a stage planned at P replicas.
+ * - `absorb` (the product's rule): a scale-up above the plan is served by the warm replicas first, so the
+ *   stage serves max(T, P + H) once T > P, and T + H below the plan (a scale-down keeps its headroom).
+ *   The headroom is sized for a surge to a multiple of the sample's rate (withSurgeHeadroom), so the tuner
+ *   buys instances only for a target past what the warm replicas already hold: a burst the headroom was
+ *   sized for passes without launching capacity that would boot after it is over.
+ * - `on-top`: always T + H, a margin above whatever the tuner wants. While the live rate is high that
+ *   guards a surge beyond the one the headroom was sized for, at the price of an instance launch for
+ *   every scale-up, even those the warm replicas cover.
+ * With H = 0 both are T.
+ */
+export type HeadroomRule = 'absorb' | 'on-top';
+
+export function servingCount(rule: HeadroomRule, target: number, planned: number, headroom: number): number {
+  if (rule === 'on-top' || target <= planned) return target + headroom;
+  return Math.max(target, planned + headroom);
+}

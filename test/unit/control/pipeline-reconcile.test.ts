@@ -175,6 +175,24 @@ describe('replica reconciliation', () => {
     expect(w.live('replica', 'detect')).toHaveLength(3);
   });
 
+  it('serves a target above the plan from the stored headroom first, launching only past it', async () => {
+    const p = { ...plan(), headroom: { detect: 2, classify: 0 } };
+    // detect: planned 2, headroom 2. A target of 3 fits in the 4 warm replicas: nothing is launched.
+    const w = await serving({ detect: 2, classify: 2 }, p);
+    await reconcilePipeline(w.record, w.deps);
+    expect(w.live('replica', 'detect')).toHaveLength(4);
+    const up = await reconcilePipeline({ ...w.record, targets: { detect: 3, classify: 2 } }, w.deps);
+    expect(up.submitted).toEqual([]);
+    expect(w.live('replica', 'detect')).toHaveLength(4);
+    // A target of 6 is past them: 6 replicas, not 6 + 2.
+    const past = await reconcilePipeline({ ...w.record, targets: { detect: 6, classify: 2 } }, w.deps);
+    expect(past.submitted).toHaveLength(2);
+    expect(w.live('replica', 'detect')).toHaveLength(6);
+    // Back to the plan: the headroom stays warm on top of it.
+    await reconcilePipeline({ ...w.record, targets: { detect: 2, classify: 2 } }, w.deps);
+    expect(w.live('replica', 'detect')).toHaveLength(4);
+  });
+
   it('keeps the headroom the plan stores on top of the targets, over the formula', async () => {
     const bursty = plan();
     const sample = { windowsMs: [1000, 60_000], counts: [20, 6000], ratesPerSecond: [20, 100] };

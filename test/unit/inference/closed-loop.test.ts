@@ -155,6 +155,64 @@ describe('closed-loop simulation', () => {
     expect(result.replicaSeconds.a).toBeGreaterThan(3 * 39);
   });
 
+  it('serves a scale-up from the warm headroom first, launching only past it (absorb), unlike on-top', () => {
+    const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 3);
+    const planned: PipelineConfig = { a: stage({ replicas: 1 }) };
+    const p = profile('c7i.large', (b) => 4 * b);
+    const basis = tunerBasis({
+      config: planned,
+      profileOf: () => p,
+      visitFractions: { a: 1 },
+      arrivalsMs: sample,
+    });
+    const run = (live: Float64Array, headroomRule: 'absorb' | 'on-top') =>
+      runClosedLoop({
+        pipeline: single,
+        // The plan's one replica and two of headroom serve from the start.
+        config: { a: stage({ replicas: 3 }) },
+        profileOf: () => p,
+        arrivalsMs: live,
+        sloMs: 200,
+        controller: inferlineController({
+          basis,
+          config: planned,
+          bootMs: () => 5_000,
+          headroom: { a: 2 },
+          headroomRule,
+        }),
+        costOf: (c) => Object.values(c).reduce((n, x) => n + x.replicas, 0),
+      });
+    const most = (r: ReturnType<typeof run>) => Math.max(...r.timeline.map((pt) => pt.provisioned.a ?? 0));
+    const least = (r: ReturnType<typeof run>) => Math.min(...r.timeline.map((pt) => pt.provisioned.a ?? 0));
+    // A step to 2x: the tuner wants more than the plan, and the warm replicas hold it.
+    const double = stepTrace(
+      [
+        { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
+        { ratePerSecond: 200, cv: 1, durationSeconds: 20 },
+      ],
+      4,
+    );
+    const onTop = run(double, 'on-top');
+    const absorbed = run(double, 'absorb');
+    expect(most(onTop)).toBeGreaterThan(3);
+    expect(most(absorbed)).toBe(3);
+    expect(least(absorbed)).toBe(3);
+    expect(absorbed.late).toBeLessThanOrEqual(onTop.late);
+    expect(absorbed.costPerHour).toBeLessThan(onTop.costPerHour);
+    // A step to 6x: past the headroom, absorb launches too, for what the target exceeds plan + headroom.
+    const sixfold = stepTrace(
+      [
+        { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
+        { ratePerSecond: 600, cv: 1, durationSeconds: 20 },
+      ],
+      5,
+    );
+    const past = run(sixfold, 'absorb');
+    const pastOnTop = run(sixfold, 'on-top');
+    expect(most(past)).toBeGreaterThan(3);
+    expect(most(pastOnTop) - most(past)).toBe(2);
+  });
+
   it('scales each stage back to its own plan with per-stage ρ, where the pipeline-wide ρ_p holds it up', () => {
     const two = { stages: [{ id: 'a' }, { id: 'b' }], edges: [{ from: 'a', to: 'b' }] };
     const heavy = profile('c7i.large', (b) => 10 * b);

@@ -3,6 +3,7 @@ import {
   HEADROOM_SURGE_FACTOR,
   PLAN_SLACK_MAX,
   planSlack,
+  servingCount,
   surgeHeadroom,
   withSurgeHeadroom,
 } from '../../../lib/core/inference/headroom.ts';
@@ -191,5 +192,32 @@ describe("a plan's certified slack", () => {
     expect(planSlack(planner, { a: stage({ maxBatch: 8, replicas: 1 }) }, 1)).toBe(1);
     const tight = { ...planner, pipeline: { ...planner.pipeline, sloP99Ms: 6 } };
     expect(planSlack(tight, { a: stage({ maxBatch: 1, replicas: 1 }) })).toBe(1);
+  });
+});
+
+describe('servingCount', () => {
+  it('absorbs a scale-up above the plan into the warm replicas, and keeps them on top below it', () => {
+    // Planned 4, headroom 3: up to 7 the warm replicas serve the scale-up; past 7 the target alone.
+    expect([2, 4, 5, 7, 8, 12].map((t) => servingCount('absorb', t, 4, 3))).toEqual([5, 7, 7, 7, 8, 12]);
+    expect([2, 4, 5, 7, 8, 12].map((t) => servingCount('on-top', t, 4, 3))).toEqual([5, 7, 8, 10, 11, 15]);
+  });
+
+  it('is the target itself without headroom, under either rule', () => {
+    for (const t of [0, 1, 4, 9]) {
+      expect(servingCount('absorb', t, 4, 0)).toBe(t);
+      expect(servingCount('on-top', t, 4, 0)).toBe(t);
+    }
+  });
+
+  it('never serves fewer than the target, and never more than on-top', () => {
+    for (let planned = 1; planned <= 6; planned++)
+      for (let headroom = 0; headroom <= 4; headroom++)
+        for (let target = 0; target <= 15; target++) {
+          const n = servingCount('absorb', target, planned, headroom);
+          expect(n).toBeGreaterThanOrEqual(target);
+          expect(n).toBeLessThanOrEqual(servingCount('on-top', target, planned, headroom));
+          // Never below the plan plus its headroom once the tuner asks for more than the plan.
+          if (target > planned) expect(n).toBeGreaterThanOrEqual(planned + headroom);
+        }
   });
 });
