@@ -18,6 +18,8 @@
  *            part by part: copies and host overhead then scale with the GPU's arithmetic too)
  *            --headroom-on-top (serve the tuner's target plus the whole headroom, instead of letting the
  *            warm replicas absorb scale-ups above the plan first)
+ *            --spot-headroom (the warm headroom on spot capacity at the catalog's spot prices, the spec's
+ *            spotHeadroom; the plan, the tuner's scale-ups and every other policy stay on-demand)
  *            --rate-scale X (every trace and sample rate times X, default 1: the same shapes at a larger
  *            deployment; written to bench/results/inference-rate-xX.json unless --out or --no-write)
  *            --pipelines a,b (only these pipelines)  --out PATH (write the JSON there)
@@ -94,6 +96,7 @@ async function main(): Promise<void> {
     slack: !process.argv.includes('--no-slack'),
     headroomHardware: !process.argv.includes('--headroom-batch-only'),
     headroomRule: process.argv.includes('--headroom-on-top') ? 'on-top' : 'absorb',
+    spotHeadroom: process.argv.includes('--spot-headroom'),
   };
   const rateScale = flag('--rate-scale', 1);
   const traces = evaluationTraces(rateScale);
@@ -221,7 +224,9 @@ function parameters(s: PolicySettings, rateScale: number): Record<string, string
     'target-tracking': `per stage on the plan's hardware at batch 1 (real-time endpoints do not batch across requests), starting at ceil(s*lambda/(${s.targetUtilisation}*mu(1))) replicas for the sample's mean rate; metric invocations per replica per ${s.targetTrackingPeriodMs / 1000} s period, target ${s.targetUtilisation} of a replica's batch-1 throughput; scale-out when above the target, serving after the type's boot latency; scale-in no sooner than ${s.scaleInCooldownMs / 1000} s after the stage's last activity`,
     oracle: `not a policy but a cost reference: the planner re-run on every ${ORACLE_WINDOW_MS / 1000} s window of the evaluation trace itself (known in advance), held to at most ${ORACLE_LATE_FRACTION * 100}% of each window's queries over the SLO, switching configuration instantly and free between windows (no boot latency, no headroom), each window simulated from empty queues; cost is the time-weighted mean of the windows' packed costs`,
     bootLatency: JSON.stringify(boot),
-    cost: 'replica-seconds over the trace, each interval priced as one packing of its replicas (headroom included) onto whole on-demand EC2 instances, averaged to $/h',
+    cost: s.spotHeadroom
+      ? "replica-seconds over the trace, each interval priced as packings onto whole EC2 instances, averaged to $/h: inferline's warm headroom slots at spot prices (--spot-headroom, the catalog's per-family discount; interruptions not simulated), every other replica on-demand"
+      : 'replica-seconds over the trace, each interval priced as one packing of its replicas (headroom included) onto whole on-demand EC2 instances, averaged to $/h',
   };
 }
 

@@ -15,10 +15,11 @@ import {
   type HeadroomRule,
   planSlack,
   plusHeadroom,
+  splitHeadroomCost,
   withSurgeHeadroom,
 } from '../../lib/core/inference/headroom.ts';
 import { planOracle } from '../../lib/core/inference/oracle.ts';
-import { packedCostPerHour } from '../../lib/core/inference/packed-cost.ts';
+import { packedCostPerHour, packedSpotCostPerHour } from '../../lib/core/inference/packed-cost.ts';
 import {
   derivedStagesOf,
   type PlannerInput,
@@ -72,8 +73,10 @@ export interface PolicySettings {
   readonly slack: boolean;
   /** Let the joint plan + headroom search move stages to other hardware (the product's rule). */
   readonly headroomHardware: boolean;
-  /** How warm headroom combines with the tuner's target (closed-loop.ts servingCount). */
+  /** How warm headroom combines with the tuner's target (headroom.ts servingCount). */
   readonly headroomRule: HeadroomRule;
+  /** The warm headroom on spot capacity, priced at spot (the spec's spotHeadroom); off by default. */
+  readonly spotHeadroom: boolean;
 }
 
 export interface PolicyRow {
@@ -317,6 +320,7 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
       bootMs: (_stage, type) => bootOfType(type),
       surgeFactor: ctx.settings.surgeFactor,
       hardware: ctx.settings.headroomHardware,
+      ...(ctx.settings.spotHeadroom ? { headroomCostOf: packedSpotCostPerHour } : {}),
     }),
   );
   if (!h) return refused(ctx, policy, 'no configuration within the replica cap serves the surge');
@@ -332,7 +336,16 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     headroom: h.headroom,
     headroomRule: ctx.settings.headroomRule,
   });
-  const r = runClosedLoop({ ...base, config: serving, controller });
+  // With spot headroom, the warm slots of each stage are priced at spot, the rest on-demand.
+  const costOf = ctx.settings.spotHeadroom
+    ? splitHeadroomCost({
+        planned: h.config,
+        headroom: h.headroom,
+        costOf: packedCostPerHour,
+        headroomCostOf: packedSpotCostPerHour,
+      })
+    : packedCostPerHour;
+  const r = runClosedLoop({ ...base, config: serving, controller, costOf });
   return row(ctx, policy, r, h.config, {
     derivedStages: derivedStagesOf(planner, h.config),
     headroom: h.headroom,

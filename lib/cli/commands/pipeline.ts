@@ -122,6 +122,11 @@ export function pipelineText(view: PipelineView, now: number): string {
  * headroom (warm replicas that serve scale-ups above the plan first), and how far live traffic may beat
  * the sample before the tuner scales up.
  */
+/** A stage's warm replicas, marked where they may run on spot. */
+function headroomCell(n: number, spot: boolean | undefined): string {
+  return spot && n > 0 ? `${n} spot` : String(n);
+}
+
 export function planText(record: PipelineRecord): string {
   const plan = record.plan;
   if (!plan) return '  plan        none yet';
@@ -135,7 +140,7 @@ export function planText(record: PipelineRecord): string {
       batch: c ? String(c.maxBatch) : '-',
       planned: c ? String(c.replicas) : '-',
       target: String(record.targets[stage.id] ?? c?.replicas ?? '-'),
-      headroom: plan.headroom ? String(plan.headroom[stage.id] ?? 0) : '-',
+      headroom: plan.headroom ? headroomCell(plan.headroom[stage.id] ?? 0, record.spec.spotHeadroom) : '-',
       visits: `${Math.round((plan.visitFractions[stage.id] ?? 0) * 100)}%`,
     };
   });

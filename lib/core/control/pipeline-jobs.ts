@@ -211,6 +211,8 @@ export function replicaJobSpec(
   stage: Stage,
   plan: StagePlan,
   slot: number,
+  /** A warm-headroom slot of a pipeline with spotHeadroom: it may run on spot capacity. */
+  spot = false,
 ): JobSpec {
   const type = requireType(plan.instanceType);
   return JobSpecSchema.parse({
@@ -229,7 +231,7 @@ export function replicaJobSpec(
     alternatives: [
       {
         name: plan.instanceType,
-        requirement: replicaRequirementOf(type),
+        requirement: replicaRequirementOf(type, spot),
         durationSeconds: SERVING_DURATION_SECONDS,
       },
     ],

@@ -1,4 +1,4 @@
-import { servingCount } from '../inference/headroom.ts';
+import { isHeadroomSlot, servingCount } from '../inference/headroom.ts';
 import { replicasFor } from '../inference/tuner.ts';
 import { findInstanceType } from '../model/catalog.ts';
 import type { Job, JobSpec } from '../model/job.ts';
@@ -29,6 +29,10 @@ import {
  * H = replicasFor(r_B, s, μ, ρ) − plannedReplicas warm replicas, never below 0: what the tuner would ask
  * for at the burst rate the sample shows over one boot. The tuner sizes for what it sees; headroom is
  * there for the burst it cannot wait for.
+ *
+ * With the spec's spotHeadroom, slots planned..planned+headroom-1 of a stage (its warm headroom) may run on
+ * spot capacity; the placement engine buys spot for them where it is cheaper, and a spot interruption
+ * requeues them like any other task.
  *
  * Replicas of another configuration (after a re-plan) are retired once the new configuration's replicas
  * run (make before break); those of a stage no longer in the plan at once. A surplus is cancelled newest
@@ -94,7 +98,10 @@ export async function reconcilePipeline(
     const used = new Set(current.map((j) => Number(j.spec.labels[LABEL.slot])));
     for (let slot = 0, missing = desired - current.length; missing > 0; slot++) {
       if (used.has(slot)) continue;
-      const spec = replicaJobSpec(record.pipelineId, record.spec.owner, stage, stagePlan, slot);
+      const spot =
+        record.spec.spotHeadroom === true &&
+        isHeadroomSlot(slot, stagePlan.replicas, headroom[stage.id] ?? 0);
+      const spec = replicaJobSpec(record.pipelineId, record.spec.owner, stage, stagePlan, slot, spot);
       const id = await createIncarnation(
         (inc) => replicaJobId(record.pipelineId, stage.id, stagePlan, slot, inc),
         spec,

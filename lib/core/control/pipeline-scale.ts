@@ -23,7 +23,8 @@ import { activeJobsByPipeline, type ReconcileDeps, reconcilePipeline } from './p
  * Sample trace: the spec's `sampleTrace`, else DEFAULT_SAMPLE_TRACE (Poisson-like 20 qps for a minute: a
  * modest start; a pipeline whose real traffic differs is re-planned by the drift rule from its router's
  * reports, and the tuner covers the minutes before that). Cost: replicas packed onto whole
- * on-demand instances (createPackedCost, the placement engine's packer), as the fleet would pay.
+ * on-demand instances (createPackedCost, the placement engine's packer), as the fleet would pay; the
+ * warm headroom packed apart at spot prices when the spec asks for spotHeadroom.
  *
  * Drift: over the last DRIFT.sustainedMs of router reports (which must cover at least 90% of that span),
  * every report's arrival rate is above DRIFT.factor x the planning rate, or every one is below it / the
@@ -103,6 +104,8 @@ export async function planPipeline(
     basis: basisOf(result.config),
     bootMs: (_id, type) => (findInstanceType(type)?.bootSeconds ?? 60) * 1000,
     ...(record.spec.surgeFactor === undefined ? {} : { surgeFactor: record.spec.surgeFactor }),
+    // Headroom on spot is priced at spot, packed apart from the on-demand replicas.
+    ...(record.spec.spotHeadroom ? { headroomCostOf: createPackedCost(undefined, 'spot') } : {}),
   });
   const chosen = served?.config ?? result.config;
   // How far live traffic may beat the sample before the tuner adds replicas: as far as the plan holds.

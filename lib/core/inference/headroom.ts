@@ -1,4 +1,4 @@
-import { onDemandCostPerHour } from './cost.ts';
+import { type CostOf, onDemandCostPerHour } from './cost.ts';
 import { meetsSlo, type PlannerInput, provisionFor, simulatePlanned, stageOptions } from './planner.ts';
 import { type PipelineConfig, percentile } from './simulator.ts';
 import { meanRatePerSecond } from './traces.ts';
@@ -53,6 +53,12 @@ export interface SurgeHeadroomInput {
   readonly surgeFactor?: number;
   /** Also try moving a stage to other hardware (withSurgeHeadroom). @default true */
   readonly hardware?: boolean;
+  /**
+   * The price of the headroom replicas alone, packed apart from the configuration's: given for headroom
+   * bought in another market (spot, `spotHeadroom`). Absent: the configuration and its headroom are packed
+   * together at the planner's cost.
+   */
+  readonly headroomCostOf?: CostOf;
 }
 
 /** The mean rate the headroom is sized for: surgeFactor × the sample envelope's rate over one boot. */
@@ -142,6 +148,47 @@ export function plusHeadroom(
   );
 }
 
+/** The headroom replicas alone, on their stage's configuration. */
+export function headroomOnly(
+  config: PipelineConfig,
+  headroom: Readonly<Record<string, number>>,
+): PipelineConfig {
+  return Object.fromEntries(
+    Object.entries(config).map(([s, c]) => [s, { ...c, replicas: headroom[s] ?? 0 }]),
+  );
+}
+
+/**
+ * The price of a stage count over time when the warm headroom is bought in its own market (spotHeadroom):
+ * of n replicas serving at a stage planned at P with headroom H, the slots P..P+H-1 are the headroom's
+ * (min(max(n - P, 0), H) of them) and the rest are the configuration's, each part packed at its own cost.
+ * These are the slots the reconcile step marks spot-allowed.
+ */
+export function splitHeadroomCost(o: {
+  readonly planned: PipelineConfig;
+  readonly headroom: Readonly<Record<string, number>>;
+  readonly costOf: CostOf;
+  readonly headroomCostOf: CostOf;
+}): CostOf {
+  return (config) => {
+    const main: Record<string, PipelineConfig[string]> = {};
+    const warm: Record<string, PipelineConfig[string]> = {};
+    for (const [s, c] of Object.entries(config)) {
+      const p = o.planned[s]?.replicas ?? 0;
+      const h = o.headroom[s] ?? 0;
+      const inHeadroom = Math.min(Math.max(c.replicas - p, 0), h);
+      warm[s] = { ...c, replicas: inHeadroom };
+      main[s] = { ...c, replicas: c.replicas - inHeadroom };
+    }
+    return o.costOf(main) + o.headroomCostOf(warm);
+  };
+}
+
+/** Whether replica slot `slot` of a stage planned at `planned` with `headroom` warm replicas is headroom. */
+export function isHeadroomSlot(slot: number, planned: number, headroom: number): boolean {
+  return slot >= planned && slot < planned + headroom;
+}
+
 /**
  * The plan and its headroom, with each stage's batch and hardware revisited against their joint cost: while
  * it lowers the cost of configuration + headroom, it applies the best single-stage move, re-provisioned at
@@ -155,11 +202,15 @@ export function plusHeadroom(
 export function withSurgeHeadroom(input: SurgeHeadroomInput): HeadroomPlan | undefined {
   const { planner } = input;
   const costOf = planner.costOf ?? onDemandCostPerHour;
+  const totalOf = (config: PipelineConfig, headroom: Readonly<Record<string, number>>) =>
+    input.headroomCostOf
+      ? costOf(config) + input.headroomCostOf(headroomOnly(config, headroom))
+      : costOf(plusHeadroom(config, headroom));
   const evaluate = (config: PipelineConfig) => {
     // The surge is the sample's rate over the slowest boot among the configuration's types.
     const surge = compressed(planner.arrivalsMs, surgeRatePerSecond({ ...input, config }));
     const headroom = headroomOn(planner, config, surge);
-    return headroom ? { config, headroom, total: costOf(plusHeadroom(config, headroom)) } : undefined;
+    return headroom ? { config, headroom, total: totalOf(config, headroom) } : undefined;
   };
   let best = evaluate(input.config);
   if (!best) return undefined;

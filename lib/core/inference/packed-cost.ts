@@ -61,14 +61,17 @@ function typeOrFail(name: string, path: string): InstanceType {
   return type;
 }
 
-function launchPools(catalog: readonly InstanceType[]): LaunchPool[] {
+/** Where replicas are bought: on-demand, or spot for warm headroom that may be (spotHeadroom). */
+export type Market = 'on-demand' | 'spot';
+
+function launchPools(catalog: readonly InstanceType[], market: Market = 'on-demand'): LaunchPool[] {
   return catalog.map((t) => ({
     kind: 'new' as const,
-    id: `n.${t.name}.od`,
+    id: `n.${t.name}.${market === 'spot' ? 'spot' : 'od'}`,
     typeName: t.name,
     info: t,
-    market: 'on-demand' as const,
-    pricePerHour: t.onDemandPerHour,
+    market,
+    pricePerHour: market === 'spot' ? t.spotPerHour : t.onDemandPerHour,
     capacity: typeCapacity(t),
     // Steady-state price: boot time is the closed loop's concern, not the price's.
     bootSlots: 0,
@@ -142,18 +145,25 @@ function packWithPacker(pools: readonly LaunchPool[], items: readonly Item[]): P
   return out;
 }
 
-/** Pack explicit replicas (stage and profiled type each) onto the cheapest set of whole instances found. */
+/**
+ * Pack explicit replicas (stage and profiled type each) onto the cheapest set of whole instances found,
+ * all bought in one market (spot prices from the catalog's spotPerHour).
+ */
 export function packReplicas(
   replicas: readonly ReplicaSlot[],
   catalog: readonly InstanceType[] = INSTANCE_CATALOG,
+  market: Market = 'on-demand',
 ): Packing {
   if (replicas.length === 0) return { instances: [], costPerHour: 0 };
   const items: Item[] = replicas.map((slot, i) => {
-    const req = replicaRequirementOf(typeOrFail(slot.instanceType, `replicas.${i}.instanceType`));
+    const req = replicaRequirementOf(
+      typeOrFail(slot.instanceType, `replicas.${i}.instanceType`),
+      market === 'spot',
+    );
     return { slot, req, demand: demandOf(req) };
   });
   const pools = pruneLaunchPools(
-    launchPools(catalog),
+    launchPools(catalog, market),
     items.map((i) => i.req),
   );
   const alone: PackedInstance[] = items.map((it, i) => {
@@ -183,7 +193,10 @@ export function replicasOf(config: PipelineConfig): ReplicaSlot[] {
  * A packed-cost function with its own memo. Cost depends only on the multiset of (type, count), and the
  * planner asks for the same ones many times, so the key ignores stage names.
  */
-export function createPackedCost(catalog: readonly InstanceType[] = INSTANCE_CATALOG): CostOf {
+export function createPackedCost(
+  catalog: readonly InstanceType[] = INSTANCE_CATALOG,
+  market: Market = 'on-demand',
+): CostOf {
   const memo = new Map<string, number>();
   return (config) => {
     const counts = new Map<string, number>();
@@ -195,7 +208,7 @@ export function createPackedCost(catalog: readonly InstanceType[] = INSTANCE_CAT
     const slots = [...counts].flatMap(([instanceType, n]) =>
       Array.from({ length: n }, () => ({ stage: instanceType, instanceType })),
     );
-    const cost = packReplicas(slots, catalog).costPerHour;
+    const cost = packReplicas(slots, catalog, market).costPerHour;
     if (memo.size > 50_000) memo.clear();
     memo.set(key, cost);
     return cost;
@@ -204,6 +217,9 @@ export function createPackedCost(catalog: readonly InstanceType[] = INSTANCE_CAT
 
 /** The default packed cost (on-demand, the built-in catalog). */
 export const packedCostPerHour: CostOf = createPackedCost();
+
+/** The same packing at spot prices: what warm headroom on spot capacity costs (spotHeadroom). */
+export const packedSpotCostPerHour: CostOf = createPackedCost(INSTANCE_CATALOG, 'spot');
 
 /**
  * A lower bound no packing can beat: for each resource, every replica pays at least its amount of it at

@@ -12,7 +12,8 @@ import type { Requirement } from '../model/job.ts';
  *   vCPUs; a larger CPU instance holds several (a c7i.4xlarge holds four c7i.xlarge replicas).
  *
  * The requirement names the replica's GPU model or CPU family, so a replica only lands where its profile
- * holds. Memory is kept at 7/8 of the share, leaving room for the agent and the OS.
+ * holds. Memory is kept at 7/8 of the share, leaving room for the agent and the OS. `spot` lets the
+ * placement engine buy spot capacity for it (warm headroom may, when the pipeline asks: spotHeadroom).
  */
 export function replicaRequirement(instanceTypeName: string): Requirement {
   const type = findInstanceType(instanceTypeName);
@@ -23,14 +24,14 @@ export function replicaRequirement(instanceTypeName: string): Requirement {
   return replicaRequirementOf(type);
 }
 
-export function replicaRequirementOf(type: InstanceType): Requirement {
+export function replicaRequirementOf(type: InstanceType, spot = false): Requirement {
   if (type.gpus > 0) {
     return {
       vcpu: Math.max(1, Math.floor(type.vcpu / type.gpus)),
       memoryMiB: Math.floor(((type.memoryMiB / type.gpus) * 7) / 8),
       gpus: 1,
       ...(type.gpuModel ? { gpuModel: type.gpuModel } : {}),
-      spot: false,
+      spot,
     };
   }
   return {
@@ -38,6 +39,6 @@ export function replicaRequirementOf(type: InstanceType): Requirement {
     memoryMiB: Math.floor((type.memoryMiB * 7) / 8),
     gpus: 0,
     families: [type.family],
-    spot: false,
+    spot,
   };
 }

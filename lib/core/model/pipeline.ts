@@ -61,6 +61,13 @@ export const PipelineSpecSchema = z
       .min(1, { error: 'surgeFactor must be at least 1' })
       .max(10, { error: 'surgeFactor must be at most 10' })
       .optional(),
+    /**
+     * Let the warm headroom run on spot capacity (false when absent). The headroom then costs the spot
+     * price, and the plan's hardware and batches are chosen with it priced so; the replicas that serve
+     * the plan and the tuner's scale-ups stay on-demand. A spot interruption takes a warm replica away
+     * until its replacement boots: a burst in that window meets less headroom.
+     */
+    spotHeadroom: z.boolean({ error: 'spotHeadroom must be true or false' }).optional(),
   })
   .superRefine((p, ctx) => {
     const ids = new Set<string>();

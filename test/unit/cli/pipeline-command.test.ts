@@ -146,6 +146,10 @@ describe('tetrafleet pipeline', () => {
     expect(planText(slack)).toContain("scales up past 1.50x the sample's rates");
     const { headroom: _, ...withoutHeadroom } = plan;
     expect(planText({ ...record, plan: withoutHeadroom })).toMatch(/detect.*\s-\s+100%/);
+    // Warm replicas that may run on spot say so; a stage without any shows 0.
+    const spot = planText({ ...record, spec: { ...record.spec, spotHeadroom: true } });
+    expect(spot).toMatch(/detect\s+g5\.xlarge\s+derived\s+8\s+2\s+3\s+1 spot\s+100%/);
+    expect(spot).toMatch(/classify\s+c7i\.large\s+measured\s+4\s+1\s+1\s+0\s+50%/);
     expect(out.text).toContain('25.0 arrivals/s, p99 131.5 ms');
     expect(out.text).toContain('router      http://10.0.0.4:8080/v1/pipelines/vision/infer');
     expect(out.data.record.pipelineId).toBe('vision');

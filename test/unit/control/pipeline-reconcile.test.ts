@@ -193,6 +193,37 @@ describe('replica reconciliation', () => {
     expect(w.live('replica', 'detect')).toHaveLength(4);
   });
 
+  it('lets only the warm headroom slots run on spot when the spec asks for spotHeadroom', async () => {
+    const p = { ...plan(), headroom: { detect: 2, classify: 0 } };
+    const spotOf = (w: Awaited<ReturnType<typeof serving>>) =>
+      w
+        .live('replica', 'detect')
+        .map((j) => [Number(j.spec.labels[LABEL.slot]), j.spec.alternatives[0]?.requirement.spot] as const)
+        .sort((a, b) => a[0] - b[0]);
+    const w = await serving({ detect: 2, classify: 2 }, p);
+    await reconcilePipeline({ ...w.record, spec: { ...w.record.spec, spotHeadroom: true } }, w.deps);
+    // Slots 0-1 serve the plan (on-demand), 2-3 are the headroom (spot allowed).
+    expect(spotOf(w)).toEqual([
+      [0, false],
+      [1, false],
+      [2, true],
+      [3, true],
+    ]);
+    expect(
+      w.live('replica', 'classify').every((j) => j.spec.alternatives[0]?.requirement.spot === false),
+    ).toBe(true);
+    // A scale-up past the headroom is on-demand again.
+    await reconcilePipeline(
+      { ...w.record, spec: { ...w.record.spec, spotHeadroom: true }, targets: { detect: 5, classify: 2 } },
+      w.deps,
+    );
+    expect(spotOf(w).at(-1)).toEqual([4, false]);
+    // Without the flag, no replica may use spot.
+    const plain = await serving({ detect: 2, classify: 2 }, p);
+    await reconcilePipeline(plain.record, plain.deps);
+    expect(spotOf(plain).every(([, spot]) => spot === false)).toBe(true);
+  });
+
   it('keeps the headroom the plan stores on top of the targets, over the formula', async () => {
     const bursty = plan();
     const sample = { windowsMs: [1000, 60_000], counts: [20, 6000], ratesPerSecond: [20, 100] };

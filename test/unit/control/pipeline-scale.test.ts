@@ -104,40 +104,50 @@ describe('scale step', () => {
     expect([...plan.derivedStages].sort()).toEqual(onDerived.sort());
   });
 
+  /** Plans a two-stage pipeline on one CPU type at 40 ms a query (batch 1): the 20 q/s sample fits the plan, a surge does not. */
+  const planOnCpu = async (over: { surgeFactor: number; spotHeadroom?: boolean }) => {
+    const w = pipelineWorld();
+    for (const model of [DETECT, CLASSIFY])
+      await w.pipelines.putProfile(measuredProfile(model, 'c7i.large', 40), 0);
+    const only = ['c7i.large'];
+    await w.pipelines.create({
+      pipelineId: 'vision',
+      spec: twoStageSpec({
+        ...over,
+        stages: [
+          { id: 'detect', model: { uri: '/models/detect.onnx' }, instanceTypes: only },
+          { id: 'classify', model: { uri: '/models/classify.onnx' }, instanceTypes: only },
+        ],
+      }),
+      status: 'PLANNING',
+      createdAt: 0,
+      updatedAt: 0,
+      version: 0,
+      targets: {},
+      targetsAt: 0,
+    });
+    await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
+    const record = await w.pipelines.get('vision');
+    const replicas = [...w.jobs.jobs.values()].filter((j) => j.spec.labels[LABEL.role] === 'replica');
+    const headroom = Object.values(record?.plan?.headroom ?? {}).reduce((n, k) => n + k, 0);
+    const planned = Object.values(record?.plan?.config ?? {}).reduce((n, c) => n + c.replicas, 0);
+    // The stage jobs are the plan's replicas plus its headroom.
+    expect(replicas).toHaveLength(planned + headroom);
+    const onSpot = replicas.filter((j) => j.spec.alternatives[0]?.requirement.spot).length;
+    return { headroom, onSpot };
+  };
+
   it("sizes the headroom for the spec's surge factor", async () => {
-    // One CPU type at 40 ms a query (batch 1): the 20 q/s sample fits the plan, a surge does not.
-    const headroomAt = async (surgeFactor: number) => {
-      const w = pipelineWorld();
-      for (const model of [DETECT, CLASSIFY])
-        await w.pipelines.putProfile(measuredProfile(model, 'c7i.large', 40), 0);
-      const only = ['c7i.large'];
-      await w.pipelines.create({
-        pipelineId: 'vision',
-        spec: twoStageSpec({
-          surgeFactor,
-          stages: [
-            { id: 'detect', model: { uri: '/models/detect.onnx' }, instanceTypes: only },
-            { id: 'classify', model: { uri: '/models/classify.onnx' }, instanceTypes: only },
-          ],
-        }),
-        status: 'PLANNING',
-        createdAt: 0,
-        updatedAt: 0,
-        version: 0,
-        targets: {},
-        targetsAt: 0,
-      });
-      await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
-      const record = await w.pipelines.get('vision');
-      const replicas = [...w.jobs.jobs.values()].filter((j) => j.spec.labels[LABEL.role] === 'replica');
-      const headroom = Object.values(record?.plan?.headroom ?? {}).reduce((n, k) => n + k, 0);
-      const planned = Object.values(record?.plan?.config ?? {}).reduce((n, c) => n + c.replicas, 0);
-      // The stage jobs are the plan's replicas plus its headroom.
-      expect(replicas).toHaveLength(planned + headroom);
-      return headroom;
-    };
-    expect(await headroomAt(1)).toBe(0);
-    expect(await headroomAt(8)).toBeGreaterThan(0);
+    expect((await planOnCpu({ surgeFactor: 1 })).headroom).toBe(0);
+    const surge = await planOnCpu({ surgeFactor: 8 });
+    expect(surge.headroom).toBeGreaterThan(0);
+    expect(surge.onSpot).toBe(0);
+  });
+
+  it('lets exactly the headroom replicas use spot when the spec asks for spotHeadroom', async () => {
+    const { headroom, onSpot } = await planOnCpu({ surgeFactor: 8, spotHeadroom: true });
+    expect(headroom).toBeGreaterThan(0);
+    expect(onSpot).toBe(headroom);
   });
 
   it('refuses a PLANNING pipeline whose slo no configuration meets, with the planner reason', async () => {

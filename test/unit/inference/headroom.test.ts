@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   HEADROOM_SURGE_FACTOR,
+  headroomOnly,
+  isHeadroomSlot,
   PLAN_SLACK_MAX,
   planSlack,
+  plusHeadroom,
   servingCount,
+  splitHeadroomCost,
   surgeHeadroom,
   withSurgeHeadroom,
 } from '../../../lib/core/inference/headroom.ts';
@@ -160,6 +164,34 @@ describe('plan and headroom chosen together, across hardware', () => {
     expect(boots).toContain('g4dn.xlarge');
   });
 
+  it('prices headroom bought apart (spot) on its own, which can change the best hardware', () => {
+    if (!onCpu) throw new Error('the CPU type must be feasible');
+    const together = withSurgeHeadroom({ planner: input(), config: onCpu, basis, bootMs });
+    // Headroom at a tenth of the price, packed apart: the total is the two parts, and never dearer.
+    const tenth = (c: Record<string, ReturnType<typeof stage>>) =>
+      Object.values(c).reduce((n, x) => n + 0.1 * x.replicas * (price[x.instanceType] ?? 0), 0);
+    const spot = withSurgeHeadroom({ planner: input(), config: onCpu, basis, bootMs, headroomCostOf: tenth });
+    if (!together || !spot) throw new Error('the surge must be servable');
+    const own = input().costOf;
+    if (!own) throw new Error('the planner input prices configurations');
+    expect(spot.totalCostPerHour).toBeCloseTo(
+      own(spot.config) + tenth(headroomOnly(spot.config, spot.headroom)),
+      9,
+    );
+    expect(spot.totalCostPerHour).toBeLessThan(together.totalCostPerHour);
+    // Free headroom: the surge costs nothing, so the plan's own cheapest hardware stays.
+    const free = withSurgeHeadroom({
+      planner: input(),
+      config: onCpu,
+      basis,
+      bootMs,
+      headroomCostOf: () => 0,
+    });
+    expect(free?.config.a?.instanceType).toBe('c7i.large');
+    expect(free?.totalCostPerHour).toBe(own(onCpu));
+    expect(free?.headroom.a).toBeGreaterThan(0);
+  });
+
   it('keeps the hardware when told to, or when the stage may not use the other type', () => {
     if (!onCpu) throw new Error('the CPU type must be feasible');
     const batchOnly = withSurgeHeadroom({ planner: input(), config: onCpu, basis, bootMs, hardware: false });
@@ -219,5 +251,41 @@ describe('servingCount', () => {
           // Never below the plan plus its headroom once the tuner asks for more than the plan.
           if (target > planned) expect(n).toBeGreaterThanOrEqual(planned + headroom);
         }
+  });
+});
+
+describe('headroom bought apart', () => {
+  const planned = { a: stage({ replicas: 2 }), b: stage({ instanceType: 'g6.xlarge', replicas: 1 }) };
+  const headroom = { a: 1, b: 2 };
+
+  it('names the warm slots: planned..planned+headroom-1', () => {
+    expect([0, 1, 2, 3].map((slot) => isHeadroomSlot(slot, 2, 1))).toEqual([false, false, true, false]);
+    expect(isHeadroomSlot(0, 0, 0)).toBe(false);
+  });
+
+  it('keeps only the headroom replicas of each stage', () => {
+    expect(headroomOnly(planned, headroom)).toEqual({
+      a: { ...planned.a, replicas: 1 },
+      b: { ...planned.b, replicas: 2 },
+    });
+  });
+
+  it('prices the warm slots of a count apart from the rest', () => {
+    const count = (c: Record<string, ReturnType<typeof stage>>) =>
+      Object.values(c).reduce((n, x) => n + x.replicas, 0);
+    const cost = splitHeadroomCost({
+      planned,
+      headroom,
+      costOf: count,
+      headroomCostOf: (c) => 100 * count(c),
+    });
+    // At plan + headroom: 3 + 3 replicas, 3 of them warm.
+    expect(cost(plusHeadroom(planned, headroom))).toBe(3 + 300);
+    // Below the plan (a at 1, b at 1): no warm slot in use.
+    expect(cost({ a: { ...planned.a, replicas: 1 }, b: planned.b })).toBe(2);
+    // Past plan + headroom (a at 5): the slots past the headroom are on-demand again.
+    expect(cost({ a: { ...planned.a, replicas: 5 }, b: { ...planned.b, replicas: 2 } })).toBe(
+      2 + 2 + 1 + 100 + 100,
+    );
   });
 });

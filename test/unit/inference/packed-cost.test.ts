@@ -68,6 +68,23 @@ describe('packed cost', () => {
     );
   });
 
+  it('prices a packing at spot in the spot market, every instance at its spotPerHour', () => {
+    const spot = (name: string) => findInstanceType(name)?.spotPerHour ?? Number.NaN;
+    const replicas = [
+      { stage: 'a', instanceType: 'g6.xlarge' },
+      { stage: 'b', instanceType: 'c7i.large' },
+    ];
+    const onDemand = packReplicas(replicas);
+    const onSpot = packReplicas(replicas, undefined, 'spot');
+    expect(onSpot.instances.map((i) => i.instanceType).sort()).toEqual(
+      onDemand.instances.map((i) => i.instanceType).sort(),
+    );
+    expect(onSpot.costPerHour).toBeCloseTo(spot('g6.xlarge') + spot('c7i.large'), 9);
+    expect(onSpot.costPerHour).toBeLessThan(onDemand.costPerHour);
+    const config = { a: stage({ instanceType: 'g6.xlarge', replicas: 2 }) };
+    expect(createPackedCost(undefined, 'spot')(config)).toBeCloseTo(2 * spot('g6.xlarge'), 9);
+  });
+
   it('fails when a replica names an unknown instance type', () => {
     expect(() => packReplicas([{ stage: 'a', instanceType: 'z9.huge' }])).toThrow(ValidationError);
   });

@@ -56,6 +56,12 @@ describe('PipelineSpecSchema', () => {
       'surgeFactor must be at most 10',
     ],
     [
+      'spot headroom is not a boolean',
+      pipeline({ spotHeadroom: 'yes' as never }),
+      'spotHeadroom',
+      'spotHeadroom must be true or false',
+    ],
+    [
       'the SLO is over a minute',
       pipeline({ sloP99Ms: 60_001 }),
       'sloP99Ms',

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { replicaRequirement } from '../../../lib/core/inference/replica.ts';
+import { replicaRequirement, replicaRequirementOf } from '../../../lib/core/inference/replica.ts';
 import { type JobSpecInput, JobSpecSchema } from '../../../lib/core/model/job.ts';
 import type { Resources } from '../../../lib/core/model/resources.ts';
 import { planGreedy, planPlacement } from '../../../lib/core/placement/plan.ts';
@@ -120,6 +120,31 @@ describe('slo-service replicas in the placement MILP', () => {
     expect(plan.launches).toMatchObject([{ type: 'g5.12xlarge', count: 1, slot: 0 }]);
     expect(startsNow(plan)).toEqual(['gpu-0']);
     expect(plan.objective).toBeGreaterThan(0);
+  });
+
+  it('buys spot for a replica that may use it (warm headroom), on-demand for one that may not', async () => {
+    const input = placementInput({
+      slots: SLOTS,
+      launchable: [launchable(G5_XLARGE, ['on-demand', 'spot'])],
+      jobs: [
+        replica('warm-0', {
+          alternatives: [{ requirement: replicaRequirementOf(G5_XLARGE, true), durationSeconds: 60 }],
+        }),
+        replica('serving-0', {
+          alternatives: [{ requirement: replicaRequirementOf(G5_XLARGE), durationSeconds: 60 }],
+        }),
+      ],
+    });
+    for (const plan of [await solve(input), greedy(input)]) {
+      expect(startsNow(plan)).toEqual(['serving-0', 'warm-0']);
+      const market = (id: string) => {
+        const t = plan.placements.find((p) => p.jobId === id)?.target;
+        return t?.kind === 'new' ? t.market : undefined;
+      };
+      expect(market('warm-0')).toBe('spot');
+      expect(market('serving-0')).toBe('on-demand');
+      expect(plan.launches.map((l) => l.market).sort()).toEqual(['on-demand', 'spot']);
+    }
   });
 
   it('buys a GPU instance for a GPU replica even when a batch job waits for the same GPU', async () => {
