@@ -30,6 +30,30 @@ const config: PipelineConfig = {
 const single = { stages: [{ id: 'a' }], edges: [] };
 const flat = (ms: number) => profile('c7i.large', () => ms);
 
+/** A one-stage plan of one replica (4 ms a query), with a tuner basis of its 100 q/s sample. */
+function onePlannedReplica() {
+  const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 3);
+  const planned: PipelineConfig = { a: stage({ replicas: 1 }) };
+  const p = profile('c7i.large', (b) => 4 * b);
+  const basis = tunerBasis({
+    config: planned,
+    profileOf: () => p,
+    visitFractions: { a: 1 },
+    arrivalsMs: sample,
+  });
+  return { planned, p, basis };
+}
+
+/** 20 s at 100 q/s, then 20 s at `rate`. */
+const stepTo = (rate: number, seed: number) =>
+  stepTrace(
+    [
+      { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
+      { ratePerSecond: rate, cv: 1, durationSeconds: 20 },
+    ],
+    seed,
+  );
+
 /** A controller that applies a fixed list of changes at given ticks. */
 function scripted(
   tickMs: number,
@@ -117,22 +141,8 @@ describe('closed-loop simulation', () => {
   });
 
   it('keeps the headroom the run starts with, and adds tuner replicas after their boot', () => {
-    const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 3);
-    const planned: PipelineConfig = { a: stage({ replicas: 1 }) };
-    const p = profile('c7i.large', (b) => 4 * b);
-    const basis = tunerBasis({
-      config: planned,
-      profileOf: () => p,
-      visitFractions: { a: 1 },
-      arrivalsMs: sample,
-    });
-    const live = stepTrace(
-      [
-        { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
-        { ratePerSecond: 400, cv: 1, durationSeconds: 20 },
-      ],
-      4,
-    );
+    const { planned, p, basis } = onePlannedReplica();
+    const live = stepTo(400, 4);
     const controller = inferlineController({ basis, config: planned, bootMs: () => 5_000 });
     // The plan's one replica plus two of headroom serve from the start.
     const result = runClosedLoop({
@@ -156,15 +166,7 @@ describe('closed-loop simulation', () => {
   });
 
   it('serves a scale-up from the warm headroom first, launching only past it (absorb), unlike on-top', () => {
-    const sample = gammaTrace({ ratePerSecond: 100, cv: 1, durationSeconds: 60 }, 3);
-    const planned: PipelineConfig = { a: stage({ replicas: 1 }) };
-    const p = profile('c7i.large', (b) => 4 * b);
-    const basis = tunerBasis({
-      config: planned,
-      profileOf: () => p,
-      visitFractions: { a: 1 },
-      arrivalsMs: sample,
-    });
+    const { planned, p, basis } = onePlannedReplica();
     const run = (live: Float64Array, headroomRule: 'absorb' | 'on-top') =>
       runClosedLoop({
         pipeline: single,
@@ -185,13 +187,7 @@ describe('closed-loop simulation', () => {
     const most = (r: ReturnType<typeof run>) => Math.max(...r.timeline.map((pt) => pt.provisioned.a ?? 0));
     const least = (r: ReturnType<typeof run>) => Math.min(...r.timeline.map((pt) => pt.provisioned.a ?? 0));
     // A step to 2x: the tuner wants more than the plan, and the warm replicas hold it.
-    const double = stepTrace(
-      [
-        { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
-        { ratePerSecond: 200, cv: 1, durationSeconds: 20 },
-      ],
-      4,
-    );
+    const double = stepTo(200, 4);
     const onTop = run(double, 'on-top');
     const absorbed = run(double, 'absorb');
     expect(most(onTop)).toBeGreaterThan(3);
@@ -200,13 +196,7 @@ describe('closed-loop simulation', () => {
     expect(absorbed.late).toBeLessThanOrEqual(onTop.late);
     expect(absorbed.costPerHour).toBeLessThan(onTop.costPerHour);
     // A step to 6x: past the headroom, absorb launches too, for what the target exceeds plan + headroom.
-    const sixfold = stepTrace(
-      [
-        { ratePerSecond: 100, cv: 1, durationSeconds: 20 },
-        { ratePerSecond: 600, cv: 1, durationSeconds: 20 },
-      ],
-      5,
-    );
+    const sixfold = stepTo(600, 5);
     const past = run(sixfold, 'absorb');
     const pastOnTop = run(sixfold, 'on-top');
     expect(most(past)).toBeGreaterThan(3);
