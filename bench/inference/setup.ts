@@ -122,7 +122,8 @@ export function evaluationTraces(rateScale = 1): BenchTrace[] {
       name: 'spike',
       sampleCv: 1,
       bursty: true,
-      // Base 150 qps; from 120 s to 140 s another 300 qps on top: 3x the base rate for 20 s.
+      // Base 150 qps; from 120 s to 140 s another 300 qps on top: 3x the base rate for 20 s (rates times
+      // the rate scale).
       arrivalsMs: addSpike(
         gammaTrace({ ratePerSecond: base, cv: 1, durationSeconds: DURATION_S }, 104),
         { ratePerSecond: 2 * base, cv: 1, durationSeconds: 20, atSeconds: 120 },

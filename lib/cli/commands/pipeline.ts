@@ -117,16 +117,16 @@ export function pipelineText(view: PipelineView, now: number): string {
   return lines.join('\n');
 }
 
-/**
- * The plan per stage, with each profile marked measured or derived, the tuner's targets and the serving
- * headroom (warm replicas that serve scale-ups above the plan first), and how far live traffic may beat
- * the sample before the tuner scales up.
- */
 /** A stage's warm replicas, marked where they may run on spot. */
 function headroomCell(n: number, spot: boolean | undefined): string {
   return spot && n > 0 ? `${n} spot` : String(n);
 }
 
+/**
+ * The plan per stage, with each profile marked measured or derived, the tuner's targets and the serving
+ * headroom (warm replicas that serve scale-ups above the plan first), and how far live traffic may beat
+ * the sample before the tuner scales up.
+ */
 export function planText(record: PipelineRecord): string {
   const plan = record.plan;
   if (!plan) return '  plan        none yet';

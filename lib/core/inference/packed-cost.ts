@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.ts';
 import { findInstanceType, INSTANCE_CATALOG } from '../model/catalog.ts';
-import type { InstanceType } from '../model/instance-type.ts';
+import type { InstanceType, Market } from '../model/instance-type.ts';
 import type { Requirement } from '../model/job.ts';
 import { addResources, fits, type Resources, ZERO_RESOURCES } from '../model/resources.ts';
 import {
@@ -61,9 +61,7 @@ function typeOrFail(name: string, path: string): InstanceType {
   return type;
 }
 
-/** Where replicas are bought: on-demand, or spot for warm headroom that may be (spotHeadroom). */
-export type Market = 'on-demand' | 'spot';
-
+/** New instances of every catalog type in one market: on-demand, or spot for warm headroom (spotHeadroom). */
 function launchPools(catalog: readonly InstanceType[], market: Market = 'on-demand'): LaunchPool[] {
   return catalog.map((t) => ({
     kind: 'new' as const,
