@@ -35,8 +35,10 @@ import {
  * requeues them like any other task.
  *
  * Replicas of another configuration (after a re-plan) are retired once the new configuration's replicas
- * run (make before break); those of a stage no longer in the plan at once. A surplus is cancelled newest
- * first through the job store's cancel path. Missing replicas get job ids
+ * run (make before break); those of a stage no longer in the plan at once. A surplus is cancelled highest
+ * slot first (newest first within a slot) through the job store's cancel path, so the stage keeps slots
+ * 0..n-1: a replaced planned slot outlives the warm headroom slots above it, which with spotHeadroom are
+ * the ones allowed on spot. Missing replicas get job ids
  * from their stage, configuration, slot and incarnation, so a retried or concurrent reconcile creates the
  * same jobs, never more. STOPPED and REFUSED pipelines have every job cancelled.
  */
@@ -92,7 +94,7 @@ export async function reconcilePipeline(
     const running = current.filter((j) => j.status === 'RUNNING').length;
     if (running >= desired) await cancel(mine.filter((j) => !current.includes(j)));
     if (current.length > desired) {
-      await cancel(newestFirst(current).slice(0, current.length - desired));
+      await cancel(highestSlotFirst(current).slice(0, current.length - desired));
       continue;
     }
     const used = new Set(current.map((j) => Number(j.spec.labels[LABEL.slot])));
@@ -189,6 +191,12 @@ async function createIncarnation(
     if (res.created) return res.job.id;
     if (!isTerminal(res.job.status) && res.job.cancelRequestedAt === undefined) return undefined;
   }
+}
+
+/** Surplus replicas in the order they go: highest slot first, then newest. */
+function highestSlotFirst(jobs: readonly Job[]): Job[] {
+  const slot = (j: Job) => Number(j.spec.labels[LABEL.slot] ?? 0);
+  return newestFirst(jobs).sort((a, b) => slot(b) - slot(a));
 }
 
 function newestFirst(jobs: readonly Job[]): Job[] {

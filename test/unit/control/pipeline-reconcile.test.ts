@@ -73,20 +73,26 @@ describe('replica reconciliation', () => {
     expect(w.live('router')).toHaveLength(1);
   });
 
-  it('cancels the newest replicas when the target falls', async () => {
+  it('cancels the highest slots when the target falls, keeping a replaced low slot', async () => {
     const w = await serving({ detect: 4, classify: 1 });
     await reconcilePipeline(w.record, w.deps);
-    // Make submission times distinct so "newest" is well defined.
-    for (const [i, j] of [...w.jobs.jobs.values()].entries())
-      w.jobs.jobs.set(j.id, { ...j, submittedAt: 1000 + i });
-    const newest = w
+    const slotOf = (j: Job) => j.spec.labels[LABEL.slot];
+    // Slot 0 fails and is replaced: its new job is the stage's newest.
+    const first = w.live('replica', 'detect').find((j) => slotOf(j) === '0');
+    if (!first) throw new Error('no slot 0');
+    w.jobs.jobs.set(first.id, { ...first, status: 'FAILED' });
+    w.clock.t += 5_000;
+    const replaced = await reconcilePipeline(w.record, w.deps);
+    expect(replaced.submitted).toHaveLength(1);
+    const surplus = w
       .live('replica', 'detect')
-      .sort((x, y) => y.submittedAt - x.submittedAt)
-      .slice(0, 3)
+      .filter((j) => slotOf(j) !== '0' && j.status !== 'FAILED')
       .map((j) => j.id);
+    expect(surplus).toHaveLength(3);
     const out = await reconcilePipeline({ ...w.record, targets: { detect: 1, classify: 1 } }, w.deps);
-    expect([...out.cancelled].sort()).toEqual(newest.sort());
-    expect(w.live('replica', 'detect')).toHaveLength(1);
+    expect([...out.cancelled].sort()).toEqual(surplus.sort());
+    const left = w.live('replica', 'detect').filter((j) => j.status !== 'FAILED');
+    expect(left.map((j) => j.id)).toEqual(replaced.submitted);
     expect(w.live('router')).toHaveLength(1);
   });
 
