@@ -140,6 +140,7 @@ export class Agent {
         void this.drain({
           reason: command.reason ?? 'drain message',
           ...(command.graceSeconds !== undefined ? { graceMs: command.graceSeconds * 1000 } : {}),
+          ...(command.serveThroughGrace === true ? { serveThroughGrace: true } : {}),
         });
         return;
       case 'ServeModel':
@@ -293,7 +294,8 @@ export class Agent {
 
   private async runDrain(request: DrainRequest): Promise<void> {
     const graceMs = request.graceMs ?? this.deps.settings.drainGraceMs;
-    this.deps.logger.log('info', 'draining', { reason: request.reason, graceMs });
+    const serveThroughGrace = request.serveThroughGrace === true;
+    this.deps.logger.log('info', 'draining', { reason: request.reason, graceMs, serveThroughGrace });
     this.stateValue = 'DRAINING';
     this.pollAbort.abort();
     this.track(this.heartbeat());
@@ -302,9 +304,10 @@ export class Agent {
       this.entries.delete(entry.key);
       await this.handBackUnstarted(entry.task, [...entry.receipts]);
     }
-    // A serving task never finishes by itself: hand it back now rather than after the grace.
+    // A serving task never finishes by itself: hand it back now rather than after the grace, unless it is
+    // to serve until its replacement runs elsewhere.
     for (const entry of this.entries.values()) {
-      if (entry.task.task.kind === 'command') continue;
+      if (entry.task.task.kind === 'command' || serveThroughGrace) continue;
       if (entry.run) entry.run.stop('drain');
       else entry.pendingStop = 'drain';
     }

@@ -11,6 +11,11 @@ export interface DrainRequest {
   readonly reason: string;
   /** Override of the configured grace period. */
   readonly graceMs?: number;
+  /**
+   * Keep serving tasks serving until the grace ends (a spot interruption: their replacements are already
+   * starting elsewhere); otherwise they are handed back at once.
+   */
+  readonly serveThroughGrace?: boolean;
 }
 
 /**

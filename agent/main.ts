@@ -141,6 +141,9 @@ async function main(log: Logger): Promise<void> {
         void agent.drain({
           reason: `spot ${notice.action}`,
           graceMs: spotGraceMs(notice, Date.now(), config.drainGraceSeconds * 1000),
+          // The control plane requeues this instance's work on the same warning (EventBridge), so serving
+          // tasks serve on while their replacements boot.
+          serveThroughGrace: true,
         }),
     });
   }

@@ -9,6 +9,7 @@ import {
   type ClosedLoopResult,
   inferlineController,
   runClosedLoop,
+  withInterruption,
 } from '../../lib/core/inference/closed-loop.ts';
 import {
   type HeadroomPlan,
@@ -77,6 +78,34 @@ export interface PolicySettings {
   readonly headroomRule: HeadroomRule;
   /** The warm headroom on spot capacity, priced at spot (the spec's spotHeadroom); off by default. */
   readonly spotHeadroom: boolean;
+  /**
+   * With spotHeadroom: replay each inferline row once per notice time, `spotInterruptionEveryMs` apart
+   * (the first half a spacing in), with every warm headroom replica interrupted at that notice, and report
+   * the worst miss rate (at the uninterrupted cost). Unset: no interruption.
+   */
+  readonly spotInterruptionEveryMs?: number;
+  /**
+   * How long interrupted headroom serves on after the notice: the product's drain grace (serving tasks
+   * serve through a spot drain), or 0 to hand back at the notice (--spot-no-grace).
+   */
+  readonly spotServeForMs?: number;
+}
+
+/** What a row's worst spot interruption did, and every notice time tried (spotInterruptionEveryMs). */
+export interface InterruptionSweep {
+  readonly noticesAtS: readonly number[];
+  readonly missRates: readonly number[];
+  /** The expected miss rate for one interruption at a uniformly random time of the trace. */
+  readonly meanMissRate: number;
+  /** The notice the row's missRate comes from. */
+  readonly worstNoticeAtS: number;
+  /**
+   * That run's cost, its replacements priced on-demand while both run. The row's cost is the
+   * uninterrupted run's: one interruption in a five-minute trace is a stress test, not the steady state.
+   */
+  readonly worstCostPerHour: number;
+  /** The row's miss rate without an interruption. */
+  readonly uninterruptedMissRate: number;
 }
 
 export interface PolicyRow {
@@ -101,6 +130,8 @@ export interface PolicyRow {
   /** Stages the headroom search moved to other hardware than the plan's, with the type they got. */
   readonly rehosted?: Readonly<Record<string, string>>;
   readonly derivedStages?: readonly string[];
+  /** inferline with spot headroom and --spot-interruptions: the interruption sweep. */
+  readonly interruptions?: InterruptionSweep;
   /** oracle: the cost of each window's configuration, in trace order. */
   readonly windowCostsPerHour?: readonly number[];
   readonly note?: string;
@@ -327,15 +358,17 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
   // Headroom replicas serve from the start, on top of what the tuner asks for (as the product reconciles).
   const serving = plusHeadroom(h.config, h.headroom);
   const slack = ctx.settings.slack ? planSlack(planner, h.config) : 1;
-  const controller = inferlineController({
-    basis: tunerBasisOf(h.config, slack),
-    config: h.config,
-    bootMs: bootMsOf(h.config),
-    tickMs: ctx.settings.tunerTickMs,
-    scaleDownRho: ctx.settings.scaleDownRho,
-    headroom: h.headroom,
-    headroomRule: ctx.settings.headroomRule,
-  });
+  // A fresh controller per run: the tuner keeps state.
+  const controller = () =>
+    inferlineController({
+      basis: tunerBasisOf(h.config, slack),
+      config: h.config,
+      bootMs: bootMsOf(h.config),
+      tickMs: ctx.settings.tunerTickMs,
+      scaleDownRho: ctx.settings.scaleDownRho,
+      headroom: h.headroom,
+      headroomRule: ctx.settings.headroomRule,
+    });
   // With spot headroom, the warm slots of each stage are priced at spot, the rest on-demand.
   const costOf = ctx.settings.spotHeadroom
     ? splitHeadroomCost({
@@ -345,8 +378,24 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
         headroomCostOf: packedSpotCostPerHour,
       })
     : packedCostPerHour;
-  const r = runClosedLoop({ ...base, config: serving, controller, costOf });
+  const plain = runClosedLoop({ ...base, config: serving, controller: controller(), costOf });
+  const swept = interruptionSweep(ctx, plain, h.headroom, (noticeAtMs) =>
+    runClosedLoop({
+      ...base,
+      config: serving,
+      controller: withInterruption(controller(), {
+        noticeAtMs,
+        lost: h.headroom,
+        bootMs: bootMsOf(h.config),
+        serveForMs: ctx.settings.spotServeForMs ?? 0,
+      }),
+      costOf,
+    }),
+  );
+  // The worst interruption's misses, at the uninterrupted cost (InterruptionSweep.worstCostPerHour).
+  const r = swept ? { ...plain, missRate: swept.worst.missRate, p99Ms: swept.worst.p99Ms } : plain;
   return row(ctx, policy, r, h.config, {
+    ...(swept ? { interruptions: swept.sweep } : {}),
     derivedStages: derivedStagesOf(planner, h.config),
     headroom: h.headroom,
     slack: round4(slack),
@@ -355,4 +404,39 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     ...(Object.keys(h.lowered).length > 0 ? { loweredBatch: h.lowered } : {}),
     ...(Object.keys(h.rehosted).length > 0 ? { rehosted: h.rehosted } : {}),
   });
+}
+
+/**
+ * The worst of one spot interruption of all warm headroom at each notice time `spotInterruptionEveryMs`
+ * apart, when the row runs spot headroom and the sweep is asked for; undefined otherwise (or with no
+ * headroom to lose). Ties go to the earlier notice.
+ */
+function interruptionSweep(
+  ctx: Context,
+  plain: ClosedLoopResult,
+  headroom: Readonly<Record<string, number>>,
+  run: (noticeAtMs: number) => ClosedLoopResult,
+): { worst: ClosedLoopResult; sweep: InterruptionSweep } | undefined {
+  const every = ctx.settings.spotInterruptionEveryMs;
+  if (!ctx.settings.spotHeadroom || every === undefined) return undefined;
+  if (!Object.values(headroom).some((n) => n > 0)) return undefined;
+  const notices: number[] = [];
+  for (let t = every / 2; t < ctx.trace.durationMs; t += every) notices.push(t);
+  const runs = notices.map(run);
+  let k = 0;
+  runs.forEach((r, i) => {
+    if (r.missRate > (runs[k] as ClosedLoopResult).missRate) k = i;
+  });
+  const missRates = runs.map((r) => r.missRate);
+  return {
+    worst: runs[k] as ClosedLoopResult,
+    sweep: {
+      noticesAtS: notices.map((t) => t / 1000),
+      missRates: missRates.map((m) => Math.round(m * 1e6) / 1e6),
+      meanMissRate: Math.round((missRates.reduce((a, b) => a + b, 0) / runs.length) * 1e6) / 1e6,
+      worstNoticeAtS: (notices[k] as number) / 1000,
+      worstCostPerHour: round4((runs[k] as ClosedLoopResult).costPerHour),
+      uninterruptedMissRate: plain.missRate,
+    },
+  };
 }

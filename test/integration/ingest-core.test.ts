@@ -23,12 +23,14 @@ import { jobSpec } from '../unit/model/builders.ts';
 /** Records what the control loop sends to instances and what it terminates. */
 class RecordingChannel implements InstanceChannel {
   readonly sent: { queueUrl: string; kind: string; jobId?: string }[] = [];
+  readonly drains: Parameters<InstanceChannel['send']>[1][] = [];
   readonly closed: string[] = [];
   async open(instanceId: string) {
     return `q/${instanceId}`;
   }
   async send(queueUrl: string, message: Parameters<InstanceChannel['send']>[1]) {
     this.sent.push({ queueUrl, kind: message.kind, jobId: 'jobId' in message ? message.jobId : undefined });
+    if (message.kind === 'Drain') this.drains.push(message);
   }
   async close(queueUrl: string) {
     this.closed.push(queueUrl);
@@ -60,12 +62,22 @@ describe('ingest against the emulator', () => {
 
   async function placedJob(
     id: string,
-    opts: { gang?: number; instanceId?: string; maxAttempts?: number } = {},
+    opts: {
+      gang?: number;
+      instanceId?: string;
+      maxAttempts?: number;
+      task?: NonNullable<Parameters<typeof jobSpec>[0]>['task'];
+    } = {},
   ) {
     const job: Job = {
       id,
       spec: JobSpecSchema.parse(
-        jobSpec({ name: id, gang: opts.gang ?? 1, maxAttempts: opts.maxAttempts ?? 3 }),
+        jobSpec({
+          name: id,
+          gang: opts.gang ?? 1,
+          maxAttempts: opts.maxAttempts ?? 3,
+          ...(opts.task ? { task: opts.task } : {}),
+        }),
       ),
       status: 'PENDING',
       version: 0,
@@ -212,6 +224,26 @@ describe('ingest against the emulator', () => {
       jobId: undefined,
     });
     expect(await deps.jobs.get('spot-1')).toMatchObject({ status: 'PENDING', attempts: 1 });
+  });
+
+  it('leaves serving tasks running through a spot drain while requeueing them, and cancels the rest', async () => {
+    await instance('i-0eee00000000000e1', 'RUNNING');
+    const on = { instanceId: 'i-0eee00000000000e1' };
+    await placedJob('serve-1', { ...on, task: { kind: 'router', pipelineId: 'vision' } });
+    await placedJob('batch-1', on);
+    expect(await applySpotWarning('i-0eee00000000000e1', deps)).toBe('applied');
+    const sent = channel.sent.filter((m) => m.queueUrl === 'q/i-0eee00000000000e1');
+    expect(sent).toEqual([
+      { queueUrl: 'q/i-0eee00000000000e1', kind: 'Drain', jobId: undefined },
+      { queueUrl: 'q/i-0eee00000000000e1', kind: 'CancelTask', jobId: 'batch-1' },
+    ]);
+    expect(channel.drains.at(-1)).toMatchObject({ serveThroughGrace: true, graceSeconds: 90 });
+    for (const id of ['serve-1', 'batch-1'])
+      expect(await deps.jobs.get(id)).toMatchObject({ status: 'PENDING', attempts: 1 });
+    // The server's hand-back when the grace ends is about a run already requeued: nothing moves.
+    const handedBack = event('serve-1', { event: 'handed-back', reason: 'drain', instanceId: on.instanceId });
+    expect(await applyTaskEvent(handedBack, deps)).toBe('duplicate');
+    expect(await deps.jobs.get('serve-1')).toMatchObject({ status: 'PENDING', attempts: 1 });
   });
 
   it('requeues the work of a terminated instance once', async () => {

@@ -20,6 +20,12 @@ export interface IngestDeps extends ControlDeps {
 export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown';
 
 const ACTIVE: readonly TaskState[] = [...ACTIVE_TASK_STATES];
+/**
+ * How long a spot instance's agent may keep working after the warning: EC2 reclaims it two minutes after
+ * the warning, which leaves 30 s for the hand-back reports and the DRAINED heartbeat.
+ */
+export const SPOT_DRAIN_GRACE_SECONDS = 90;
+
 /** Task-end reasons that say nothing about the job itself: run it again elsewhere. */
 const RETRYABLE_REASONS = new Set(['does-not-fit', 'drain']);
 
@@ -184,7 +190,12 @@ function nextState(current: string, wanted: string) {
   return wanted as 'RUNNING' | 'DRAINING' | 'TERMINATING' | 'PENDING';
 }
 
-/** EC2 warned that a spot instance goes in two minutes: drain it and place its work elsewhere now. */
+/**
+ * EC2 warned that a spot instance goes in two minutes: drain it and place its work elsewhere now. Its
+ * serving tasks (model servers, routers) are requeued too but left running: the drain asks the agent to
+ * serve on through the grace, so a replica's replacement boots while it still takes queries (make before
+ * break), and the agent hands it back when the grace ends. Other tasks are stopped at once.
+ */
 export async function applySpotWarning(instanceId: string, deps: IngestDeps): Promise<IngestOutcome> {
   const instance = await deps.instances.getInstance(instanceId);
   if (!instance) return 'unknown';
@@ -198,10 +209,11 @@ export async function applySpotWarning(instanceId: string, deps: IngestDeps): Pr
       version: 1,
       kind: 'Drain',
       reason: 'spot-interruption',
-      graceSeconds: 90,
+      graceSeconds: SPOT_DRAIN_GRACE_SECONDS,
+      serveThroughGrace: true,
     });
   }
-  await requeueInstanceTasks(instanceId, 'spot interruption warning', deps);
+  await requeueInstanceTasks(instanceId, 'spot interruption warning', deps, { serveThroughGrace: true });
   return 'applied';
 }
 
@@ -218,18 +230,27 @@ export async function applyInstanceGone(instanceId: string, deps: IngestDeps): P
   return applied ? 'applied' : 'duplicate';
 }
 
-/** Requeues the current attempt of every job with an active task on the instance. */
+/**
+ * Requeues the current attempt of every job with an active task on the instance. `serveThroughGrace`
+ * leaves serving tasks running there (see applySpotWarning).
+ */
 export async function requeueInstanceTasks(
   instanceId: string,
   reason: string,
   deps: ControlDeps,
+  options: { readonly serveThroughGrace?: boolean } = {},
 ): Promise<number> {
   const active = (await deps.tasks.activeTasks()).filter((t) => t.instanceId === instanceId);
   const runs = new Map<string, TaskRecord>();
   for (const t of active) runs.set(`${t.jobId}#${t.attempt}`, t);
   let requeued = 0;
   for (const t of runs.values()) {
-    const outcome = await requeueAttempt(t.jobId, t.attempt, `${reason} (${instanceId})`, deps);
+    const kind =
+      options.serveThroughGrace === true ? (await deps.jobs.get(t.jobId))?.spec.task.kind : undefined;
+    const serving = kind !== undefined && kind !== 'command';
+    const outcome = await requeueAttempt(t.jobId, t.attempt, `${reason} (${instanceId})`, deps, {
+      leaveRunning: serving,
+    });
     if (outcome !== 'unchanged') requeued++;
   }
   return requeued;

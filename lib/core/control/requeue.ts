@@ -29,10 +29,11 @@ export async function requeueAttempt(
   attempt: number,
   reason: string,
   deps: ControlDeps,
+  options: StopOptions = {},
 ): Promise<RequeueOutcome> {
   const now = deps.clock.now();
   const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
-  await stopTasks(tasks, 'LOST', `requeued: ${reason}`, deps);
+  await stopTasks(tasks, 'LOST', `requeued: ${reason}`, deps, options);
   const settled = await settleJob(jobId, attempt, deps, (job) =>
     job.attempts < job.spec.maxAttempts
       ? { to: 'PENDING', patch: {} }
@@ -51,18 +52,27 @@ export async function requeueAttempt(
   return settled.status === 'PENDING' ? 'requeued' : 'failed';
 }
 
+export interface StopOptions {
+  /**
+   * Record the tasks as ended without asking their instances to stop them: the instance is draining and
+   * hands them back itself (a spot interruption's serving tasks, which serve on while they are replaced).
+   */
+  readonly leaveRunning?: boolean;
+}
+
 /** Marks active tasks `to` and asks their instances to stop them (a no-op for tasks already ended). */
 export async function stopTasks(
   tasks: readonly TaskRecord[],
   to: 'LOST' | 'CANCELLED' | 'FAILED',
   reason: string,
   deps: ControlDeps,
+  options: StopOptions = {},
 ): Promise<void> {
   const now = deps.clock.now();
   for (const task of tasks) {
     if (!ACTIVE_TASK_STATES.has(task.state)) continue;
     const moved = await deps.tasks.moveTask(task, [...ACTIVE_TASK_STATES], to, now);
-    if (!moved) continue;
+    if (!moved || options.leaveRunning === true) continue;
     const instance = await deps.instances.getInstance(task.instanceId);
     if (instance?.queueUrl && instance.state !== 'TERMINATED') {
       await deps.channel.send(instance.queueUrl, {

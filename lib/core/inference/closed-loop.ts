@@ -187,3 +187,45 @@ export function inferlineController(o: InferlineControlOptions): PolicyControlle
     },
   };
 }
+
+export interface InterruptionOptions {
+  /** When the interruption notice comes. */
+  readonly noticeAtMs: number;
+  /** Replicas lost per stage (the warm headroom on spot, say). */
+  readonly lost: Readonly<Record<string, number>>;
+  /** A replacement, asked for at the notice, serves this long after it: its instance type's boot latency. */
+  readonly bootMs: (stage: string) => number;
+  /**
+   * How long the lost replicas serve on after the notice: the drain's grace, as the product's serving
+   * tasks serve through a spot drain (serveThroughGrace). @default 0
+   */
+  readonly serveForMs?: number;
+}
+
+/**
+ * A controller with one spot interruption on top, as the product handles it: at the first tick at or after
+ * the notice, replacements for the lost replicas are asked for (serving one boot later), and the lost
+ * replicas stop serving at the first tick at or after `serveForMs` past the notice. Everything else is the
+ * inner controller's.
+ */
+export function withInterruption(inner: PolicyController, o: InterruptionOptions): PolicyController {
+  const stages = Object.entries(o.lost).filter(([, n]) => n > 0);
+  const lossAtMs = o.noticeAtMs + (o.serveForMs ?? 0);
+  let replaced = false;
+  let lost = false;
+  return {
+    tickMs: inner.tickMs,
+    tick(now: number, arrivals: Float64Array, view: ControlView): ReplicaChange[] {
+      const out = [...inner.tick(now, arrivals, view)];
+      if (!lost && now >= lossAtMs) {
+        lost = true;
+        for (const [stage, n] of stages) out.push({ stage, delta: -n, lose: true });
+      }
+      if (!replaced && now >= o.noticeAtMs) {
+        replaced = true;
+        for (const [stage, n] of stages) out.push({ stage, delta: n, activationDelayMs: o.bootMs(stage) });
+      }
+      return out;
+    },
+  };
+}

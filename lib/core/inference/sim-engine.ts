@@ -207,11 +207,11 @@ export class Simulation {
     for (const [i, c] of changes.entries()) {
       const s = this.topo.index.get(c.stage);
       const delay = c.activationDelayMs ?? 0;
-      if (s === undefined || !Number.isInteger(c.delta) || !(delay >= 0))
+      if (s === undefined || !Number.isInteger(c.delta) || !(delay >= 0) || (c.lose === true && c.delta > 0))
         throw new ValidationError('replica change', [
           {
             path: `${i}`,
-            message: `needs a known stage (${this.topo.ids.join(', ')}), an integer delta and a delay >= 0, got ${JSON.stringify(c)}`,
+            message: `needs a known stage (${this.topo.ids.join(', ')}), an integer delta, a delay >= 0 and lose only with a removal, got ${JSON.stringify(c)}`,
           },
         ]);
       const st = this.stages[s] as StageState;
@@ -220,16 +220,19 @@ export class Simulation {
         st.activating += c.delta;
         this.pendingActivations += c.delta;
         changed = true;
-      } else if (c.delta < 0) changed = this.removeReplicas(st, -c.delta) || changed;
+      } else if (c.delta < 0) changed = this.removeReplicas(st, -c.delta, c.lose === true) || changed;
     }
     if (changed) this.recordPoint(t);
   }
 
-  /** Activating replicas go first (nothing to wait for), then idle ones, then busy ones after their batch. */
-  private removeReplicas(st: StageState, wanted: number): boolean {
-    let k = Math.min(wanted, st.free + st.busy - st.retiring + st.activating - 1);
+  /**
+   * Activating replicas go first (nothing to wait for), then idle ones, then busy ones after their batch.
+   * Lost replicas (`lose`) are serving ones only. One replica always stays.
+   */
+  private removeReplicas(st: StageState, wanted: number, lose = false): boolean {
+    let k = Math.min(wanted, st.free + st.busy - st.retiring + (lose ? 0 : st.activating) - 1);
     if (k <= 0) return false;
-    const cancel = Math.min(k, st.activating);
+    const cancel = lose ? 0 : Math.min(k, st.activating);
     st.activating -= cancel;
     st.cancelled += cancel;
     k -= cancel;

@@ -60,6 +60,12 @@ export interface ReplicaChange {
   readonly delta: number;
   /** Added replicas start serving this long after the request. @default 0 */
   readonly activationDelayMs?: number;
+  /**
+   * With delta < 0: the replicas are lost with their instance (a spot interruption), so serving ones go
+   * (idle first, then busy ones after their batch) and replicas still activating stay. Without it a removal
+   * cancels activating replicas first, as a controller scaling down does.
+   */
+  readonly lose?: boolean;
 }
 
 /** What a controller sees of each stage at a tick. */

@@ -88,6 +88,12 @@ export const DrainSchema = envelope('Drain', {
     .min(0, { error: 'graceSeconds must be at least 0' })
     .max(3600, { error: 'graceSeconds must be at most 3,600' })
     .optional(),
+  /**
+   * Serving tasks (model servers, routers) keep serving until the grace ends instead of being handed back
+   * at once. The control plane sets it on a spot interruption, having already requeued them: their
+   * replacements boot elsewhere while these still serve.
+   */
+  serveThroughGrace: z.boolean({ error: 'serveThroughGrace must be true or false' }).optional(),
 });
 export type Drain = z.output<typeof DrainSchema>;
 export type DrainInput = z.input<typeof DrainSchema>;

@@ -52,6 +52,13 @@ describe('task protocol', () => {
       ok: true,
       value: { kind: 'Drain' },
     });
+    expect(decodeAgentCommand({ version: 1, kind: 'Drain', serveThroughGrace: true })).toMatchObject({
+      ok: true,
+      value: { kind: 'Drain', serveThroughGrace: true },
+    });
+    const bad = decodeAgentCommand({ version: 1, kind: 'Drain', serveThroughGrace: 'yes' });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.issues[0]?.message).toBe('serveThroughGrace must be true or false');
   });
 
   it('fails when a TaskEvent has an unknown event type', () => {

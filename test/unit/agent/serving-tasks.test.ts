@@ -124,15 +124,17 @@ async function infer(url: string, x: Float32Array): Promise<{ status: number; y?
 const x = uniformInput(seededRandom(5), 8);
 const expected = Array.from(mlpForward(mlp, x, 1)).map((v) => expect.closeTo(v, 4));
 
+/** Sends the model task and waits for its `started` report: the server's URL. */
+async function startModel(queue: FakeWorkQueue, sink: FakeReportSink): Promise<string> {
+  await queue.send(modelTask());
+  const started = await waitFor(() => sink.events('replica-1').find((e) => e.event === 'started'), 'started');
+  return String(started.endpoint);
+}
+
 describe('serving tasks in the agent', () => {
   it('serves a model task: started with its endpoint, answers queries, cancelled on CancelTask', async () => {
     const { agent, queue, sink } = await setup();
-    await queue.send(modelTask());
-    const started = await waitFor(
-      () => sink.events('replica-1').find((e) => e.event === 'started'),
-      'started',
-    );
-    const url = String(started.endpoint);
+    const url = await startModel(queue, sink);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/models\/a$/);
     expect(agent.snapshot().free).toEqual({ vcpu: 2, memoryMiB: 7168, gpus: 0 });
     const answer = await infer(url, x);
@@ -193,6 +195,32 @@ describe('serving tasks in the agent', () => {
     await agent.drain({ reason: 'test', graceMs: 30_000 });
     for (const job of ['replica-1', 'router-1'])
       expect(sink.events(job).at(-1)).toMatchObject({ event: 'handed-back', reason: 'drain' });
+  });
+
+  it('serves on through the grace of a spot drain, then hands the model task back', async () => {
+    const { agent, queue, sink } = await setup();
+    const url = await startModel(queue, sink);
+    // The control plane's drain on a spot warning.
+    await queue.send(
+      JSON.stringify({
+        version: 1,
+        kind: 'Drain',
+        reason: 'spot-interruption',
+        graceSeconds: 15,
+        serveThroughGrace: true,
+      }),
+    );
+    await waitFor(() => agent.snapshot().state === 'DRAINING', 'draining');
+    // Draining, and still answering: the replacement boots elsewhere meanwhile.
+    const answer = await infer(url, x);
+    const answeredAt = Date.now();
+    expect(Array.from(answer.y ?? [])).toEqual(expected);
+    expect(sink.events('replica-1').map((e) => e.event)).toEqual(['started']);
+    await agent.drained;
+    const back = sink.events('replica-1').at(-1);
+    expect(back).toMatchObject({ event: 'handed-back', reason: 'drain' });
+    expect(Number(back?.at)).toBeGreaterThanOrEqual(answeredAt);
+    await expect(fetch(`${url}/infer`, { method: 'POST' })).rejects.toThrow();
   });
 
   it('fails a router task when there is no directory to read', async () => {

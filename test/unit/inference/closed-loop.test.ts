@@ -4,6 +4,7 @@ import {
   inferlineController,
   type PolicyController,
   runClosedLoop,
+  withInterruption,
 } from '../../../lib/core/inference/closed-loop.ts';
 import { computeEnvelope, envelopeWindows } from '../../../lib/core/inference/envelope.ts';
 import { type PipelineConfig, simulate } from '../../../lib/core/inference/simulator.ts';
@@ -123,6 +124,85 @@ describe('closed-loop simulation', () => {
     });
     expect(result.late).toBe(0);
     expect(result.timeline.every((p) => (p.provisioned.a ?? 0) >= 1)).toBe(true);
+  });
+
+  it('loses serving replicas, not activating ones, when replicas go with their instance', () => {
+    // Two serving replicas; at t=1 a third is asked for (20 ms boot) and one serving replica is lost.
+    const lossAt1: PolicyController = {
+      tickMs: 1,
+      tick: (now) =>
+        now === 1
+          ? [
+              { stage: 'a', delta: 1, activationDelayMs: 20 },
+              { stage: 'a', delta: -1, lose: true },
+            ]
+          : [],
+    };
+    const result = runClosedLoop({
+      pipeline: single,
+      config: { a: stage({ replicas: 2 }) },
+      profileOf: () => flat(10),
+      arrivalsMs: at(2, 2, 2, 40),
+      sloMs: 1000,
+      controller: lossAt1,
+    });
+    // The one serving replica takes two of the queries at 2 (done at 12 and 22); the new one serves from
+    // 21, takes the third (done at 31) and then the query at 40. A plain removal would have cancelled the
+    // activating replica and kept both serving ones: [10, 10, 20, 10].
+    expect([...result.latenciesMs]).toEqual([10, 20, 29, 10]);
+    expect(result.timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a])).toEqual([
+      [0, 2, 2],
+      [1, 2, 1],
+      [21, 2, 2],
+    ]);
+    expect(() =>
+      runClosedLoop({
+        pipeline: single,
+        config: { a: stage() },
+        profileOf: () => flat(10),
+        arrivalsMs: at(0, 5),
+        sloMs: 1000,
+        controller: { tickMs: 1, tick: () => [{ stage: 'a', delta: 1, lose: true }] },
+      }),
+    ).toThrow(/lose only with a removal/);
+  });
+
+  it('interrupts once: replacements boot from the notice, the lost replicas serve on through the grace', () => {
+    const run = (serveForMs: number) =>
+      runClosedLoop({
+        pipeline: single,
+        config: { a: stage({ replicas: 3 }) },
+        profileOf: () => flat(1),
+        arrivalsMs: evenly(10, 300),
+        sloMs: 1000,
+        controller: withInterruption(fixedController(10), {
+          noticeAtMs: 25,
+          lost: { a: 2 },
+          bootMs: () => 100,
+          serveForMs,
+        }),
+      }).timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a]);
+    // The first tick at or after the notice is 30: replacements are asked for then and serve from 130.
+    // Lost at the notice: one replica serves until the replacements do.
+    expect(run(0)).toEqual([
+      [0, 3, 3],
+      [30, 3, 1],
+      [130, 3, 3],
+    ]);
+    // Serving on for 60 ms, less than a boot: five paid for while both run, and the gap shrinks to 90-130.
+    expect(run(60)).toEqual([
+      [0, 3, 3],
+      [30, 5, 3],
+      [90, 3, 1],
+      [130, 3, 3],
+    ]);
+    // Serving on past the replacements' boot: no gap at all.
+    expect(run(150)).toEqual([
+      [0, 3, 3],
+      [30, 5, 3],
+      [130, 5, 5],
+      [180, 3, 3],
+    ]);
   });
 
   it('integrates cost over the replica timeline', () => {
