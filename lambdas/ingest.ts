@@ -13,6 +13,7 @@ import {
   applyReplicaRequest,
   type PipelineIngestDeps,
   type PipelineIngestOutcome,
+  pruneInstanceEndpoints,
 } from '../lib/core/control/pipeline-ingest.ts';
 import { applyModelProfile } from '../lib/core/control/pipeline-profiles.ts';
 import type { Clock } from '../lib/core/ports.ts';
@@ -56,7 +57,11 @@ export async function applyIngestMessage(
     const id = e.detail['instance-id'];
     if (e['detail-type'] === 'EC2 Spot Instance Interruption Warning') return applySpotWarning(id, deps);
     const state = e.detail.state;
-    return state === 'shutting-down' || state === 'terminated' ? applyInstanceGone(id, deps) : 'ignored';
+    if (state !== 'shutting-down' && state !== 'terminated') return 'ignored';
+    const outcome = await applyInstanceGone(id, deps);
+    // Idempotent, so also on a redelivery that finds the instance already gone.
+    if (pipelines) await pruneInstanceEndpoints(id, pipelines);
+    return outcome;
   }
   const report = message.report;
   switch (report.kind) {

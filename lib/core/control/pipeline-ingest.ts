@@ -13,8 +13,8 @@ import type { PipelineScaleDeps } from './pipeline-scale.ts';
  * The pipeline side of ingest, applied after the job side (lib/core/control/ingest.ts) has moved the job:
  * - a profiling job's outcome stores its profile or refuses the pipeline (pipeline-profiles.ts);
  * - a serving task (a `model` task of a pipeline stage, or a `router` task) that reports `started` with its
- *   URL joins the serving directory, and leaves it on any terminal event; a replica that ended is replaced
- *   by reconciling at once;
+ *   URL joins the serving directory, and leaves it on any terminal event or when its instance is gone
+ *   (pruneInstanceEndpoints); a replica that ended is replaced by reconciling at once;
  * - a router's PipelineReport is kept among the latest; a tuner's ReplicaRequest newer than the targets
  *   sets them (conditional on the record's version) and reconciles replica jobs at once.
  */
@@ -52,6 +52,28 @@ export async function applyPipelineTaskEvent(
   const now = await deps.jobs.get(job.id);
   if (record?.status === 'SERVING' && now && isTerminal(now.status)) await reconcilePipeline(record, deps);
   return 'applied';
+}
+
+/**
+ * An instance is gone (terminated, or shutting down): its serving tasks will never report their end, so
+ * every endpoint it listed leaves the serving directory now, before a router keeps trying a dead URL.
+ * Returns how many were removed.
+ */
+export async function pruneInstanceEndpoints(
+  instanceId: string,
+  deps: Pick<PipelineIngestDeps, 'pipelines'>,
+): Promise<number> {
+  let removed = 0;
+  for (const record of await deps.pipelines.list()) {
+    if (record.status !== 'SERVING') continue;
+    const serving = await deps.pipelines.getServing(record.pipelineId);
+    for (const e of serving?.endpoints ?? []) {
+      if (e.instanceId !== instanceId) continue;
+      await deps.pipelines.deleteEndpoint(e);
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** The pipeline and stage a serving job's endpoint is listed under, if it is one. */

@@ -3,6 +3,7 @@ import {
   applyPipelineReport,
   applyPipelineTaskEvent,
   applyReplicaRequest,
+  pruneInstanceEndpoints,
 } from '../../../lib/core/control/pipeline-ingest.ts';
 import { LABEL } from '../../../lib/core/control/pipeline-jobs.ts';
 import { reconcilePipeline } from '../../../lib/core/control/pipeline-reconcile.ts';
@@ -81,6 +82,25 @@ describe('pipeline ingest', () => {
     ]);
     await applyPipelineTaskEvent(event(replica.id, { event: 'cancelled', reason: 'cancel' }), w.deps);
     expect((await w.pipelines.getServing('vision'))?.endpoints.map((e) => e.stageId)).toEqual([ROUTER_STAGE]);
+  });
+
+  it('drops the endpoints of an instance that is gone, and only those', async () => {
+    const w = await serving();
+    const detect = w.jobOf('replica', 'detect');
+    const classify = w.jobOf('replica', 'classify');
+    for (const job of [detect, classify]) w.jobs.jobs.set(job.id, { ...job, status: 'RUNNING', attempts: 1 });
+    await applyPipelineTaskEvent(
+      event(detect.id, { endpoint: 'http://10.0.0.5:8081', instanceId: 'i-gone' }),
+      w.deps,
+    );
+    await applyPipelineTaskEvent(
+      event(classify.id, { endpoint: 'http://10.0.0.7:8081', instanceId: 'i-up' }),
+      w.deps,
+    );
+    expect(await pruneInstanceEndpoints('i-gone', w.deps)).toBe(1);
+    expect(await pruneInstanceEndpoints('i-gone', w.deps)).toBe(0);
+    const left = (await w.pipelines.getServing('vision'))?.endpoints ?? [];
+    expect(left.map((e) => [e.stageId, e.instanceId])).toEqual([['classify', 'i-up']]);
   });
 
   it('ignores a start reported by an older attempt of a replica', async () => {

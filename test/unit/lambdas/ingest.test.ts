@@ -157,6 +157,41 @@ describe('applyIngestMessage for pipelines', () => {
     expect(await applyIngestMessage(decoded.value, core())).toBe('ignored');
   });
 
+  it('drops the serving endpoints of a terminated instance, on a redelivery too', async () => {
+    const w = pipelineWorld();
+    await w.pipelines.create({
+      pipelineId: 'vision',
+      spec: twoStageSpec(),
+      status: 'SERVING',
+      createdAt: 0,
+      updatedAt: 0,
+      version: 0,
+      targets: {},
+      targetsAt: 0,
+    });
+    const on = (instanceId: string, jobId: string) => ({
+      pipelineId: 'vision',
+      stageId: 'detect',
+      jobId,
+      taskIndex: 0,
+      attempt: 0,
+      instanceId,
+      url: `http://${jobId}:8081`,
+      since: 1,
+    });
+    await w.pipelines.putEndpoint(on('i-0123456789abcdef0', 'gone'));
+    await w.pipelines.putEndpoint(on('i-0fedcba9876543210', 'up'));
+    const decoded = decodeIngestMessage(JSON.stringify(stateChange));
+    if (!decoded.ok) throw new Error('fixture must decode');
+    const left = async () => ((await w.pipelines.getServing('vision'))?.endpoints ?? []).map((e) => e.jobId);
+    await applyIngestMessage(decoded.value, core(), w.deps);
+    expect(await left()).toEqual(['up']);
+    // A start reported late, then the event again: the instance is already gone, its endpoint still goes.
+    await w.pipelines.putEndpoint(on('i-0123456789abcdef0', 'late'));
+    await applyIngestMessage(decoded.value, core(), w.deps);
+    expect(await left()).toEqual(['up']);
+  });
+
   it('stores a model profile sent on its own, but not a GPU type measured on CPU', async () => {
     const w = pipelineWorld();
     const profile = (instanceType: string, provider: string) =>
