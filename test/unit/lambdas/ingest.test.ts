@@ -119,21 +119,27 @@ describe('ingest handler', () => {
   });
 });
 
+/** A pipeline world with one SERVING pipeline, `vision`. */
+async function servingWorld() {
+  const w = pipelineWorld();
+  await w.pipelines.create({
+    pipelineId: 'vision',
+    spec: twoStageSpec(),
+    status: 'SERVING',
+    createdAt: 0,
+    updatedAt: 0,
+    version: 0,
+    targets: {},
+    targetsAt: 0,
+  });
+  return w;
+}
+
 describe('applyIngestMessage for pipelines', () => {
   const core = () => ({ ...fakeControl({ now: () => 1 }), log: recordingLogger() });
 
   it('keeps a router report of a known pipeline', async () => {
-    const w = pipelineWorld();
-    await w.pipelines.create({
-      pipelineId: 'vision',
-      spec: twoStageSpec(),
-      status: 'SERVING',
-      createdAt: 0,
-      updatedAt: 0,
-      version: 0,
-      targets: {},
-      targetsAt: 0,
-    });
+    const w = await servingWorld();
     const decoded = decodeIngestMessage(
       JSON.stringify({
         version: 1,
@@ -158,17 +164,7 @@ describe('applyIngestMessage for pipelines', () => {
   });
 
   it('drops the serving endpoints of a terminated instance, on a redelivery too', async () => {
-    const w = pipelineWorld();
-    await w.pipelines.create({
-      pipelineId: 'vision',
-      spec: twoStageSpec(),
-      status: 'SERVING',
-      createdAt: 0,
-      updatedAt: 0,
-      version: 0,
-      targets: {},
-      targetsAt: 0,
-    });
+    const w = await servingWorld();
     const on = (instanceId: string, jobId: string) => ({
       pipelineId: 'vision',
       stageId: 'detect',
