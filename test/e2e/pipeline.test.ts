@@ -1,16 +1,16 @@
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAwsAdapters } from '../../lib/aws/adapters.ts';
 import { modelIdFor } from '../../lib/core/control/pipeline-jobs.ts';
 import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
-import type { PipelineRecord, ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
+import type { PipelineRecord } from '../../lib/core/model/pipeline-serving.ts';
 import { ROUTER_STAGE } from '../../lib/core/model/pipeline-serving.ts';
 import type { PipelineReport } from '../../lib/core/protocol/pipeline.ts';
-import { LocalCloud } from '../../lib/local/local-cloud.ts';
-import { buildConvNet, buildMlp, modelTempDir, writeModel } from '../../lib/onnx/index.ts';
+import type { LocalCloud } from '../../lib/local/local-cloud.ts';
+import { buildConvNet, buildMlp, writeModel } from '../../lib/onnx/index.ts';
 import type { TetrafleetClient } from '../../lib/sdk/index.ts';
 import { eventually } from '../support/eventually.ts';
+import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
+import { inferOnce, newestRouter, openLoop, type Sent } from '../support/pipeline-load.ts';
 
 /**
  * A real 2-stage inference pipeline on the emulator, end to end: SDK submitPipeline -> admit ->
@@ -25,24 +25,16 @@ const SLO_MS = 400;
 const PIPELINE = 'e2e-pipe';
 const INPUT = 3 * 96 * 96;
 
+let env: PipelineCloud;
 let cloud: LocalCloud;
 let client: TetrafleetClient;
-let adapters: ReturnType<typeof createAwsAdapters>;
-let models: { dir: string; cleanup: () => Promise<void> };
+let adapters: PipelineCloud['adapters'];
+let models: { dir: string };
 
 beforeAll(async () => {
-  cloud = await LocalCloud.start({
-    stackName: 'tetrafleet-pipeline-e2e',
-    instanceTypes: ['c7i.large', 'c7i.xlarge'],
-    maxFleetSize: 8,
-    budgetPerHour: 20,
-    slotSeconds: 30,
-    scaleEveryMs: 3000,
-    cycle: { heartbeatTimeoutSeconds: 45 },
-  });
-  client = cloud.client();
-  adapters = createAwsAdapters(cloud.config.adapters);
-  models = await modelTempDir('tf-e2e-models-');
+  env = await startPipelineCloud('tetrafleet-pipeline-e2e');
+  ({ cloud, client, adapters } = env);
+  models = { dir: env.modelDir };
   // A compute-bound detector (a 96x96 image through four conv layers: about 7 ms on two vCPUs) and a light
   // classifier of its 128 features. The tuner sizes a stage from live rates against the plan's (in
   // k = ceil(r·s/(μ·ρ)), ρ = λ·s/(k0·μ), so μ cancels), so a light model still scales up for the burst,
@@ -65,10 +57,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  client?.close();
-  adapters?.destroy();
-  await cloud?.stop();
-  await models?.cleanup();
+  await env?.stop();
 }, 120_000);
 
 function spec(): PipelineSpec {
@@ -89,43 +78,10 @@ function spec(): PipelineSpec {
   };
 }
 
-interface Sent {
-  readonly at: number;
-  readonly status: number;
-  readonly ms: number;
-}
-
-function infer(url: string): Promise<Sent> {
-  const body = Buffer.from(new Float32Array(INPUT).map((_, i) => Math.sin(i)).buffer);
-  const at = Date.now();
-  return new Promise((resolve) => {
-    const req = request(
-      `${url}/v1/pipelines/${PIPELINE}/infer`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream', 'x-tensor-dims': '1,3,96,96' },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ at, status: res.statusCode ?? 0, ms: Date.now() - at }));
-      },
-    );
-    req.on('error', () => resolve({ at, status: 0, ms: Date.now() - at }));
-    req.end(body);
-  });
-}
-
-/** Open-loop Poisson arrivals at `rate` for `seconds`: requests are sent on schedule, never waited for. */
-async function load(url: () => string, rate: number, seconds: number, out: Promise<Sent>[]): Promise<void> {
-  const end = Date.now() + seconds * 1000;
-  let next = Date.now();
-  while (next < end) {
-    next += -Math.log(1 - Math.random()) * (1000 / rate);
-    const wait = next - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    out.push(infer(url()));
-  }
-}
+const QUERY = new Float32Array(INPUT).map((_, i) => Math.sin(i));
+const infer = (url: string): Promise<Sent> => inferOnce(url, PIPELINE, QUERY, '1,3,96,96');
+const load = (url: () => string, rate: number, seconds: number, out: Promise<Sent>[]) =>
+  openLoop(() => infer(url()), rate, seconds, out);
 
 describe('a 2-stage inference pipeline served through the router', () => {
   it('profiles, plans, serves within its SLO and scales a stage up for a burst and down after', async () => {
@@ -258,10 +214,6 @@ describe('a 2-stage inference pipeline served through the router', () => {
     expect(totalArrivals).toBeGreaterThanOrEqual(results.length * 0.9);
   }, 900_000);
 });
-
-function newestRouter(endpoints: readonly ServingEndpoint[]): string | undefined {
-  return [...endpoints].filter((e) => e.stageId === ROUTER_STAGE).sort((a, b) => b.since - a.since)[0]?.url;
-}
 
 function sumTargets(r: Pick<PipelineRecord, 'targets'>): number {
   return Object.values(r.targets).reduce((s, k) => s + k, 0);

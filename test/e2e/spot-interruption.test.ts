@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SPOT_DRAIN_GRACE_SECONDS } from '../../lib/core/control/ingest.ts';
+import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
+import type { ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
+import { buildMlp, writeModel } from '../../lib/onnx/index.ts';
+import { eventually } from '../support/eventually.ts';
+import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
+import { inferOnce, newestRouter, openLoop, type Sent } from '../support/pipeline-load.ts';
+
+/**
+ * A spot interruption of an instance that serves a pipeline replica, on the emulator: EC2's two-minute
+ * warning reaches ingest through the events queue -> the replica's job is requeued and the instance told
+ * to drain, serving through the grace -> the schedule cycle places the replacement elsewhere and its agent
+ * starts it -> the router dispatches to both -> the old replica is handed back when the grace ends and its
+ * endpoint leaves the directory. Load runs through the router the whole time; every query must be
+ * answered, and the replacement must be listed before the interrupted replica leaves (make before break).
+ */
+
+const PIPELINE = 'spot-pipe';
+const QUERY = new Float32Array(16).map((_, i) => Math.cos(i));
+
+let env: PipelineCloud;
+let spec: PipelineSpec;
+
+beforeAll(async () => {
+  env = await startPipelineCloud('tetrafleet-spot-e2e');
+  const uri = await writeModel(
+    join(env.modelDir, 'classify.onnx'),
+    buildMlp({ inputSize: 16, hiddenSizes: [64], outputSize: 4, seed: 5 }).bytes,
+  );
+  // One light stage on the CPU type: quick to profile and plan, so the test is about the interruption.
+  spec = {
+    name: PIPELINE,
+    owner: 'e2e',
+    sloP99Ms: 300,
+    stages: [{ id: 'classify', model: { uri }, instanceTypes: ['c7i.large'] }],
+    edges: [],
+    sampleTrace: { kind: 'gamma', ratePerSecond: 10, cv: 1, durationSeconds: 60, seed: 3 },
+  };
+}, 300_000);
+
+afterAll(() => env?.stop(), 120_000);
+
+/** EC2's spot interruption warning for `instanceId`, as the stack's EventBridge rule forwards it. */
+function spotWarning(instanceId: string): string {
+  return JSON.stringify({
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'EC2 Spot Instance Interruption Warning',
+    source: 'aws.ec2',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
+  });
+}
+
+const replicas = (endpoints: readonly ServingEndpoint[]) => endpoints.filter((e) => e.stageId === 'classify');
+const same = (a: ServingEndpoint, b: ServingEndpoint) => a.jobId === b.jobId && a.attempt === b.attempt;
+
+describe('a spot interruption of a serving replica', () => {
+  it('serves every query while the replica is replaced, the new one listed before the old one leaves', async () => {
+    const { client, cloud, adapters } = env;
+    await client.submitPipeline(spec, { pipelineId: PIPELINE });
+    await client.waitForPipeline(PIPELINE, { status: 'SERVING', timeoutMs: 300_000 });
+    const view = await eventually(
+      async () => {
+        const v = await client.getPipeline(PIPELINE);
+        return v && newestRouter(v.endpoints) && replicas(v.endpoints).length > 0 ? v : undefined;
+      },
+      240_000,
+      'the router and a replica',
+    );
+    let routerUrl = newestRouter(view.endpoints) as string;
+    const send = () => inferOnce(routerUrl, PIPELINE, QUERY, '1,16');
+    await eventually(async () => (await send()).status === 200, 60_000, 'a first answer');
+    const victim = replicas(view.endpoints)[0] as ServingEndpoint;
+
+    // Watch the directory: when the replacement appears, when the interrupted replica leaves, and that a
+    // replica of the stage is listed at every look.
+    const sent: Promise<Sent>[] = [];
+    let replacementAt: number | undefined;
+    let victimGoneAt: number | undefined;
+    let leastListed = Number.POSITIVE_INFINITY;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const v = await client.getPipeline(PIPELINE);
+        if (v) {
+          routerUrl = newestRouter(v.endpoints) ?? routerUrl;
+          const listed = replicas(v.endpoints);
+          leastListed = Math.min(leastListed, listed.length);
+          const now = Date.now();
+          if (
+            replacementAt === undefined &&
+            listed.some((e) => e.jobId === victim.jobId && e.attempt > victim.attempt)
+          )
+            replacementAt = now;
+          if (victimGoneAt === undefined && !listed.some((e) => same(e, victim))) victimGoneAt = now;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+
+    await openLoop(send, 5, 5, sent);
+    const sqs = new SQSClient(cloud.config.adapters.aws);
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: cloud.config.queues.events,
+        MessageBody: spotWarning(victim.instanceId),
+      }),
+    );
+    sqs.destroy();
+    const warnedAt = Date.now();
+    // Load through the grace, until the interrupted replica has left the directory, and a little after.
+    const deadline = warnedAt + (SPOT_DRAIN_GRACE_SECONDS + 120) * 1000;
+    while (victimGoneAt === undefined && Date.now() < deadline) await openLoop(send, 5, 2, sent);
+    await openLoop(send, 5, 5, sent);
+    watching = false;
+    await watcher;
+    const results = await Promise.all(sent);
+    if (process.env.TF_E2E_DEBUG)
+      console.log(
+        JSON.stringify({
+          queries: results.length,
+          replacementAfterMs: (replacementAt ?? Number.NaN) - warnedAt,
+          victimGoneAfterMs: (victimGoneAt ?? Number.NaN) - warnedAt,
+          victim: victim.instanceId,
+          routerOnVictim: view.endpoints.some(
+            (e) => e.stageId !== 'classify' && e.instanceId === victim.instanceId,
+          ),
+          slowestMs: Math.max(...results.map((r) => r.ms)),
+        }),
+      );
+
+    expect(replacementAt, 'a replacement replica was listed').toBeDefined();
+    expect(victimGoneAt, 'the interrupted replica left the directory').toBeDefined();
+    // Make before break: the replacement served beside the interrupted replica, which served on through
+    // most of the grace.
+    expect(replacementAt as number).toBeLessThan(victimGoneAt as number);
+    expect(victimGoneAt as number).toBeGreaterThan(warnedAt + (SPOT_DRAIN_GRACE_SECONDS / 2) * 1000);
+    expect(leastListed).toBeGreaterThanOrEqual(1);
+    const replacement = (await client.getPipeline(PIPELINE))?.endpoints.find(
+      (e) => e.jobId === victim.jobId && e.attempt > victim.attempt,
+    );
+    expect(replacement?.instanceId).toBeDefined();
+    expect(replacement?.instanceId).not.toBe(victim.instanceId);
+    // Every query answered, through the warning, the overlap and the hand-back.
+    const failed = results.filter((r) => r.status !== 200);
+    expect(results.length).toBeGreaterThan(100);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+    // The drained instance is retired.
+    await eventually(
+      async () => {
+        const i = await adapters.fleetStore.getInstance(victim.instanceId);
+        return i?.state === 'TERMINATING' || i?.state === 'TERMINATED';
+      },
+      120_000,
+      'the interrupted instance retired',
+    );
+  }, 900_000);
+});
