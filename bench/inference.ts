@@ -24,6 +24,8 @@
  *            headroom interrupted, the notice every S seconds in turn (default 30), and report the worst
  *            miss rate; the interrupted replicas serve through the drain's grace, or not with
  *            --spot-no-grace)
+ *            --downgrade-next (the planner's DowngradeHW tries only the next-cheaper type, as in the paper,
+ *            instead of every cheaper one)
  *            --rate-scale X (every trace and sample rate times X, default 1: the same shapes at a larger
  *            deployment; written to bench/results/inference-rate-xX.json unless --out or --no-write)
  *            --pipelines a,b (only these pipelines)  --out PATH (write the JSON there)
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
     scaleDownRho: process.argv.includes('--rho-p-pipeline') ? 'pipeline' : 'stage',
     envelopeFloor: process.argv.includes('--envelope-from-service') ? 'service' : 'slo',
     planningLateFraction: flag('--late-fraction', PLANNING_LATE_FRACTION),
+    downgrade: process.argv.includes('--downgrade-next') ? 'next' : 'any',
     tunerTickMs: 1000,
     slack: !process.argv.includes('--no-slack'),
     headroomHardware: !process.argv.includes('--headroom-batch-only'),
@@ -114,7 +117,7 @@ async function main(): Promise<void> {
       for (const cv of [1, 4]) {
         const sample = sampleTrace(cv, rateScale);
         const t0 = performance.now();
-        const p = planFor(pipeline, profiles, sloMs, sample, settings.planningLateFraction);
+        const p = planFor(pipeline, profiles, sloMs, sample, settings);
         const planMs = performance.now() - t0;
         log(
           `${pipeline.name} slo ${sloMs} cv ${cv}: plan ${p.feasible ? `$${p.costPerHour.toFixed(3)}/h` : `refused (${p.reason})`} in ${Math.round(planMs)} ms`,
@@ -239,7 +242,7 @@ function parameters(s: PolicySettings, rateScale: number): Record<string, string
   );
   return {
     traces: `${DURATION_S} s each, evaluated on draws separate from the ${SAMPLE_S} s planning samples (Gamma at ${BASE_RATE * rateScale} qps${rateScale === 1 ? '' : ` (the issue's ${BASE_RATE} qps times ${rateScale})`}, CV = variance/mean^2 of inter-arrival times)`,
-    planner: `InferLine Alg. 1 + 2 on the sample, packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
+    planner: `InferLine Alg. 1 + 2 on the sample (DowngradeHW ${s.downgrade === 'any' ? 'tries every cheaper type and keeps the cheapest result' : "tries the next-cheaper type only, the paper's rule (--downgrade-next)"}), packed whole-instance cost, feasible when at most ${s.planningLateFraction * 100}% of sample queries exceed the SLO (the spec's P99 allows 1%; the margin covers sample-to-live variation)`,
     inferline: `planner + tuner ticking every ${s.tunerTickMs} ms (${s.slack ? `live envelope rates compared with the sample's times the plan's certified slack sigma, the largest factor up to ${PLAN_SLACK_MAX} at which the estimator shows the plan alone still meets the SLO on the sample compressed in time; ` : ''}scale-up to the plan scaled window by window by live over sample envelope rate, capped by one replica's capacity bound rho_safe = (SLO/n - T(B))/SLO for light stages; stabilisation 15 s, scale-down to the max 5 s rate of the last 30 s with ${s.scaleDownRho === 'stage' ? "each stage's own rho" : 'the pipeline-wide rho_p'}, envelope windows from ${s.envelopeFloor === 'slo' ? 'the SLO' : 'the shortest service time'} doubling to 60 s); serving headroom per stage: the replicas the estimator adds to the plan at the bottleneck until the sample, compressed in time to ${s.surgeFactor}x its rate over the slowest boot latency, meets the SLO; the plan's batches${s.headroomHardware ? ' and hardware' : ''} revisited against the joint cost of plan and headroom (withSurgeHeadroom); ${s.headroomRule === 'absorb' ? 'the warm replicas serve scale-ups above the plan first (max(target, plan + headroom) above the plan, target + headroom below it)' : "the whole headroom on top of the tuner's target (--headroom-on-top)"}; scale-ups beyond it serve after the type's boot latency`,
     'planner-only': 'the plan, fixed for the whole trace',
     'cg-peak':

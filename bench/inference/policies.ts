@@ -68,6 +68,8 @@ export interface PolicySettings {
   readonly envelopeFloor: 'service' | 'slo';
   /** Largest fraction of the sample's queries a plan may have over the SLO. */
   readonly planningLateFraction: number;
+  /** The planner's DowngradeHW: every cheaper type (the product's rule) or the next-cheaper only (the paper's). */
+  readonly downgrade: 'any' | 'next';
   /** The tuner's tick. */
   readonly tunerTickMs: number;
   /** Give the tuner the plan's certified slack (the product's rule), or compare with the bare sample. */
@@ -225,6 +227,7 @@ export function plannerInput(
   sloMs: number,
   sample: Float64Array,
   lateFraction: number,
+  downgrade: PolicySettings['downgrade'] = 'any',
 ): PlannerInput {
   return {
     pipeline: plannerPipeline(pipeline, sloMs),
@@ -233,6 +236,7 @@ export function plannerInput(
     seed: 7,
     costOf: packedCostPerHour,
     lateFraction,
+    downgrade,
   };
 }
 
@@ -241,9 +245,11 @@ export function planFor(
   profiles: Record<string, StageProfile[]>,
   sloMs: number,
   sample: Float64Array,
-  lateFraction: number,
+  settings: Pick<PolicySettings, 'planningLateFraction' | 'downgrade'>,
 ): PlanResult {
-  return plan(plannerInput(pipeline, profiles, sloMs, sample, lateFraction));
+  return plan(
+    plannerInput(pipeline, profiles, sloMs, sample, settings.planningLateFraction, settings.downgrade),
+  );
 }
 
 function runOracle(ctx: Context): PolicyRow {
@@ -254,6 +260,7 @@ function runOracle(ctx: Context): PolicyRow {
     sloMs,
     ctx.sample,
     ORACLE_LATE_FRACTION,
+    ctx.settings.downgrade,
   );
   const o = planOracle({
     planner,
@@ -341,6 +348,7 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     sloMs,
     ctx.sample,
     ctx.settings.planningLateFraction,
+    ctx.settings.downgrade,
   );
   // The same plan serves every trace of its sample's CV: search plan + headroom once per plan.
   const h = servedOf(p, () =>

@@ -7,7 +7,7 @@ import {
   profileOf,
   unitCost,
 } from './planner-context.ts';
-import { maxProfiledBatch } from './profiles.ts';
+import { maxProfiledBatch, replicaThroughputQps, type StageProfile } from './profiles.ts';
 import type { PipelineConfig, StageConfig } from './simulator.ts';
 
 export type PlanAction = 'initialise' | 'add-replica' | 'increase-batch' | 'remove-replica' | 'downgrade-hw';
@@ -80,9 +80,12 @@ function increaseBatch(ctx: Ctx, config: PipelineConfig, id: string): PipelineCo
 }
 
 /**
- * DowngradeHW: move the stage to the next-cheaper hardware at batch 1 and one replica, add replicas
- * until feasible, then shrink locally (RemoveReplica, else IncreaseBatch) with the other stages frozen.
- * Returns the result only if it is cheaper than `currentCost`.
+ * DowngradeHW: move the stage to cheaper hardware at batch 1 and one replica, add replicas until feasible,
+ * then shrink locally (RemoveReplica, else IncreaseBatch) with the other stages frozen. The paper moves to
+ * the next-cheaper type only; with many types that stops wherever the next-cheaper type cannot serve the
+ * stage cheaply (a CPU type between two GPUs), so by default every cheaper type is tried, most expensive
+ * first, and the cheapest result kept. A type whose throughput alone needs replicas costing at least the
+ * best found so far is skipped unsimulated. Returns the result only if it is cheaper than `currentCost`.
  */
 function downgrade(
   ctx: Ctx,
@@ -95,9 +98,32 @@ function downgrade(
   const cheaper = candidates(ctx, id)
     .map((p) => ({ p, cost: unitCost(ctx, id, p) }))
     .filter((x) => x.cost < own)
-    .sort((a, b) => b.cost - a.cost)[0];
-  if (!cheaper) return undefined;
-  let next = addReplicasUntilFeasible(ctx, { ...config, [id]: fresh(ctx, cheaper.p) }, [id]);
+    .sort((a, b) => b.cost - a.cost);
+  const tries = (ctx.input.downgrade ?? 'any') === 'next' ? cheaper.slice(0, 1) : cheaper;
+  let best: PipelineConfig | undefined;
+  let bestCost = currentCost;
+  for (const { p } of tries) {
+    const floor = { ...config, [id]: { ...fresh(ctx, p), replicas: minReplicas(ctx, id, p) } };
+    if (ctx.costOf(floor) >= bestCost) continue;
+    const next = shrinkOnto(ctx, config, id, p);
+    if (!next) continue;
+    const cost = ctx.costOf(next);
+    if (cost < bestCost) {
+      best = next;
+      bestCost = cost;
+    }
+  }
+  return best;
+}
+
+/** The stage on `p` from one replica at batch 1, grown until feasible, then shrunk as far as it stays so. */
+function shrinkOnto(
+  ctx: Ctx,
+  config: PipelineConfig,
+  id: string,
+  p: StageProfile,
+): PipelineConfig | undefined {
+  let next = addReplicasUntilFeasible(ctx, { ...config, [id]: fresh(ctx, p) }, [id]);
   if (!next) return undefined;
   for (;;) {
     const removed = removeReplica(next, id);
@@ -110,7 +136,21 @@ function downgrade(
       next = bigger;
       continue;
     }
-    break;
+    return next;
   }
-  return ctx.costOf(next) < currentCost ? next : undefined;
+}
+
+/**
+ * Replicas the stage needs on `p` for 90% of the sample's mean rate at its best profiled throughput. With
+ * less capacity than that the stage falls behind by a tenth of the rate for the whole sample (minutes of
+ * backlog at any real rate), so no feasible configuration has fewer.
+ */
+function minReplicas(ctx: Ctx, id: string, p: StageProfile): number {
+  const { arrivalsMs } = ctx.input;
+  const spanS = ((arrivalsMs[arrivalsMs.length - 1] ?? 0) - (arrivalsMs[0] ?? 0)) / 1000;
+  if (spanS <= 0) return 1;
+  const rate = (arrivalsMs.length / spanS) * (ctx.fractions[id] ?? 1);
+  let mu = 0;
+  for (let b = 1; b <= maxProfiledBatch(p); b *= 2) mu = Math.max(mu, replicaThroughputQps(p, b));
+  return mu > 0 ? Math.max(1, Math.ceil((0.9 * rate) / mu - 1e-9)) : 1;
 }

@@ -37,6 +37,13 @@ export interface PlannerInput {
    * @default 0.01
    */
   readonly lateFraction?: number;
+  /**
+   * Which cheaper hardware DowngradeHW tries: `any` (every cheaper type the stage may use, keeping the
+   * cheapest feasible result) or `next` (only the next-cheaper type, the paper's rule, which stops at a
+   * type that cannot serve the stage cheaply even when a cheaper one could).
+   * @default 'any'
+   */
+  readonly downgrade?: 'any' | 'next';
 }
 
 /**
@@ -64,6 +71,7 @@ const OptionsSchema = z.object({
     .min(0, { error: 'lateFraction must be at least 0' })
     .max(0.5, { error: 'lateFraction must be at most 0.5' })
     .optional(),
+  downgrade: z.enum(['any', 'next'], { error: 'downgrade must be any or next' }).optional(),
 });
 
 /** Check the options and the trace, and parse every profile (which also sorts its points). */

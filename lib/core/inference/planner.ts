@@ -40,11 +40,16 @@ export {
  * throughput bottleneck, the stage with the least replicas × throughput / visit fraction, until feasible.
  *
  * Alg. 2 (minimise cost): each round tries, for every stage, IncreaseBatch (×2, capped at the largest
- * profiled batch), RemoveReplica and DowngradeHW (next-cheaper hardware, re-initialised and locally
- * minimised with the other stages frozen; kept only if the total cost falls), and applies the cheapest
+ * profiled batch), RemoveReplica and DowngradeHW (cheaper hardware, re-initialised and locally minimised
+ * with the other stages frozen; kept only if the total cost falls), and applies the cheapest
  * feasible candidate. IncreaseBatch costs nothing, so it wins only when nothing cheaper is feasible; it
  * exists to make later RemoveReplica steps feasible. Every step keeps feasibility and never raises the
  * cost, so the plan ends no more costly than the initial configuration, at a local optimum.
+ *
+ * DowngradeHW departs from the paper, which moves a stage to the next-cheaper hardware only. Among many
+ * instance types the next-cheaper one is often unfit for the stage (a CPU type priced between two GPU
+ * types, for a GPU-bound model), and the search stopped there. It now tries every cheaper type and keeps
+ * the cheapest result (`downgrade: 'next'` restores the paper's rule; see planner-cost.ts).
  */
 
 export type PlanResult =

@@ -177,6 +177,32 @@ describe('cost minimisation (Alg. 2)', () => {
     expect(p99(i, result.config)).toBeLessThanOrEqual(100);
   });
 
+  it('downgrades past a next-cheaper type that cannot serve the stage to a cheaper one that can', () => {
+    // c7i.4xlarge ($0.71/h) sits between the GPU types and never meets the SLO; the T4 ($0.53/h) does.
+    const i = (downgrade?: 'any' | 'next') =>
+      input({
+        pipeline: one(100),
+        profiles: {
+          a: [
+            profile('g5.xlarge', (b) => 1 + 0.1 * b),
+            profile('c7i.4xlarge', (b) => 150 * b),
+            profile('g4dn.xlarge', (b) => 3 + 0.3 * b),
+          ],
+        },
+        arrivalsMs: trace(100),
+        ...(downgrade ? { downgrade } : {}),
+      });
+    const any = feasible(plan(i()));
+    expect(any.config.a?.instanceType).toBe('g4dn.xlarge');
+    expect(actions(any)).toContain('downgrade-hw');
+    expect(p99(i(), any.config)).toBeLessThanOrEqual(100);
+    // The paper's rule tries the next-cheaper type only, and stops there.
+    const next = feasible(plan(i('next')));
+    expect(next.config.a?.instanceType).toBe('g5.xlarge');
+    expect(any.costPerHour).toBeLessThan(next.costPerHour);
+    expect(() => plan({ ...i(), downgrade: 'all' as 'any' })).toThrow(/downgrade must be any or next/);
+  });
+
   it('keeps the faster hardware when the cheaper one cannot meet the SLO', () => {
     const result = feasible(
       plan(
