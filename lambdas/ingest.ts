@@ -59,8 +59,9 @@ export async function applyIngestMessage(
     const state = e.detail.state;
     if (state !== 'shutting-down' && state !== 'terminated') return 'ignored';
     const outcome = await applyInstanceGone(id, deps);
-    // Idempotent, so also on a redelivery that finds the instance already gone.
-    if (pipelines) await pruneInstanceEndpoints(id, pipelines);
+    // Only for the fleet's own instances (the rule forwards the whole account's), and also on a
+    // redelivery that finds the instance already gone: the prune is idempotent.
+    if (pipelines && outcome !== 'unknown') await pruneInstanceEndpoints(id, pipelines);
     return outcome;
   }
   const report = message.report;

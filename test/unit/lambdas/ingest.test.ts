@@ -3,8 +3,10 @@ import { applyIngestMessage, createIngestHandler } from '../../../lambdas/ingest
 import { decodeIngestMessage, type IngestMessage } from '../../../lambdas/shared/ingest-message.ts';
 import type { PoisonMessage } from '../../../lambdas/shared/sqs-batch.ts';
 import { TransientError } from '../../../lib/core/errors.ts';
+import { InstanceSchema } from '../../../lib/core/model/instance.ts';
 import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 import { fakeControl } from '../../fakes/fake-stores.ts';
+import { instance } from '../model/builders.ts';
 import { recordingLogger, sqsEvent } from './support.ts';
 
 function setup(apply: (m: IngestMessage) => Promise<void> = async () => {}) {
@@ -180,11 +182,16 @@ describe('applyIngestMessage for pipelines', () => {
     const decoded = decodeIngestMessage(JSON.stringify(stateChange));
     if (!decoded.ok) throw new Error('fixture must decode');
     const left = async () => ((await w.pipelines.getServing('vision'))?.endpoints ?? []).map((e) => e.jobId);
-    await applyIngestMessage(decoded.value, core(), w.deps);
+    // An instance the fleet does not know (the rule forwards the whole account's events): no scan.
+    const control = core();
+    expect(await applyIngestMessage(decoded.value, control, w.deps)).toBe('unknown');
+    expect(await left()).toEqual(['gone', 'up']);
+    await control.instances.putInstance(InstanceSchema.parse(instance({ version: 0 })));
+    expect(await applyIngestMessage(decoded.value, control, w.deps)).toBe('applied');
     expect(await left()).toEqual(['up']);
     // A start reported late, then the event again: the instance is already gone, its endpoint still goes.
     await w.pipelines.putEndpoint(on('i-0123456789abcdef0', 'late'));
-    await applyIngestMessage(decoded.value, core(), w.deps);
+    expect(await applyIngestMessage(decoded.value, control, w.deps)).toBe('duplicate');
     expect(await left()).toEqual(['up']);
   });
 
