@@ -142,13 +142,15 @@ function shrinkOnto(
 
 /**
  * Replicas the stage needs on `p` for 90% of the sample's mean rate at its best profiled throughput. With
- * less capacity than that the stage falls behind by a tenth of the rate for the whole sample (minutes of
- * backlog at any real rate), so no feasible configuration has fewer.
+ * less capacity its backlog grows by a tenth of the arrivals, so t seconds into the sample a query waits
+ * about t/9 s: every query after 9·SLO is late, more than the late fraction f allows while
+ * 9·SLO < (1 − f)·span. Then no feasible configuration has fewer; otherwise the bound is 1.
  */
 function minReplicas(ctx: Ctx, id: string, p: StageProfile): number {
   const { arrivalsMs } = ctx.input;
   const spanS = ((arrivalsMs[arrivalsMs.length - 1] ?? 0) - (arrivalsMs[0] ?? 0)) / 1000;
-  if (spanS <= 0) return 1;
+  const f = ctx.input.lateFraction ?? 0.01;
+  if (spanS <= 0 || (9 * ctx.input.pipeline.sloP99Ms) / 1000 >= (1 - f) * spanS) return 1;
   const rate = (arrivalsMs.length / spanS) * (ctx.fractions[id] ?? 1);
   let mu = 0;
   for (let b = 1; b <= maxProfiledBatch(p); b *= 2) mu = Math.max(mu, replicaThroughputQps(p, b));
