@@ -9,6 +9,7 @@ import {
 } from './planner-context.ts';
 import { maxProfiledBatch, replicaThroughputQps, type StageProfile } from './profiles.ts';
 import type { PipelineConfig, StageConfig } from './simulator.ts';
+import { meanRatePerSecond } from './traces.ts';
 
 export type PlanAction = 'initialise' | 'add-replica' | 'increase-batch' | 'remove-replica' | 'downgrade-hw';
 
@@ -151,7 +152,7 @@ function minReplicas(ctx: Ctx, id: string, p: StageProfile): number {
   const spanS = ((arrivalsMs[arrivalsMs.length - 1] ?? 0) - (arrivalsMs[0] ?? 0)) / 1000;
   const f = ctx.input.lateFraction ?? 0.01;
   if (spanS <= 0 || (9 * ctx.input.pipeline.sloP99Ms) / 1000 >= (1 - f) * spanS) return 1;
-  const rate = (arrivalsMs.length / spanS) * (ctx.fractions[id] ?? 1);
+  const rate = meanRatePerSecond(arrivalsMs) * (ctx.fractions[id] ?? 1);
   let mu = 0;
   for (let b = 1; b <= maxProfiledBatch(p); b *= 2) mu = Math.max(mu, replicaThroughputQps(p, b));
   return mu > 0 ? Math.max(1, Math.ceil((0.9 * rate) / mu - 1e-9)) : 1;
