@@ -56,6 +56,8 @@ export class Agent {
   private readonly start: typeof startTask;
   private pollerDone: Promise<void> = Promise.resolve();
   private drainRun?: Promise<void>;
+  /** When the drain's grace ends (performance.now() time); only ever brought forward. */
+  private drainDeadline = Number.POSITIVE_INFINITY;
   private markDrained!: () => void;
   /** Set when the drain sequence itself failed; the program then exits non-zero. */
   drainError?: unknown;
@@ -101,9 +103,25 @@ export class Agent {
     });
   }
 
-  /** Stop taking work, finish or hand back what runs, send the DRAINED heartbeat. Idempotent. */
+  /**
+   * Stop taking work, finish or hand back what runs, send the DRAINED heartbeat. Idempotent; a request made
+   * while draining can only bring the grace's end forward (a spot warning after a rebalance drain).
+   */
   drain(request: DrainRequest): Promise<void> {
-    this.drainRun ??= this.runDrain(request)
+    const deadline = performance.now() + (request.graceMs ?? this.deps.settings.drainGraceMs);
+    if (this.drainRun) {
+      if (deadline < this.drainDeadline) {
+        this.deps.logger.log('info', 'drain deadline brought forward', {
+          reason: request.reason,
+          graceMs: request.graceMs ?? this.deps.settings.drainGraceMs,
+        });
+        this.drainDeadline = deadline;
+        this.changes.notify();
+      }
+      return this.drainRun;
+    }
+    this.drainDeadline = deadline;
+    this.drainRun = this.runDrain(request)
       .catch((error) => {
         this.drainError = error;
         this.deps.logger.log('error', 'drain failed', { error: errorText(error) });
@@ -311,7 +329,12 @@ export class Agent {
       if (entry.run) entry.run.stop('drain');
       else entry.pendingStop = 'drain';
     }
-    await this.changes.waitFor(() => this.entries.size === 0, graceMs);
+    while (this.entries.size > 0) {
+      const deadline = this.drainDeadline;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      await this.changes.waitFor(() => this.entries.size === 0 || this.drainDeadline !== deadline, left);
+    }
     for (const entry of this.entries.values()) {
       if (entry.run) entry.run.stop('drain');
       else entry.pendingStop = 'drain';

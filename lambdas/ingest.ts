@@ -2,6 +2,7 @@ import { createAwsAdapters } from '../lib/aws/adapters.ts';
 import {
   applyHeartbeat,
   applyInstanceGone,
+  applyRebalanceRecommendation,
   applySpotWarning,
   applyTaskEvent,
   type IngestDeps as CoreIngestDeps,
@@ -56,6 +57,8 @@ export async function applyIngestMessage(
     const e = message.event;
     const id = e.detail['instance-id'];
     if (e['detail-type'] === 'EC2 Spot Instance Interruption Warning') return applySpotWarning(id, deps);
+    if (e['detail-type'] === 'EC2 Instance Rebalance Recommendation')
+      return applyRebalanceRecommendation(id, deps);
     const state = e.detail.state;
     if (state !== 'shutting-down' && state !== 'terminated') return 'ignored';
     const outcome = await applyInstanceGone(id, deps);

@@ -91,6 +91,14 @@ export interface PolicySettings {
    * serve through a spot drain), or 0 to hand back at the notice (--spot-no-grace).
    */
   readonly spotServeForMs?: number;
+  /**
+   * A rebalance recommendation comes this long before each warning: the replacements are asked for then, and
+   * the interrupted headroom serves until the rebalance drain's grace (`spotRebalanceGraceMs`) or the
+   * warning's (`spotServeForMs` after it) ends, whichever is first. A recommendation may precede the trace
+   * (its replacements then serve one boot after it). Unset: no recommendation, the replacements are asked for at the warning.
+   */
+  readonly spotRebalanceLeadMs?: number;
+  readonly spotRebalanceGraceMs?: number;
 }
 
 /** What a row's worst spot interruption did, and every notice time tried (spotInterruptionEveryMs). */
@@ -392,10 +400,9 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
       ...base,
       config: serving,
       controller: withInterruption(controller(), {
-        noticeAtMs,
+        ...interruptionTiming(ctx.settings, noticeAtMs),
         lost: h.headroom,
         bootMs: bootMsOf(h.config),
-        serveForMs: ctx.settings.spotServeForMs ?? 0,
       }),
       costOf,
     }),
@@ -412,6 +419,22 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
     ...(Object.keys(h.lowered).length > 0 ? { loweredBatch: h.lowered } : {}),
     ...(Object.keys(h.rehosted).length > 0 ? { rehosted: h.rehosted } : {}),
   });
+}
+
+/**
+ * When the replacements are asked for and how long the interrupted replicas serve after that, for a warning
+ * at `warningAtMs`: at the warning, serving through its grace; or at a rebalance recommendation
+ * `spotRebalanceLeadMs` earlier, serving until the first of the two drains' ends.
+ */
+export function interruptionTiming(
+  s: Pick<PolicySettings, 'spotServeForMs' | 'spotRebalanceLeadMs' | 'spotRebalanceGraceMs'>,
+  warningAtMs: number,
+): { noticeAtMs: number; serveForMs: number } {
+  const afterWarning = s.spotServeForMs ?? 0;
+  if (s.spotRebalanceLeadMs === undefined) return { noticeAtMs: warningAtMs, serveForMs: afterWarning };
+  const at = warningAtMs - s.spotRebalanceLeadMs;
+  const grace = s.spotRebalanceGraceMs ?? Number.POSITIVE_INFINITY;
+  return { noticeAtMs: at, serveForMs: Math.min(grace, warningAtMs + afterWarning - at) };
 }
 
 /**

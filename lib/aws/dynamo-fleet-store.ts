@@ -24,7 +24,7 @@ import {
 import type { Job } from '../core/model/job.ts';
 import { assertTransition } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
-import type { InstanceStore, TaskStore } from '../core/ports.ts';
+import type { InstancePatch, InstanceStore, TaskStore } from '../core/ports.ts';
 import { addSets, isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
@@ -220,11 +220,7 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
     }
   }
 
-  async updateInstance(
-    id: string,
-    expectedVersion: number,
-    patch: Partial<Pick<Instance, 'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt'>>,
-  ): Promise<Instance> {
+  async updateInstance(id: string, expectedVersion: number, patch: InstancePatch): Promise<Instance> {
     const { sets, names, values } = addSets(
       {
         sets: ['#v = :next'],

@@ -173,6 +173,14 @@ export interface TaskStore {
   ): Promise<boolean>;
 }
 
+/** The fields of an instance record that change after it is created. */
+export type InstancePatch = Partial<
+  Pick<
+    import('./model/instance.ts').Instance,
+    'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt' | 'interruptionWarnedAt'
+  >
+>;
+
 export interface InstanceStore {
   /** Instances in the given states (all but TERMINATED by default). */
   listInstances(
@@ -185,12 +193,7 @@ export interface InstanceStore {
   updateInstance(
     id: string,
     expectedVersion: number,
-    patch: Partial<
-      Pick<
-        import('./model/instance.ts').Instance,
-        'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt'
-      >
-    >,
+    patch: InstancePatch,
   ): Promise<import('./model/instance.ts').Instance>;
 }
 

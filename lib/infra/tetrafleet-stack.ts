@@ -183,6 +183,11 @@ export class TetrafleetStack extends Stack {
       eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Spot Instance Interruption Warning'] },
       targets: [new targets.SqsQueue(this.events.queue)],
     });
+    new events.Rule(this, 'RebalanceRecommendations', {
+      description: 'EC2 rebalance recommendations (spot at elevated risk) into the events queue',
+      eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance Rebalance Recommendation'] },
+      targets: [new targets.SqsQueue(this.events.queue)],
+    });
     new events.Rule(this, 'InstanceStateChanges', {
       description: 'EC2 instance state changes into the events queue',
       eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance State-change Notification'] },

@@ -17,6 +17,8 @@ import { inferOnce, newestRouter, openLoop, type Sent } from '../support/pipelin
  * starts it -> the router dispatches to both -> the old replica is handed back when the grace ends and its
  * endpoint leaves the directory. Load runs through the router the whole time; every query must be
  * answered, and the replacement must be listed before the interrupted replica leaves (make before break).
+ * Then a rebalance recommendation for the router's instance: its router (and any replica there) is replaced
+ * the same way, the at-risk ones serving on beside their replacements while clients move to the new router.
  */
 
 const PIPELINE = 'spot-pipe';
@@ -59,12 +61,31 @@ function spotWarning(instanceId: string): string {
   });
 }
 
+/** EC2's rebalance recommendation for `instanceId`: the instance is at elevated risk of interruption. */
+function rebalanceRecommendation(instanceId: string): string {
+  const warning = JSON.parse(spotWarning(instanceId));
+  return JSON.stringify({
+    ...warning,
+    'detail-type': 'EC2 Instance Rebalance Recommendation',
+    detail: { 'instance-id': instanceId },
+  });
+}
+
+async function sendEvent(body: string): Promise<void> {
+  const sqs = new SQSClient(env.cloud.config.adapters.aws);
+  try {
+    await sqs.send(new SendMessageCommand({ QueueUrl: env.cloud.config.queues.events, MessageBody: body }));
+  } finally {
+    sqs.destroy();
+  }
+}
+
 const replicas = (endpoints: readonly ServingEndpoint[]) => endpoints.filter((e) => e.stageId === 'classify');
 const same = (a: ServingEndpoint, b: ServingEndpoint) => a.jobId === b.jobId && a.attempt === b.attempt;
 
 describe('a spot interruption of a serving replica', () => {
   it('serves every query while the replica is replaced, the new one listed before the old one leaves', async () => {
-    const { client, cloud, adapters } = env;
+    const { client, adapters } = env;
     await client.submitPipeline(spec, { pipelineId: PIPELINE });
     await client.waitForPipeline(PIPELINE, { status: 'SERVING', timeoutMs: 300_000 });
     const view = await eventually(
@@ -107,14 +128,7 @@ describe('a spot interruption of a serving replica', () => {
     })();
 
     await openLoop(send, 5, 5, sent);
-    const sqs = new SQSClient(cloud.config.adapters.aws);
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: cloud.config.queues.events,
-        MessageBody: spotWarning(victim.instanceId),
-      }),
-    );
-    sqs.destroy();
+    await sendEvent(spotWarning(victim.instanceId));
     const warnedAt = Date.now();
     // Load through the grace, until the interrupted replica has left the directory, and a little after.
     const deadline = warnedAt + (SPOT_DRAIN_GRACE_SECONDS + 120) * 1000;
@@ -163,4 +177,66 @@ describe('a spot interruption of a serving replica', () => {
       'the interrupted instance retired',
     );
   }, 900_000);
+
+  it('replaces the router and replicas of an instance EC2 recommends rebalancing, make before break', async () => {
+    // The pipeline of the test above. The at-risk instance is the router's, so a router is moved too.
+    const { client, adapters } = env;
+    const view = await eventually(
+      async () => {
+        const v = await client.getPipeline(PIPELINE);
+        return v && newestRouter(v.endpoints) && replicas(v.endpoints).length === 1 ? v : undefined;
+      },
+      120_000,
+      'a router and one replica listed',
+    );
+    let routerUrl = newestRouter(view.endpoints) as string;
+    const send = () => inferOnce(routerUrl, PIPELINE, QUERY, '1,16');
+    const instanceId = (view.endpoints.find((e) => e.url === routerUrl) as ServingEndpoint).instanceId;
+    const atRisk = view.endpoints.filter((e) => e.instanceId === instanceId);
+    const replacementOf = (listed: readonly ServingEndpoint[], old: ServingEndpoint) =>
+      listed.find((e) => e.jobId === old.jobId && e.attempt > old.attempt);
+    const sent: Promise<Sent>[] = [];
+    await openLoop(send, 5, 2, sent);
+    await sendEvent(rebalanceRecommendation(instanceId));
+    const recommendedAt = Date.now();
+    // Load until every at-risk endpoint has a replacement listed; the at-risk ones must still be listed then.
+    let listedThen: readonly ServingEndpoint[] | undefined;
+    const deadline = Date.now() + 180_000;
+    while (listedThen === undefined && Date.now() < deadline) {
+      await openLoop(send, 5, 2, sent);
+      const v = await client.getPipeline(PIPELINE);
+      if (!v) continue;
+      routerUrl = newestRouter(v.endpoints) ?? routerUrl;
+      if (atRisk.every((old) => replacementOf(v.endpoints, old))) listedThen = v.endpoints;
+    }
+    const replacedAfterMs = Date.now() - recommendedAt;
+    await openLoop(send, 5, 3, sent);
+    const results = await Promise.all(sent);
+    if (process.env.TF_E2E_DEBUG)
+      console.log(
+        JSON.stringify({
+          queries: results.length,
+          replacedAfterMs,
+          atRisk: atRisk.map((e) => e.stageId),
+          slowestMs: Math.max(...results.map((r) => r.ms)),
+        }),
+      );
+
+    expect(listedThen, 'replacements listed within 180 s').toBeDefined();
+    const now = listedThen as readonly ServingEndpoint[];
+    for (const old of atRisk) {
+      expect(
+        now.some((e) => same(e, old)),
+        `${old.stageId} still served beside its replacement`,
+      ).toBe(true);
+      expect(replacementOf(now, old)?.instanceId).not.toBe(instanceId);
+    }
+    // Clients moved to the new router: the newest router is no longer on the at-risk instance.
+    expect(now.find((e) => e.url === routerUrl)?.instanceId).not.toBe(instanceId);
+    // The at-risk instance takes no new work and drains.
+    expect((await adapters.fleetStore.getInstance(instanceId))?.state).toBe('DRAINING');
+    const failed = results.filter((r) => r.status !== 200);
+    expect(results.length).toBeGreaterThan(20);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+  }, 300_000);
 });

@@ -14,6 +14,7 @@ import { assertTransition, isTerminal } from '../../lib/core/model/job-state.ts'
 import { parseOrThrow } from '../../lib/core/model/validate.ts';
 import type {
   CreateJobResult,
+  InstancePatch,
   InstanceStore,
   JobStore,
   LeaseStore,
@@ -262,11 +263,7 @@ export class FakeInstanceStore extends Recorder<InstanceMethod> implements Insta
     if (!this.instances.has(instance.id)) this.instances.set(instance.id, copy(parsed));
   }
 
-  async updateInstance(
-    id: string,
-    expectedVersion: number,
-    patch: Partial<Pick<Instance, 'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt'>>,
-  ): Promise<Instance> {
+  async updateInstance(id: string, expectedVersion: number, patch: InstancePatch): Promise<Instance> {
     this.record('updateInstance', id, expectedVersion, patch);
     const current = this.instances.get(id);
     if (!current || current.version !== expectedVersion)

@@ -16,7 +16,7 @@ describe('TetrafleetStack in local mode', () => {
     local.template.resourceCountIs('AWS::SQS::Queue', 6);
     local.template.resourceCountIs('AWS::DynamoDB::Table', 4);
     local.template.resourceCountIs('AWS::Lambda::Function', 4);
-    local.template.resourceCountIs('AWS::Events::Rule', 4);
+    local.template.resourceCountIs('AWS::Events::Rule', 5);
     local.template.resourceCountIs('AWS::EC2::LaunchTemplate', 2);
   });
 

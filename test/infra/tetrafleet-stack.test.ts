@@ -6,6 +6,7 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { EC2_EVENT_DETAIL_TYPES } from '../../lib/core/protocol/ec2-events.ts';
 import { resourcesOf, type Synthesized, synthStack } from './synth.ts';
 
 // One bundled synth for the whole file: esbuild runs five times (four handlers and the agent).
@@ -191,17 +192,14 @@ describe('TetrafleetStack: EventBridge', () => {
     );
   });
 
-  it('routes spot interruption warnings and instance state changes into the events queue', () => {
-    for (const detailType of [
-      'EC2 Spot Instance Interruption Warning',
-      'EC2 Instance State-change Notification',
-    ]) {
+  it('routes spot interruption warnings, rebalance recommendations and state changes into the events queue', () => {
+    for (const detailType of EC2_EVENT_DETAIL_TYPES) {
       s.template.hasResourceProperties('AWS::Events::Rule', {
         EventPattern: { source: ['aws.ec2'], 'detail-type': [detailType] },
         Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(s.stack.events.queue), 'Arn'] } })],
       });
     }
-    expect(props('AWS::Events::Rule').length).toBeGreaterThanOrEqual(3);
+    expect(props('AWS::Events::Rule').length).toBeGreaterThanOrEqual(EC2_EVENT_DETAIL_TYPES.length + 2);
   });
 });
 

@@ -63,7 +63,7 @@ describe('deploying TetrafleetStack into the emulator', () => {
     expect(count('AWS::SQS::Queue')).toBe(6);
     expect(count('AWS::DynamoDB::Table')).toBe(4);
     expect(count('AWS::Lambda::Function')).toBe(4);
-    expect(count('AWS::Events::Rule')).toBe(4);
+    expect(count('AWS::Events::Rule')).toBe(5);
     expect(count('AWS::EC2::LaunchTemplate')).toBe(2);
     // Local mode: the emulator must not deliver to the handlers itself.
     expect(count('AWS::Lambda::EventSourceMapping')).toBe(0);

@@ -5,9 +5,11 @@ import { DynamoJobStore } from '../../lib/aws/dynamo-job-store.ts';
 import {
   applyHeartbeat,
   applyInstanceGone,
+  applyRebalanceRecommendation,
   applySpotWarning,
   applyTaskEvent,
   type IngestDeps,
+  REBALANCE_DRAIN_GRACE_SECONDS,
 } from '../../lib/core/control/ingest.ts';
 import type { TaskRecord } from '../../lib/core/control/task-record.ts';
 import type { Instance } from '../../lib/core/model/instance.ts';
@@ -244,6 +246,48 @@ describe('ingest against the emulator', () => {
     const handedBack = event('serve-1', { event: 'handed-back', reason: 'drain', instanceId: on.instanceId });
     expect(await applyTaskEvent(handedBack, deps)).toBe('duplicate');
     expect(await deps.jobs.get('serve-1')).toMatchObject({ status: 'PENDING', attempts: 1 });
+  });
+
+  it('moves serving tasks off on a rebalance recommendation, lets batch work run, and tightens on the warning', async () => {
+    const id = 'i-0fff00000000000f1';
+    await instance(id, 'RUNNING');
+    const on = { instanceId: id };
+    await placedJob('serve-2', { ...on, task: { kind: 'router', pipelineId: 'vision' } });
+    await placedJob('batch-2', on);
+    expect(await applyRebalanceRecommendation(id, deps)).toBe('applied');
+    expect(await applyRebalanceRecommendation(id, deps)).toBe('duplicate');
+    expect((await deps.instances.getInstance(id))?.state).toBe('DRAINING');
+    // The server is requeued and left serving (no CancelTask); the batch task is left to finish.
+    expect(channel.sent.filter((m) => m.queueUrl === `q/${id}`)).toEqual([
+      { queueUrl: `q/${id}`, kind: 'Drain', jobId: undefined },
+    ]);
+    expect(channel.drains.at(-1)).toMatchObject({
+      reason: 'rebalance-recommendation',
+      serveThroughGrace: true,
+      graceSeconds: REBALANCE_DRAIN_GRACE_SECONDS,
+    });
+    expect(await deps.jobs.get('serve-2')).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect((await deps.jobs.get('batch-2'))?.status).not.toBe('PENDING');
+
+    // The interruption warning that follows: the drain is tightened and the batch task requeued, once.
+    expect(await applySpotWarning(id, deps)).toBe('applied');
+    expect(await applySpotWarning(id, deps)).toBe('duplicate');
+    expect(channel.sent.filter((m) => m.queueUrl === `q/${id}`)).toEqual([
+      { queueUrl: `q/${id}`, kind: 'Drain', jobId: undefined },
+      { queueUrl: `q/${id}`, kind: 'Drain', jobId: undefined },
+      { queueUrl: `q/${id}`, kind: 'CancelTask', jobId: 'batch-2' },
+    ]);
+    expect(channel.drains.at(-1)).toMatchObject({ reason: 'spot-interruption', graceSeconds: 90 });
+    expect(await deps.jobs.get('batch-2')).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect(await deps.jobs.get('serve-2')).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect((await deps.instances.getInstance(id))?.interruptionWarnedAt).toBeTypeOf('number');
+  });
+
+  it("ignores a rebalance recommendation for an instance that is not the fleet's or already draining", async () => {
+    expect(await applyRebalanceRecommendation('i-0aaa0000000000099', deps)).toBe('unknown');
+    await instance('i-0aaa00000000000a9', 'DRAINING');
+    expect(await applyRebalanceRecommendation('i-0aaa00000000000a9', deps)).toBe('duplicate');
+    expect(channel.sent.filter((m) => m.queueUrl === 'q/i-0aaa00000000000a9')).toEqual([]);
   });
 
   it('requeues the work of a terminated instance once', async () => {

@@ -191,12 +191,52 @@ function nextState(current: string, wanted: string) {
 }
 
 /**
+ * How long an instance that EC2 recommends rebalancing keeps serving after the drain begins: long enough
+ * for a serving task's replacement to be placed (up to a schedule cycle), its instance to boot (a GPU type's
+ * two and a half minutes) and its model to load. Command tasks have the same time to finish before they are
+ * handed back and run elsewhere.
+ */
+export const REBALANCE_DRAIN_GRACE_SECONDS = 300;
+
+/**
  * EC2 warned that a spot instance goes in two minutes: drain it and place its work elsewhere now. Its
  * serving tasks (model servers, routers) are requeued too but left running: the drain asks the agent to
  * serve on through the grace, so a replica's replacement boots while it still takes queries (make before
  * break), and the agent hands it back when the grace ends. Other tasks are stopped at once.
+ *
+ * An instance already draining (after a rebalance recommendation, or for scale-in) gets the same: its drain
+ * is tightened to the warning's grace (the agent keeps the earlier deadline of two), and the command tasks
+ * it was left to finish are requeued. The warning is applied once per instance (`interruptionWarnedAt`).
  */
 export async function applySpotWarning(instanceId: string, deps: IngestDeps): Promise<IngestOutcome> {
+  const instance = await deps.instances.getInstance(instanceId);
+  if (!instance) return 'unknown';
+  const warnable = (i: { state: string; interruptionWarnedAt?: number }) =>
+    i.interruptionWarnedAt === undefined &&
+    (i.state === 'RUNNING' || i.state === 'PENDING' || i.state === 'DRAINING');
+  if (!warnable(instance)) return 'duplicate';
+  const now = deps.clock.now();
+  const applied = await updateInstanceWithRetry(instanceId, deps, (i) =>
+    warnable(i) ? { state: 'DRAINING', interruptionWarnedAt: now } : undefined,
+  );
+  if (!applied) return 'duplicate';
+  await sendDrain(instance.queueUrl, 'spot-interruption', SPOT_DRAIN_GRACE_SECONDS, deps);
+  await requeueInstanceTasks(instanceId, 'spot interruption warning', deps, { serveThroughGrace: true });
+  return 'applied';
+}
+
+/**
+ * EC2 recommends rebalancing a spot instance: it is at elevated risk of interruption, and the recommendation
+ * can come well before the two-minute warning (or without one following). The instance takes no new work,
+ * and its serving tasks are requeued but left serving for REBALANCE_DRAIN_GRACE_SECONDS, so their
+ * replacements start on other capacity while they still take queries; a GPU replica's boot, longer than the
+ * warning's grace, then fits. Command tasks run on and may finish within the grace: a recommendation is not
+ * an interruption. A warning that follows tightens the drain (applySpotWarning).
+ */
+export async function applyRebalanceRecommendation(
+  instanceId: string,
+  deps: IngestDeps,
+): Promise<IngestOutcome> {
   const instance = await deps.instances.getInstance(instanceId);
   if (!instance) return 'unknown';
   if (instance.state !== 'RUNNING' && instance.state !== 'PENDING') return 'duplicate';
@@ -204,17 +244,25 @@ export async function applySpotWarning(instanceId: string, deps: IngestDeps): Pr
     i.state === 'RUNNING' || i.state === 'PENDING' ? { state: 'DRAINING' } : undefined,
   );
   if (!applied) return 'duplicate';
-  if (instance.queueUrl) {
-    await deps.channel.send(instance.queueUrl, {
-      version: 1,
-      kind: 'Drain',
-      reason: 'spot-interruption',
-      graceSeconds: SPOT_DRAIN_GRACE_SECONDS,
-      serveThroughGrace: true,
-    });
-  }
-  await requeueInstanceTasks(instanceId, 'spot interruption warning', deps, { serveThroughGrace: true });
+  await sendDrain(instance.queueUrl, 'rebalance-recommendation', REBALANCE_DRAIN_GRACE_SECONDS, deps);
+  await requeueInstanceTasks(instanceId, 'rebalance recommendation', deps, { servingOnly: true });
   return 'applied';
+}
+
+async function sendDrain(
+  queueUrl: string | undefined,
+  reason: string,
+  graceSeconds: number,
+  deps: IngestDeps,
+): Promise<void> {
+  if (!queueUrl) return;
+  await deps.channel.send(queueUrl, {
+    version: 1,
+    kind: 'Drain',
+    reason,
+    graceSeconds,
+    serveThroughGrace: true,
+  });
 }
 
 /** EC2 says the instance is shutting down or gone: its running work is lost and goes back to the queue. */
@@ -232,22 +280,24 @@ export async function applyInstanceGone(instanceId: string, deps: IngestDeps): P
 
 /**
  * Requeues the current attempt of every job with an active task on the instance. `serveThroughGrace`
- * leaves serving tasks running there (see applySpotWarning).
+ * leaves serving tasks running there (see applySpotWarning); `servingOnly` requeues only serving tasks,
+ * left running, and leaves command tasks alone (see applyRebalanceRecommendation).
  */
 export async function requeueInstanceTasks(
   instanceId: string,
   reason: string,
   deps: ControlDeps,
-  options: { readonly serveThroughGrace?: boolean } = {},
+  options: { readonly serveThroughGrace?: boolean; readonly servingOnly?: boolean } = {},
 ): Promise<number> {
   const active = (await deps.tasks.activeTasks()).filter((t) => t.instanceId === instanceId);
   const runs = new Map<string, TaskRecord>();
   for (const t of active) runs.set(`${t.jobId}#${t.attempt}`, t);
+  const keepServing = options.serveThroughGrace === true || options.servingOnly === true;
   let requeued = 0;
   for (const t of runs.values()) {
-    const kind =
-      options.serveThroughGrace === true ? (await deps.jobs.get(t.jobId))?.spec.task.kind : undefined;
+    const kind = keepServing ? (await deps.jobs.get(t.jobId))?.spec.task.kind : undefined;
     const serving = kind !== undefined && kind !== 'command';
+    if (options.servingOnly === true && !serving) continue;
     const outcome = await requeueAttempt(t.jobId, t.attempt, `${reason} (${instanceId})`, deps, {
       leaveRunning: serving,
     });

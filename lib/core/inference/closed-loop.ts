@@ -189,7 +189,10 @@ export function inferlineController(o: InferlineControlOptions): PolicyControlle
 }
 
 export interface InterruptionOptions {
-  /** When the interruption notice comes. */
+  /**
+   * When the interruption notice comes (replacements are asked for then). It may precede the run (a
+   * rebalance recommendation before the trace's start): the replacements then serve one boot after it.
+   */
   readonly noticeAtMs: number;
   /** Replicas lost per stage (the warm headroom on spot, say). */
   readonly lost: Readonly<Record<string, number>>;
@@ -204,7 +207,7 @@ export interface InterruptionOptions {
 
 /**
  * A controller with one spot interruption on top, as the product handles it: at the first tick at or after
- * the notice, replacements for the lost replicas are asked for (serving one boot later), and the lost
+ * the notice, replacements for the lost replicas are asked for (serving one boot after the notice), and the lost
  * replicas stop serving at the first tick at or after `serveForMs` past the notice. Everything else is the
  * inner controller's.
  */
@@ -223,7 +226,8 @@ export function withInterruption(inner: PolicyController, o: InterruptionOptions
       }
       if (!replaced && now >= o.noticeAtMs) {
         replaced = true;
-        for (const [stage, n] of stages) out.push({ stage, delta: n, activationDelayMs: o.bootMs(stage) });
+        for (const [stage, n] of stages)
+          out.push({ stage, delta: n, activationDelayMs: Math.max(0, o.noticeAtMs + o.bootMs(stage) - now) });
       }
       return out;
     },

@@ -7,7 +7,10 @@ export const INSTANCE_STATES = ['PENDING', 'RUNNING', 'DRAINING', 'TERMINATING',
 export const InstanceStateSchema = z.enum(INSTANCE_STATES);
 export type InstanceState = z.infer<typeof InstanceStateSchema>;
 
-/** PENDING: launched, agent not yet heard from. DRAINING: takes no new work (spot warning, scale-in). */
+/**
+ * PENDING: launched, agent not yet heard from. DRAINING: takes no new work (spot warning, rebalance
+ * recommendation, scale-in).
+ */
 export const INSTANCE_TRANSITIONS: Readonly<Record<InstanceState, readonly InstanceState[]>> = Object.freeze({
   PENDING: ['RUNNING', 'DRAINING', 'TERMINATING', 'TERMINATED'],
   RUNNING: ['DRAINING', 'TERMINATING', 'TERMINATED'],
@@ -34,6 +37,11 @@ export const InstanceSchema = z.object({
   /** Last time a task ran or finished here; drives idle termination. */
   lastBusyAt: z.number().int().optional(),
   queueUrl: z.string().optional(),
+  /**
+   * When EC2's spot interruption warning for it was applied. A drain begun earlier (a rebalance
+   * recommendation, scale-in) is tightened to the warning's grace once, and a repeated warning is a no-op.
+   */
+  interruptionWarnedAt: z.number().int().optional(),
   version: z.number().int().min(0).default(0),
 });
 export type Instance = z.infer<typeof InstanceSchema>;

@@ -25,6 +25,16 @@ export const SpotInterruptionSchema = z.looseObject({
   }),
 });
 
+/**
+ * EC2's early sign that a spot instance is at elevated risk of interruption. It can come before the
+ * two-minute warning, or not at all; AWS advises moving work off the instance proactively.
+ */
+export const RebalanceRecommendationSchema = z.looseObject({
+  ...Ec2EventBase,
+  'detail-type': z.literal('EC2 Instance Rebalance Recommendation'),
+  detail: z.looseObject({ 'instance-id': INSTANCE_ID }),
+});
+
 export const InstanceStateChangeSchema = z.looseObject({
   ...Ec2EventBase,
   'detail-type': z.literal('EC2 Instance State-change Notification'),
@@ -36,12 +46,18 @@ export const InstanceStateChangeSchema = z.looseObject({
   }),
 });
 
+/** The EC2 events the stack's rules route into the events queue. */
+export const EC2_EVENT_DETAIL_TYPES = [
+  'EC2 Spot Instance Interruption Warning',
+  'EC2 Instance Rebalance Recommendation',
+  'EC2 Instance State-change Notification',
+] as const;
+
 export const Ec2EventSchema = z.discriminatedUnion(
   'detail-type',
-  [SpotInterruptionSchema, InstanceStateChangeSchema],
+  [SpotInterruptionSchema, RebalanceRecommendationSchema, InstanceStateChangeSchema],
   {
-    error:
-      'detail-type must be EC2 Spot Instance Interruption Warning or EC2 Instance State-change Notification',
+    error: `detail-type must be one of: ${EC2_EVENT_DETAIL_TYPES.join(', ')}`,
   },
 );
 export type Ec2Event = z.output<typeof Ec2EventSchema>;

@@ -258,6 +258,31 @@ describe('agent', () => {
     expect(agent.state).toBe('DRAINED');
   });
 
+  it("brings a drain's end forward on a tighter request (a spot warning after a rebalance drain)", async () => {
+    const { agent, queue, sink, dir } = await setup();
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    const first = agent.drain({ reason: 'rebalance-recommendation', graceMs: 600_000 });
+    await waitFor(() => agent.state === 'DRAINING', 'draining');
+    expect(sink.events().map((e) => e.event)).toEqual(['started']);
+    // Were the ten-minute grace kept, neither drain would settle within the test's timeout.
+    await agent.drain({ reason: 'spot-interruption', graceMs: 50 });
+    await first;
+    expect(sink.events().at(-1)).toMatchObject({ event: 'handed-back', reason: 'drain' });
+    expect(agent.state).toBe('DRAINED');
+  });
+
+  it("never pushes a drain's end back on a looser request", async () => {
+    const { agent, queue, sink, dir } = await setup();
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    const first = agent.drain({ reason: 'spot-interruption', graceMs: 50 });
+    await agent.drain({ reason: 'scale-in', graceMs: 600_000 });
+    await first;
+    expect(sink.events().at(-1)).toMatchObject({ event: 'handed-back', reason: 'drain' });
+    expect(agent.state).toBe('DRAINED');
+  });
+
   it('lets a task finish within the drain grace and then reports it normally', async () => {
     const { agent, queue, sink, dir } = await setup();
     const go = join(dir, 'go');

@@ -182,26 +182,49 @@ describe('closed-loop simulation', () => {
           serveForMs,
         }),
       }).timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a]);
-    // The first tick at or after the notice is 30: replacements are asked for then and serve from 130.
-    // Lost at the notice: one replica serves until the replacements do.
+    // The first tick at or after the notice is 30: replacements are asked for then and serve one boot after
+    // the notice, from 125. Lost at the notice: one replica serves until the replacements do.
     expect(run(0)).toEqual([
       [0, 3, 3],
       [30, 3, 1],
-      [130, 3, 3],
+      [125, 3, 3],
     ]);
-    // Serving on for 60 ms, less than a boot: five paid for while both run, and the gap shrinks to 90-130.
+    // Serving on for 60 ms, less than a boot: five paid for while both run, and the gap shrinks to 90-125.
     expect(run(60)).toEqual([
       [0, 3, 3],
       [30, 5, 3],
       [90, 3, 1],
-      [130, 3, 3],
+      [125, 3, 3],
     ]);
     // Serving on past the replacements' boot: no gap at all.
     expect(run(150)).toEqual([
       [0, 3, 3],
       [30, 5, 3],
-      [130, 5, 5],
+      [125, 5, 5],
       [180, 3, 3],
+    ]);
+  });
+
+  it('boots the replacements from a notice that precedes the run (an early rebalance recommendation)', () => {
+    const timeline = runClosedLoop({
+      pipeline: single,
+      config: { a: stage({ replicas: 3 }) },
+      profileOf: () => flat(1),
+      arrivalsMs: evenly(10, 300),
+      sloMs: 1000,
+      controller: withInterruption(fixedController(10), {
+        noticeAtMs: -60,
+        lost: { a: 2 },
+        bootMs: () => 100,
+        serveForMs: 150,
+      }),
+    }).timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a]);
+    // Asked for at the first tick (10), serving from 40 (one boot after the notice); the lost ones go at 90.
+    expect(timeline).toEqual([
+      [0, 3, 3],
+      [10, 5, 3],
+      [40, 5, 5],
+      [90, 3, 3],
     ]);
   });
 

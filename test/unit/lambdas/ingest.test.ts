@@ -195,6 +195,22 @@ describe('applyIngestMessage for pipelines', () => {
     expect(await left()).toEqual(['up']);
   });
 
+  it('drains a fleet instance on a rebalance recommendation, once', async () => {
+    const rebalance = {
+      ...spotWarning,
+      'detail-type': 'EC2 Instance Rebalance Recommendation',
+      detail: { 'instance-id': 'i-0123456789abcdef0' },
+    };
+    const decoded = decodeIngestMessage(JSON.stringify(rebalance));
+    if (!decoded.ok) throw new Error('fixture must decode');
+    const control = core();
+    expect(await applyIngestMessage(decoded.value, control)).toBe('unknown');
+    await control.instances.putInstance(InstanceSchema.parse(instance({ version: 0 })));
+    expect(await applyIngestMessage(decoded.value, control)).toBe('applied');
+    expect((await control.instances.getInstance('i-0123456789abcdef0'))?.state).toBe('DRAINING');
+    expect(await applyIngestMessage(decoded.value, control)).toBe('duplicate');
+  });
+
   it('stores a model profile sent on its own, but not a GPU type measured on CPU', async () => {
     const w = pipelineWorld();
     const profile = (instanceType: string, provider: string) =>

@@ -9,6 +9,7 @@ import {
   InstanceStateChangeSchema,
   LatencyReportSchema,
   PipelineReportSchema,
+  RebalanceRecommendationSchema,
   ReplicaRequestSchema,
   RunTaskSchema,
   ServeModelSchema,
@@ -31,6 +32,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   Heartbeat: HeartbeatSchema,
   LatencyReport: LatencyReportSchema,
   SpotInterruption: SpotInterruptionSchema,
+  RebalanceRecommendation: RebalanceRecommendationSchema,
   InstanceStateChange: InstanceStateChangeSchema,
 };
 
