@@ -276,6 +276,18 @@ export class Agent {
   }
 
   private async onCancel(cancel: CancelTask): Promise<void> {
+    const afterMs = (cancel.afterSeconds ?? 0) * 1000;
+    if (afterMs > 0) {
+      // A serving task moved elsewhere serves on until then (make before break); the drain's end clears it.
+      this.deps.logger.log('info', 'cancel scheduled', {
+        jobId: cancel.jobId,
+        attempt: cancel.attempt,
+        afterMs,
+      });
+      const { afterSeconds: _later, ...now } = cancel;
+      this.timers.push(setTimeout(() => this.track(this.onCancel(now)), afterMs));
+      return;
+    }
     // Remembered so that a RunTask arriving after its CancelTask (SQS does not order) never runs.
     this.cancels.set(cancelKey(cancel), cancel);
     const note = cancelNote(cancel);

@@ -38,7 +38,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { REBALANCE_DRAIN_GRACE_SECONDS, SPOT_DRAIN_GRACE_SECONDS } from '../lib/core/control/ingest.ts';
+import { REBALANCE_SERVE_SECONDS, SPOT_DRAIN_GRACE_SECONDS } from '../lib/core/control/ingest.ts';
 import { HEADROOM_SURGE_FACTOR, PLAN_SLACK_MAX } from '../lib/core/inference/headroom.ts';
 import { PLANNING_LATE_FRACTION } from '../lib/core/inference/planner.ts';
 import { findInstanceType } from '../lib/core/model/catalog.ts';
@@ -196,13 +196,13 @@ async function main(): Promise<void> {
  * `--spot-interruptions [S]`: notices every S seconds (default 30); only with --spot-headroom. The lost
  * headroom serves through the product's drain grace, or not at all with --spot-no-grace.
  * `--spot-rebalance-lead L`: a rebalance recommendation comes L seconds before each warning, and the
- * product's rebalance drain starts the replacements then (not with --spot-no-grace).
+ * product's rebalance handling starts the replacements then (not with --spot-no-grace).
  */
 function spotInterruptions(): {
   spotInterruptionEveryMs?: number;
   spotServeForMs?: number;
   spotRebalanceLeadMs?: number;
-  spotRebalanceGraceMs?: number;
+  spotRebalanceServeMs?: number;
 } {
   const i = process.argv.indexOf('--spot-interruptions');
   if (i < 0) {
@@ -228,7 +228,7 @@ function spotInterruptions(): {
   return {
     ...out,
     spotRebalanceLeadMs: lead * 1000,
-    spotRebalanceGraceMs: REBALANCE_DRAIN_GRACE_SECONDS * 1000,
+    spotRebalanceServeMs: REBALANCE_SERVE_SECONDS * 1000,
   };
 }
 
@@ -274,7 +274,7 @@ function parameters(s: PolicySettings, rateScale: number): Record<string, string
     oracle: `not a policy but a cost reference: the planner re-run on every ${ORACLE_WINDOW_MS / 1000} s window of the evaluation trace itself (known in advance), held to at most ${ORACLE_LATE_FRACTION * 100}% of each window's queries over the SLO, switching configuration instantly and free between windows (no boot latency, no headroom), each window simulated from empty queues; cost is the time-weighted mean of the windows' packed costs`,
     bootLatency: JSON.stringify(boot),
     cost: s.spotHeadroom
-      ? `replica-seconds over the trace, each interval priced as packings onto whole EC2 instances, averaged to $/h: inferline's warm headroom slots at spot prices (--spot-headroom, the catalog's per-family discount; ${s.spotInterruptionEveryMs === undefined ? 'interruptions not simulated' : `each inferline row the worst of one interruption of all its headroom, noticed every ${s.spotInterruptionEveryMs / 1000} s in turn: ${s.spotRebalanceLeadMs === undefined ? 'replacements are asked for at the notice' : `replacements are asked for at a rebalance recommendation ${s.spotRebalanceLeadMs / 1000} s before the notice`} and serve one boot after it, and the interrupted headroom serves on for ${(s.spotServeForMs ?? 0) / 1000} s after the notice (${s.spotServeForMs ? "the product's drain grace: serving tasks serve through a spot drain" : 'handed back at the notice, --spot-no-grace'}${s.spotRebalanceGraceMs === undefined ? '' : `, or until the rebalance drain's ${s.spotRebalanceGraceMs / 1000} s grace ends if that is sooner`}); the row's miss rate is the worst run's and its cost the uninterrupted run's (the worst run's, its replacements priced on-demand while both run, in interruptions.worstCostPerHour)`}), every other replica on-demand`
+      ? `replica-seconds over the trace, each interval priced as packings onto whole EC2 instances, averaged to $/h: inferline's warm headroom slots at spot prices (--spot-headroom, the catalog's per-family discount; ${s.spotInterruptionEveryMs === undefined ? 'interruptions not simulated' : `each inferline row the worst of one interruption of all its headroom, noticed every ${s.spotInterruptionEveryMs / 1000} s in turn: ${s.spotRebalanceLeadMs === undefined ? 'replacements are asked for at the notice' : `replacements are asked for at a rebalance recommendation ${s.spotRebalanceLeadMs / 1000} s before the notice`} and serve one boot after it, and the interrupted headroom serves on for ${(s.spotServeForMs ?? 0) / 1000} s after the notice (${s.spotServeForMs ? "the product's drain grace: serving tasks serve through a spot drain" : 'handed back at the notice, --spot-no-grace'}${s.spotRebalanceServeMs === undefined ? '' : `, or ${s.spotRebalanceServeMs / 1000} s after the recommendation if that is sooner: a rebalance moves serving tasks off that long before stopping them`}); the row's miss rate is the worst run's and its cost the uninterrupted run's (the worst run's, its replacements priced on-demand while both run, in interruptions.worstCostPerHour)`}), every other replica on-demand`
       : 'replica-seconds over the trace, each interval priced as one packing of its replicas (headroom included) onto whole on-demand EC2 instances, averaged to $/h',
   };
 }

@@ -93,12 +93,13 @@ export interface PolicySettings {
   readonly spotServeForMs?: number;
   /**
    * A rebalance recommendation comes this long before each warning: the replacements are asked for then, and
-   * the interrupted headroom serves until the rebalance drain's grace (`spotRebalanceGraceMs`) or the
-   * warning's (`spotServeForMs` after it) ends, whichever is first. A recommendation may precede the trace
-   * (its replacements then serve one boot after it). Unset: no recommendation, the replacements are asked for at the warning.
+   * the interrupted headroom serves until `spotRebalanceServeMs` after the recommendation (the product stops a
+   * moved serving task that long after it) or `spotServeForMs` after the warning, whichever is first. A
+   * recommendation may precede the trace (its replacements then serve one boot after it). Unset: no
+   * recommendation, the replacements are asked for at the warning.
    */
   readonly spotRebalanceLeadMs?: number;
-  readonly spotRebalanceGraceMs?: number;
+  readonly spotRebalanceServeMs?: number;
 }
 
 /** What a row's worst spot interruption did, and every notice time tried (spotInterruptionEveryMs). */
@@ -424,16 +425,17 @@ export function runPolicy(ctx: Context, policy: PolicyName): PolicyRow {
 /**
  * When the replacements are asked for and how long the interrupted replicas serve after that, for a warning
  * at `warningAtMs`: at the warning, serving through its grace; or at a rebalance recommendation
- * `spotRebalanceLeadMs` earlier, serving until the first of the two drains' ends.
+ * `spotRebalanceLeadMs` earlier, serving until the first of the two ends (spotRebalanceServeMs after the
+ * recommendation, spotServeForMs after the warning).
  */
 export function interruptionTiming(
-  s: Pick<PolicySettings, 'spotServeForMs' | 'spotRebalanceLeadMs' | 'spotRebalanceGraceMs'>,
+  s: Pick<PolicySettings, 'spotServeForMs' | 'spotRebalanceLeadMs' | 'spotRebalanceServeMs'>,
   warningAtMs: number,
 ): { noticeAtMs: number; serveForMs: number } {
   const afterWarning = s.spotServeForMs ?? 0;
   if (s.spotRebalanceLeadMs === undefined) return { noticeAtMs: warningAtMs, serveForMs: afterWarning };
   const at = warningAtMs - s.spotRebalanceLeadMs;
-  const grace = s.spotRebalanceGraceMs ?? Number.POSITIVE_INFINITY;
+  const grace = s.spotRebalanceServeMs ?? Number.POSITIVE_INFINITY;
   return { noticeAtMs: at, serveForMs: Math.min(grace, warningAtMs + afterWarning - at) };
 }
 

@@ -177,7 +177,13 @@ export interface TaskStore {
 export type InstancePatch = Partial<
   Pick<
     import('./model/instance.ts').Instance,
-    'state' | 'lastHeartbeatAt' | 'lastBusyAt' | 'queueUrl' | 'readyAt' | 'interruptionWarnedAt'
+    | 'state'
+    | 'lastHeartbeatAt'
+    | 'lastBusyAt'
+    | 'queueUrl'
+    | 'readyAt'
+    | 'interruptionWarnedAt'
+    | 'rebalanceRecommendedAt'
   >
 >;
 

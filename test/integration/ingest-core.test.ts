@@ -9,7 +9,7 @@ import {
   applySpotWarning,
   applyTaskEvent,
   type IngestDeps,
-  REBALANCE_DRAIN_GRACE_SECONDS,
+  REBALANCE_SERVE_SECONDS,
 } from '../../lib/core/control/ingest.ts';
 import type { TaskRecord } from '../../lib/core/control/task-record.ts';
 import type { Instance } from '../../lib/core/model/instance.ts';
@@ -26,6 +26,7 @@ import { jobSpec } from '../unit/model/builders.ts';
 class RecordingChannel implements InstanceChannel {
   readonly sent: { queueUrl: string; kind: string; jobId?: string }[] = [];
   readonly drains: Parameters<InstanceChannel['send']>[1][] = [];
+  readonly cancels: Parameters<InstanceChannel['send']>[1][] = [];
   readonly closed: string[] = [];
   async open(instanceId: string) {
     return `q/${instanceId}`;
@@ -33,6 +34,7 @@ class RecordingChannel implements InstanceChannel {
   async send(queueUrl: string, message: Parameters<InstanceChannel['send']>[1]) {
     this.sent.push({ queueUrl, kind: message.kind, jobId: 'jobId' in message ? message.jobId : undefined });
     if (message.kind === 'Drain') this.drains.push(message);
+    if (message.kind === 'CancelTask') this.cancels.push(message);
   }
   async close(queueUrl: string) {
     this.closed.push(queueUrl);
@@ -248,39 +250,41 @@ describe('ingest against the emulator', () => {
     expect(await deps.jobs.get('serve-1')).toMatchObject({ status: 'PENDING', attempts: 1 });
   });
 
-  it('moves serving tasks off on a rebalance recommendation, lets batch work run, and tightens on the warning', async () => {
+  it('cordons an instance on a rebalance recommendation, moving only its serving tasks, and drains it on the warning', async () => {
     const id = 'i-0fff00000000000f1';
     await instance(id, 'RUNNING');
     const on = { instanceId: id };
     await placedJob('serve-2', { ...on, task: { kind: 'router', pipelineId: 'vision' } });
     await placedJob('batch-2', on);
+    now = 50_000;
     expect(await applyRebalanceRecommendation(id, deps)).toBe('applied');
     expect(await applyRebalanceRecommendation(id, deps)).toBe('duplicate');
-    expect((await deps.instances.getInstance(id))?.state).toBe('DRAINING');
-    // The server is requeued and left serving (no CancelTask); the batch task is left to finish.
-    expect(channel.sent.filter((m) => m.queueUrl === `q/${id}`)).toEqual([
-      { queueUrl: `q/${id}`, kind: 'Drain', jobId: undefined },
-    ]);
-    expect(channel.drains.at(-1)).toMatchObject({
-      reason: 'rebalance-recommendation',
-      serveThroughGrace: true,
-      graceSeconds: REBALANCE_DRAIN_GRACE_SECONDS,
+    expect(await deps.instances.getInstance(id)).toMatchObject({
+      state: 'DRAINING',
+      rebalanceRecommendedAt: 50_000,
     });
+    // No Drain: the agent keeps polling. The server is requeued and stopped only after it has served on.
+    expect(channel.sent.filter((m) => m.queueUrl === `q/${id}`)).toEqual([
+      { queueUrl: `q/${id}`, kind: 'CancelTask', jobId: 'serve-2' },
+    ]);
+    expect(channel.cancels.at(-1)).toMatchObject({ jobId: 'serve-2', afterSeconds: REBALANCE_SERVE_SECONDS });
     expect(await deps.jobs.get('serve-2')).toMatchObject({ status: 'PENDING', attempts: 1 });
-    expect((await deps.jobs.get('batch-2'))?.status).not.toBe('PENDING');
+    // The batch task runs on.
+    expect((await deps.jobs.get('batch-2'))?.status).toBe('PLACED');
+    expect((await deps.tasks.activeTasks()).filter((t) => t.instanceId === id).map((t) => t.jobId)).toEqual([
+      'batch-2',
+    ]);
 
-    // The interruption warning that follows: the drain is tightened and the batch task requeued, once.
+    // The interruption warning that follows drains it and requeues the batch task, once.
     expect(await applySpotWarning(id, deps)).toBe('applied');
     expect(await applySpotWarning(id, deps)).toBe('duplicate');
-    expect(channel.sent.filter((m) => m.queueUrl === `q/${id}`)).toEqual([
-      { queueUrl: `q/${id}`, kind: 'Drain', jobId: undefined },
+    expect(channel.sent.filter((m) => m.queueUrl === `q/${id}`).slice(1)).toEqual([
       { queueUrl: `q/${id}`, kind: 'Drain', jobId: undefined },
       { queueUrl: `q/${id}`, kind: 'CancelTask', jobId: 'batch-2' },
     ]);
     expect(channel.drains.at(-1)).toMatchObject({ reason: 'spot-interruption', graceSeconds: 90 });
     expect(await deps.jobs.get('batch-2')).toMatchObject({ status: 'PENDING', attempts: 1 });
-    expect(await deps.jobs.get('serve-2')).toMatchObject({ status: 'PENDING', attempts: 1 });
-    expect((await deps.instances.getInstance(id))?.interruptionWarnedAt).toBeTypeOf('number');
+    expect((await deps.instances.getInstance(id))?.interruptionWarnedAt).toBe(50_000);
   });
 
   it("ignores a rebalance recommendation for an instance that is not the fleet's or already draining", async () => {

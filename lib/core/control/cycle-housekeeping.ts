@@ -11,6 +11,7 @@ import type { RunTaskInput } from '../protocol/tasks.ts';
 import { readyAtOf } from './capacity.ts';
 import type { CycleConfig } from './cycle-config.ts';
 import type { CycleState } from './cycle-state.ts';
+import { REBALANCE_SERVE_SECONDS } from './ingest.ts';
 import { runTaskFor } from './run-task.ts';
 import type { TaskRecord } from './task-record.ts';
 
@@ -95,6 +96,19 @@ export function silence(inst: Instance, now: number, config: CycleConfig): strin
   const last = inst.lastHeartbeatAt ?? inst.launchedAt;
   if (now - last <= timeoutMs) return undefined;
   return `no heartbeat for ${secs(now - last)}s (timeout ${config.heartbeatTimeoutSeconds}s)`;
+}
+
+/**
+ * Why a cordoned instance (EC2 recommended rebalancing it) is done: no command task left on it, and its moved
+ * serving tasks past the time they serve on (REBALANCE_SERVE_SECONDS). Undefined while it still has work,
+ * and for an instance since warned of its interruption (that one drains and reports DRAINED itself).
+ */
+export function rebalanced(inst: Instance, hasTasks: boolean, now: number): string | undefined {
+  const at = inst.rebalanceRecommendedAt;
+  if (inst.state !== 'DRAINING' || at === undefined || inst.interruptionWarnedAt !== undefined)
+    return undefined;
+  if (hasTasks || now - at < REBALANCE_SERVE_SECONDS * 1000) return undefined;
+  return `rebalance recommended ${secs(now - at)}s ago; its work has moved or finished`;
 }
 
 function adopt(state: CycleState): Pick<Housekeeping, 'adoptions' | 'cloudTerminations'> {
@@ -187,6 +201,19 @@ export function decideHousekeeping(state: CycleState, config: CycleConfig): Hous
   for (const inst of state.instances) {
     if (reconciled.has(inst.id)) continue;
     const why = silence(inst, state.now, config);
+    if (why)
+      retirements.push({
+        instanceId: inst.id,
+        version: inst.version,
+        queueUrl: inst.queueUrl,
+        terminate: true,
+        reason: why,
+      });
+  }
+  const busy = new Set(state.tasks.map((t) => t.instanceId));
+  for (const inst of state.instances) {
+    if (retirements.some((r) => r.instanceId === inst.id)) continue;
+    const why = rebalanced(inst, busy.has(inst.id), state.now);
     if (why)
       retirements.push({
         instanceId: inst.id,

@@ -191,12 +191,11 @@ function nextState(current: string, wanted: string) {
 }
 
 /**
- * How long an instance that EC2 recommends rebalancing keeps serving after the drain begins: long enough
- * for a serving task's replacement to be placed (up to a schedule cycle), its instance to boot (a GPU type's
- * two and a half minutes) and its model to load. Command tasks have the same time to finish before they are
- * handed back and run elsewhere.
+ * How long a serving task moved off an instance EC2 recommends rebalancing serves on there: long enough for
+ * its replacement to be placed (up to a schedule cycle), its instance to boot (a GPU type's two and a half
+ * minutes) and its model to load. The instance is retired once this has passed and no command task is left.
  */
-export const REBALANCE_DRAIN_GRACE_SECONDS = 300;
+export const REBALANCE_SERVE_SECONDS = 300;
 
 /**
  * EC2 warned that a spot instance goes in two minutes: drain it and place its work elsewhere now. Its
@@ -204,9 +203,10 @@ export const REBALANCE_DRAIN_GRACE_SECONDS = 300;
  * serve on through the grace, so a replica's replacement boots while it still takes queries (make before
  * break), and the agent hands it back when the grace ends. Other tasks are stopped at once.
  *
- * An instance already draining (after a rebalance recommendation, or for scale-in) gets the same: its drain
- * is tightened to the warning's grace (the agent keeps the earlier deadline of two), and the command tasks
- * it was left to finish are requeued. The warning is applied once per instance (`interruptionWarnedAt`).
+ * An instance already DRAINING gets the same: one cordoned after a rebalance recommendation is drained now and
+ * the command tasks it was left to finish are requeued; one draining for scale-in has its drain brought
+ * forward to the warning's grace (by the agent's own notice on EC2: a draining agent reads no more
+ * messages). The warning is applied once per instance (`interruptionWarnedAt`).
  */
 export async function applySpotWarning(instanceId: string, deps: IngestDeps): Promise<IngestOutcome> {
   const instance = await deps.instances.getInstance(instanceId);
@@ -220,18 +220,28 @@ export async function applySpotWarning(instanceId: string, deps: IngestDeps): Pr
     warnable(i) ? { state: 'DRAINING', interruptionWarnedAt: now } : undefined,
   );
   if (!applied) return 'duplicate';
-  await sendDrain(instance.queueUrl, 'spot-interruption', SPOT_DRAIN_GRACE_SECONDS, deps);
+  if (instance.queueUrl) {
+    await deps.channel.send(instance.queueUrl, {
+      version: 1,
+      kind: 'Drain',
+      reason: 'spot-interruption',
+      graceSeconds: SPOT_DRAIN_GRACE_SECONDS,
+      serveThroughGrace: true,
+    });
+  }
   await requeueInstanceTasks(instanceId, 'spot interruption warning', deps, { serveThroughGrace: true });
   return 'applied';
 }
 
 /**
  * EC2 recommends rebalancing a spot instance: it is at elevated risk of interruption, and the recommendation
- * can come well before the two-minute warning (or without one following). The instance takes no new work,
- * and its serving tasks are requeued but left serving for REBALANCE_DRAIN_GRACE_SECONDS, so their
- * replacements start on other capacity while they still take queries; a GPU replica's boot, longer than the
- * warning's grace, then fits. Command tasks run on and may finish within the grace: a recommendation is not
- * an interruption. A warning that follows tightens the drain (applySpotWarning).
+ * can come well before the two-minute warning, or with none following. The instance is cordoned: it takes no
+ * new work (DRAINING), but its agent is not told to drain. Its serving tasks are requeued, each with a
+ * CancelTask that takes effect REBALANCE_SERVE_SECONDS later, so their replacements start on other capacity
+ * while they still take queries; a GPU replica's boot, longer than a warning's grace, then fits. Command
+ * tasks run on to their end (a recommendation is not an interruption) and can still be cancelled; the
+ * schedule cycle retires the instance once they are done (decideHousekeeping). A warning that follows drains
+ * it at once (applySpotWarning).
  */
 export async function applyRebalanceRecommendation(
   instanceId: string,
@@ -240,29 +250,18 @@ export async function applyRebalanceRecommendation(
   const instance = await deps.instances.getInstance(instanceId);
   if (!instance) return 'unknown';
   if (instance.state !== 'RUNNING' && instance.state !== 'PENDING') return 'duplicate';
+  const now = deps.clock.now();
   const applied = await updateInstanceWithRetry(instanceId, deps, (i) =>
-    i.state === 'RUNNING' || i.state === 'PENDING' ? { state: 'DRAINING' } : undefined,
+    i.state === 'RUNNING' || i.state === 'PENDING'
+      ? { state: 'DRAINING', rebalanceRecommendedAt: now }
+      : undefined,
   );
   if (!applied) return 'duplicate';
-  await sendDrain(instance.queueUrl, 'rebalance-recommendation', REBALANCE_DRAIN_GRACE_SECONDS, deps);
-  await requeueInstanceTasks(instanceId, 'rebalance recommendation', deps, { servingOnly: true });
-  return 'applied';
-}
-
-async function sendDrain(
-  queueUrl: string | undefined,
-  reason: string,
-  graceSeconds: number,
-  deps: IngestDeps,
-): Promise<void> {
-  if (!queueUrl) return;
-  await deps.channel.send(queueUrl, {
-    version: 1,
-    kind: 'Drain',
-    reason,
-    graceSeconds,
-    serveThroughGrace: true,
+  await requeueInstanceTasks(instanceId, 'rebalance recommendation', deps, {
+    servingOnly: true,
+    cancelAfterSeconds: REBALANCE_SERVE_SECONDS,
   });
+  return 'applied';
 }
 
 /** EC2 says the instance is shutting down or gone: its running work is lost and goes back to the queue. */
@@ -281,13 +280,17 @@ export async function applyInstanceGone(instanceId: string, deps: IngestDeps): P
 /**
  * Requeues the current attempt of every job with an active task on the instance. `serveThroughGrace`
  * leaves serving tasks running there (see applySpotWarning); `servingOnly` requeues only serving tasks,
- * left running, and leaves command tasks alone (see applyRebalanceRecommendation).
+ * stopped `cancelAfterSeconds` from now, and leaves command tasks alone (see applyRebalanceRecommendation).
  */
 export async function requeueInstanceTasks(
   instanceId: string,
   reason: string,
   deps: ControlDeps,
-  options: { readonly serveThroughGrace?: boolean; readonly servingOnly?: boolean } = {},
+  options: {
+    readonly serveThroughGrace?: boolean;
+    readonly servingOnly?: boolean;
+    readonly cancelAfterSeconds?: number;
+  } = {},
 ): Promise<number> {
   const active = (await deps.tasks.activeTasks()).filter((t) => t.instanceId === instanceId);
   const runs = new Map<string, TaskRecord>();
@@ -298,9 +301,19 @@ export async function requeueInstanceTasks(
     const kind = keepServing ? (await deps.jobs.get(t.jobId))?.spec.task.kind : undefined;
     const serving = kind !== undefined && kind !== 'command';
     if (options.servingOnly === true && !serving) continue;
-    const outcome = await requeueAttempt(t.jobId, t.attempt, `${reason} (${instanceId})`, deps, {
-      leaveRunning: serving,
-    });
+    const outcome = await requeueAttempt(
+      t.jobId,
+      t.attempt,
+      `${reason} (${instanceId})`,
+      deps,
+      options.servingOnly === true
+        ? {
+            ...(options.cancelAfterSeconds !== undefined
+              ? { cancelAfterSeconds: options.cancelAfterSeconds }
+              : {}),
+          }
+        : { leaveRunning: serving },
+    );
     if (outcome !== 'unchanged') requeued++;
   }
   return requeued;

@@ -58,6 +58,11 @@ export interface StopOptions {
    * hands them back itself (a spot interruption's serving tasks, which serve on while they are replaced).
    */
   readonly leaveRunning?: boolean;
+  /**
+   * Ask the instance to stop them this long from now rather than at once (CancelTask.afterSeconds): serving
+   * tasks moved off an instance EC2 recommends rebalancing serve on while their replacements start.
+   */
+  readonly cancelAfterSeconds?: number;
 }
 
 /** Marks active tasks `to` and asks their instances to stop them (a no-op for tasks already ended). */
@@ -82,6 +87,7 @@ export async function stopTasks(
         taskIndex: task.taskIndex,
         attempt: task.attempt,
         reason,
+        ...(options.cancelAfterSeconds !== undefined ? { afterSeconds: options.cancelAfterSeconds } : {}),
       });
     }
   }

@@ -42,6 +42,12 @@ export const InstanceSchema = z.object({
    * recommendation, scale-in) is tightened to the warning's grace once, and a repeated warning is a no-op.
    */
   interruptionWarnedAt: z.number().int().optional(),
+  /**
+   * When EC2 recommended rebalancing it (a spot instance at elevated risk). It then takes no new work
+   * (DRAINING) while its agent runs on: serving tasks move off, command tasks may finish, and it is retired
+   * once idle.
+   */
+  rebalanceRecommendedAt: z.number().int().optional(),
   version: z.number().int().min(0).default(0),
 });
 export type Instance = z.infer<typeof InstanceSchema>;

@@ -74,6 +74,16 @@ export const CancelTaskSchema = envelope('CancelTask', {
   attempt: AttemptSchema.optional(),
   /** Why, for the report and logs (e.g. `user`, `expired`). */
   reason: z.string().max(256).optional(),
+  /**
+   * Stop the task this long after the message arrives rather than at once. The control plane sets it on a
+   * serving task it has requeued from an instance EC2 recommends rebalancing: the task serves on while its
+   * replacement starts elsewhere (make before break).
+   */
+  afterSeconds: z
+    .number({ error: 'afterSeconds must be a number' })
+    .min(0, { error: 'afterSeconds must be at least 0' })
+    .max(3600, { error: 'afterSeconds must be at most 3,600' })
+    .optional(),
 });
 export type CancelTask = z.output<typeof CancelTaskSchema>;
 export type CancelTaskInput = z.input<typeof CancelTaskSchema>;

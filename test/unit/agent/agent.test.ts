@@ -234,6 +234,25 @@ describe('agent', () => {
     await waitFor(() => queue.remaining().length === 0, 'both messages deleted');
   });
 
+  it('stops a task only after the delay a CancelTask with afterSeconds asks for', async () => {
+    const { agent, queue, sink, dir } = await setup();
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    await queue.send(cancel({ reason: 'rebalance recommendation', afterSeconds: 3 }));
+    // Observed as the CancelTask is consumed: the task still runs, and nothing was reported.
+    const atConsume = await waitFor(
+      () =>
+        queue.remaining().length === 1
+          ? { running: agent.snapshot().running.length, events: sink.events().map((e) => e.event) }
+          : undefined,
+      'cancel consumed',
+    );
+    expect(atConsume).toEqual({ running: 1, events: ['started'] });
+    const cancelled = await waitFor(() => sink.events().find((e) => e.event === 'cancelled'), 'cancelled');
+    expect(cancelled).toMatchObject({ reason: 'cancel', message: 'cancelled: rebalance recommendation' });
+    await waitFor(() => queue.remaining().length === 0, 'both messages deleted');
+  });
+
   it('never runs a RunTask that arrives after its CancelTask', async () => {
     const { queue, sink, dir } = await setup();
     const log = join(dir, 'ran.log');

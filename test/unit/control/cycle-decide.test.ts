@@ -5,6 +5,7 @@ import { parseCycleConfig } from '../../../lib/core/control/cycle-config.ts';
 import { type CycleDecision, decideCycle, hostKey } from '../../../lib/core/control/cycle-decide.ts';
 import { decideHousekeeping, planningView } from '../../../lib/core/control/cycle-housekeeping.ts';
 import type { CycleState } from '../../../lib/core/control/cycle-state.ts';
+import { REBALANCE_SERVE_SECONDS } from '../../../lib/core/control/ingest.ts';
 import type { TaskRecord } from '../../../lib/core/control/task-record.ts';
 import { findInstanceType, INSTANCE_CATALOG } from '../../../lib/core/model/catalog.ts';
 import type { Instance } from '../../../lib/core/model/instance.ts';
@@ -246,6 +247,43 @@ describe('housekeeping', () => {
     expect(hk.cloudTerminations.map((t) => t.instanceId).sort()).toEqual(['i-odd', 'i-old', 'i-term']);
     expect(hk.adoptions).toEqual([]);
     expect(hk.retirements).toEqual([]);
+  });
+
+  it('retires a cordoned instance once its work has moved or finished and its moved tasks have served on', () => {
+    const cordoned = (id: string, agoMs: number, over: Partial<Instance> = {}) =>
+      storedInstance('g5.xlarge', {
+        id,
+        now: NOW,
+        market: 'spot',
+        state: 'DRAINING',
+        rebalanceRecommendedAt: NOW - agoMs,
+        ...over,
+      });
+    const done = cordoned('i-done', REBALANCE_SERVE_SECONDS * 1000);
+    const serving = cordoned('i-serving', REBALANCE_SERVE_SECONDS * 1000 - 1);
+    const busy = cordoned('i-busy', 3_600_000);
+    const warned = cordoned('i-warned', 3_600_000, { interruptionWarnedAt: NOW - 10_000 });
+    const scaleIn = storedInstance('g5.xlarge', { id: 'i-scale-in', now: NOW, state: 'DRAINING' });
+    const all = [done, serving, busy, warned, scaleIn];
+    const hk = decideHousekeeping(
+      {
+        ...emptyState,
+        instances: all,
+        tasks: [storedTask({ id: 'batch', attempts: 1 }, busy, { now: NOW })],
+        cloud: all.map((i) => cloudOf(i)),
+      },
+      config,
+    );
+    expect(hk.retirements).toEqual([
+      {
+        instanceId: 'i-done',
+        version: done.version,
+        queueUrl: done.queueUrl,
+        terminate: true,
+        reason: `rebalance recommended ${REBALANCE_SERVE_SECONDS}s ago; its work has moved or finished`,
+      },
+    ]);
+    expect(hk.requeues).toEqual([]);
   });
 
   it('retires a stopped instance and one the cloud lost, but not one launched moments ago', () => {
