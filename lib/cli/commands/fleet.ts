@@ -1,4 +1,4 @@
-import type { InstanceState } from '../../core/model/instance.ts';
+import type { Instance, InstanceState } from '../../core/model/instance.ts';
 import { INSTANCE_STATES } from '../../core/model/instance.ts';
 import { ago, bar, formatDollars, formatPercent, formatTable } from '../format.ts';
 import { pricePerHour, type Utilisation, utilisationOf } from '../snapshot.ts';
@@ -10,6 +10,8 @@ export interface InstanceRow {
   readonly type: string;
   readonly market: string;
   readonly state: InstanceState;
+  /** Why EC2 had it drain: a spot interruption warning, or a rebalance recommendation (cordoned). */
+  readonly drainedFor?: 'spot warning' | 'rebalance';
   readonly launchedAt: number;
   readonly lastHeartbeatAt?: number;
   readonly activeTasks: number;
@@ -46,6 +48,7 @@ export async function fleetCommand(
         type: i.type,
         market: i.market,
         state: i.state,
+        ...drainedFor(i),
         launchedAt: i.launchedAt,
         lastHeartbeatAt: i.lastHeartbeatAt,
         activeTasks: tasks.filter((t) => t.instanceId === i.id).length,
@@ -56,6 +59,12 @@ export async function fleetCommand(
     .sort((a, b) => a.type.localeCompare(b.type) || a.launchedAt - b.launchedAt);
   const summary = summarise(rows);
   return { data: summary, text: fleetText(summary, opts.now ?? Date.now()) };
+}
+
+function drainedFor(i: Instance): Pick<InstanceRow, 'drainedFor'> {
+  if (i.interruptionWarnedAt !== undefined) return { drainedFor: 'spot warning' };
+  if (i.rebalanceRecommendedAt !== undefined) return { drainedFor: 'rebalance' };
+  return {};
 }
 
 export function summarise(rows: readonly InstanceRow[]): FleetSummary {
@@ -90,7 +99,7 @@ export function fleetText(s: FleetSummary, now: number): string {
       { header: 'ID', value: (r) => r.id },
       { header: 'TYPE', value: (r) => r.type },
       { header: 'MARKET', value: (r) => r.market },
-      { header: 'STATE', value: (r) => r.state },
+      { header: 'STATE', value: (r) => (r.drainedFor ? `${r.state} (${r.drainedFor})` : r.state) },
       { header: 'AGE', value: (r) => ago(r.launchedAt, now) },
       { header: 'TASKS', value: (r) => String(r.activeTasks), right: true },
       {
