@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { cancelCommand } from './commands/cancel.ts';
 import { explainCommand } from './commands/explain.ts';
 import { fleetCommand } from './commands/fleet.ts';
+import { interruptCommand } from './commands/interrupt.ts';
 import { jobCommand, jobsCommand } from './commands/jobs.ts';
 import { toJson } from './commands/output.ts';
 import { reportCommand, summaryText } from './commands/report.ts';
@@ -170,6 +171,17 @@ function buildProgram(
     .action(
       act((f: SourceFlags & { all?: boolean }, _c: Command) =>
         withSource(async (s) => print(io, f, await fleetCommand(s, { all: f.all })))(f),
+      ),
+    );
+
+  common(sourced(program.command('interrupt').argument('<instance-id>', 'a spot instance of the fleet')))
+    .description(
+      'a drill: send the spot interruption warning EC2 would send for an instance (or, with --rebalance, its rebalance recommendation) and let the control plane react',
+    )
+    .option('--rebalance', 'send a rebalance recommendation instead of the two-minute warning')
+    .action(
+      act((id: string, f: SourceFlags & { rebalance?: boolean }, _c: Command) =>
+        withSource(async (s) => print(io, f, await interruptCommand(s, id, { rebalance: f.rebalance })))(f),
       ),
     );
 

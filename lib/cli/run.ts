@@ -76,12 +76,22 @@ function nameOf(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
+/** The command that lists each kind of thing a NotFoundError can name. */
+const LISTED_BY: Readonly<Record<string, string>> = {
+  job: 'tetrafleet jobs',
+  pipeline: 'tetrafleet pipeline list',
+  instance: 'tetrafleet fleet',
+};
+
 function messageOf(error: unknown): string[] {
   if (error instanceof SubmissionRejectedError)
     return [error.message, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
   if (error instanceof ValidationError)
     return [`invalid ${error.what}:`, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
-  if (error instanceof NotFoundError) return [`${error.message}: check the id with \`tetrafleet jobs\``];
+  if (error instanceof NotFoundError) {
+    const list = LISTED_BY[error.entity];
+    return [list ? `${error.message}: check the id with \`${list}\`` : error.message];
+  }
   const text = error instanceof Error ? error.message : String(error);
   if (error instanceof JobFileError) return text.split('\n');
   if (

@@ -16,6 +16,8 @@ export interface CliSource {
   readonly stackName: string;
   /** The AWS endpoint in use (the emulator's URL locally), or undefined for real AWS. */
   readonly endpoint?: string;
+  /** The stack's events queue (EC2 events), where a stack publishes it. */
+  readonly eventsQueueUrl?: string;
   close(): void;
 }
 
@@ -82,6 +84,7 @@ export function fromLocalCloud(cloud: LocalCloud): CliSource {
     adapters,
     stackName: cloud.stackName,
     endpoint: cloud.endpoint,
+    eventsQueueUrl: cloud.config.queues.events,
     close: () => {
       client.close();
       adapters.destroy();
@@ -123,6 +126,7 @@ async function openDeployed(stackName: string, aws: AwsClientConfig): Promise<Cl
     adapters,
     stackName,
     endpoint: aws.endpoint,
+    ...(endpoints.eventsQueueUrl ? { eventsQueueUrl: endpoints.eventsQueueUrl } : {}),
     close: () => {
       client.close();
       adapters.destroy();

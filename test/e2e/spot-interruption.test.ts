@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPOT_DRAIN_GRACE_SECONDS } from '../../lib/core/control/ingest.ts';
 import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
 import type { ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
+import { ec2SpotEvent } from '../../lib/core/protocol/ec2-events.ts';
 import { buildMlp, writeModel } from '../../lib/onnx/index.ts';
 import { eventually } from '../support/eventually.ts';
 import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
@@ -46,32 +47,9 @@ beforeAll(async () => {
 
 afterAll(() => env?.stop(), 120_000);
 
-/** EC2's spot interruption warning for `instanceId`, as the stack's EventBridge rule forwards it. */
-function spotWarning(instanceId: string): string {
-  return JSON.stringify({
-    version: '0',
-    id: randomUUID(),
-    'detail-type': 'EC2 Spot Instance Interruption Warning',
-    source: 'aws.ec2',
-    account: '123456789012',
-    time: new Date().toISOString(),
-    region: 'us-east-1',
-    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
-    detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
-  });
-}
-
-/** EC2's rebalance recommendation for `instanceId`: the instance is at elevated risk of interruption. */
-function rebalanceRecommendation(instanceId: string): string {
-  const warning = JSON.parse(spotWarning(instanceId));
-  return JSON.stringify({
-    ...warning,
-    'detail-type': 'EC2 Instance Rebalance Recommendation',
-    detail: { 'instance-id': instanceId },
-  });
-}
-
-async function sendEvent(body: string): Promise<void> {
+/** EC2's spot interruption warning or rebalance recommendation for one instance, on the events queue. */
+async function sendEvent(kind: 'warning' | 'rebalance', instanceId: string): Promise<void> {
+  const body = JSON.stringify(ec2SpotEvent(kind, instanceId, new Date(), randomUUID()));
   const sqs = new SQSClient(env.cloud.config.adapters.aws);
   try {
     await sqs.send(new SendMessageCommand({ QueueUrl: env.cloud.config.queues.events, MessageBody: body }));
@@ -128,7 +106,7 @@ describe('a spot interruption of a serving replica', () => {
     })();
 
     await openLoop(send, 5, 5, sent);
-    await sendEvent(spotWarning(victim.instanceId));
+    await sendEvent('warning', victim.instanceId);
     const warnedAt = Date.now();
     // Load through the grace, until the interrupted replica has left the directory, and a little after.
     const deadline = warnedAt + (SPOT_DRAIN_GRACE_SECONDS + 120) * 1000;
@@ -197,7 +175,7 @@ describe('a spot interruption of a serving replica', () => {
       listed.find((e) => e.jobId === old.jobId && e.attempt > old.attempt);
     const sent: Promise<Sent>[] = [];
     await openLoop(send, 5, 2, sent);
-    await sendEvent(rebalanceRecommendation(instanceId));
+    await sendEvent('rebalance', instanceId);
     const recommendedAt = Date.now();
     // Load until every at-risk endpoint has a replacement listed; the at-risk ones must still be listed then.
     let listedThen: readonly ServingEndpoint[] | undefined;

@@ -61,3 +61,34 @@ export const Ec2EventSchema = z.discriminatedUnion(
   },
 );
 export type Ec2Event = z.output<typeof Ec2EventSchema>;
+
+/**
+ * The event EC2 sends, through EventBridge, when it warns of a spot interruption (`warning`) or recommends
+ * rebalancing (`rebalance`) one instance: for drills (`tetrafleet fleet interrupt`) and tests. `id` should
+ * be unique per event, as EventBridge's are.
+ */
+export function ec2SpotEvent(
+  kind: 'warning' | 'rebalance',
+  instanceId: string,
+  at: Date,
+  id: string,
+): z.output<typeof SpotInterruptionSchema> | z.output<typeof RebalanceRecommendationSchema> {
+  const base = {
+    version: '0',
+    id,
+    source: 'aws.ec2' as const,
+    time: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    resources: [] as string[],
+  };
+  return kind === 'warning'
+    ? {
+        ...base,
+        'detail-type': 'EC2 Spot Instance Interruption Warning',
+        detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
+      }
+    : {
+        ...base,
+        'detail-type': 'EC2 Instance Rebalance Recommendation',
+        detail: { 'instance-id': instanceId },
+      };
+}
