@@ -105,7 +105,7 @@ export class Agent {
 
   /**
    * Stop taking work, finish or hand back what runs, send the DRAINED heartbeat. Idempotent; a request made
-   * while draining can only bring the grace's end forward (a spot warning after a rebalance drain).
+   * while draining can only bring the grace's end forward (the instance's spot notice during a scale-in drain).
    */
   drain(request: DrainRequest): Promise<void> {
     const deadline = performance.now() + (request.graceMs ?? this.deps.settings.drainGraceMs);

@@ -38,8 +38,8 @@ export const InstanceSchema = z.object({
   lastBusyAt: z.number().int().optional(),
   queueUrl: z.string().optional(),
   /**
-   * When EC2's spot interruption warning for it was applied. A drain begun earlier (a rebalance
-   * recommendation, scale-in) is tightened to the warning's grace once, and a repeated warning is a no-op.
+   * When EC2's spot interruption warning for it was applied: it then drains, one cordoned after a rebalance
+   * recommendation included, and a repeated warning is a no-op.
    */
   interruptionWarnedAt: z.number().int().optional(),
   /**

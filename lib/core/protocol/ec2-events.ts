@@ -64,7 +64,7 @@ export type Ec2Event = z.output<typeof Ec2EventSchema>;
 
 /**
  * The event EC2 sends, through EventBridge, when it warns of a spot interruption (`warning`) or recommends
- * rebalancing (`rebalance`) one instance: for drills (`tetrafleet fleet interrupt`) and tests. `id` should
+ * rebalancing (`rebalance`) one instance: for drills (`tetrafleet interrupt`) and tests. `id` should
  * be unique per event, as EventBridge's are.
  */
 export function ec2SpotEvent(

@@ -277,11 +277,11 @@ describe('agent', () => {
     expect(agent.state).toBe('DRAINED');
   });
 
-  it("brings a drain's end forward on a tighter request (a spot warning after a rebalance drain)", async () => {
+  it("brings a drain's end forward on a tighter request (a spot notice during a scale-in drain)", async () => {
     const { agent, queue, sink, dir } = await setup();
     await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
     await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
-    const first = agent.drain({ reason: 'rebalance-recommendation', graceMs: 600_000 });
+    const first = agent.drain({ reason: 'scale-in', graceMs: 600_000 });
     await waitFor(() => agent.state === 'DRAINING', 'draining');
     expect(sink.events().map((e) => e.event)).toEqual(['started']);
     // Were the ten-minute grace kept, neither drain would settle within the test's timeout.
