@@ -198,22 +198,10 @@ function redispatchesFor(state: CycleState, skip: ReadonlySet<string>, cancelled
 export function decideHousekeeping(state: CycleState, config: CycleConfig): Housekeeping {
   const retirements = reconcile(state, config);
   const reconciled = new Set(retirements.map((r) => r.instanceId));
-  for (const inst of state.instances) {
-    if (reconciled.has(inst.id)) continue;
-    const why = silence(inst, state.now, config);
-    if (why)
-      retirements.push({
-        instanceId: inst.id,
-        version: inst.version,
-        queueUrl: inst.queueUrl,
-        terminate: true,
-        reason: why,
-      });
-  }
   const busy = new Set(state.tasks.map((t) => t.instanceId));
   for (const inst of state.instances) {
-    if (retirements.some((r) => r.instanceId === inst.id)) continue;
-    const why = rebalanced(inst, busy.has(inst.id), state.now);
+    if (reconciled.has(inst.id)) continue;
+    const why = silence(inst, state.now, config) ?? rebalanced(inst, busy.has(inst.id), state.now);
     if (why)
       retirements.push({
         instanceId: inst.id,
