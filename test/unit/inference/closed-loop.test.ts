@@ -167,21 +167,24 @@ describe('closed-loop simulation', () => {
     ).toThrow(/lose only with a removal/);
   });
 
+  /** Three replicas, two of them interrupted at `noticeAtMs`: the replica timeline [at, provisioned, active]. */
+  const interrupted = (noticeAtMs: number, serveForMs: number) =>
+    runClosedLoop({
+      pipeline: single,
+      config: { a: stage({ replicas: 3 }) },
+      profileOf: () => flat(1),
+      arrivalsMs: evenly(10, 300),
+      sloMs: 1000,
+      controller: withInterruption(fixedController(10), {
+        noticeAtMs,
+        lost: { a: 2 },
+        bootMs: () => 100,
+        serveForMs,
+      }),
+    }).timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a]);
+
   it('interrupts once: replacements boot from the notice, the lost replicas serve on through the grace', () => {
-    const run = (serveForMs: number) =>
-      runClosedLoop({
-        pipeline: single,
-        config: { a: stage({ replicas: 3 }) },
-        profileOf: () => flat(1),
-        arrivalsMs: evenly(10, 300),
-        sloMs: 1000,
-        controller: withInterruption(fixedController(10), {
-          noticeAtMs: 25,
-          lost: { a: 2 },
-          bootMs: () => 100,
-          serveForMs,
-        }),
-      }).timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a]);
+    const run = (serveForMs: number) => interrupted(25, serveForMs);
     // The first tick at or after the notice is 30: replacements are asked for then and serve one boot after
     // the notice, from 125. Lost at the notice: one replica serves until the replacements do.
     expect(run(0)).toEqual([
@@ -206,19 +209,7 @@ describe('closed-loop simulation', () => {
   });
 
   it('boots the replacements from a notice that precedes the run (an early rebalance recommendation)', () => {
-    const timeline = runClosedLoop({
-      pipeline: single,
-      config: { a: stage({ replicas: 3 }) },
-      profileOf: () => flat(1),
-      arrivalsMs: evenly(10, 300),
-      sloMs: 1000,
-      controller: withInterruption(fixedController(10), {
-        noticeAtMs: -60,
-        lost: { a: 2 },
-        bootMs: () => 100,
-        serveForMs: 150,
-      }),
-    }).timeline.map((p) => [p.atMs, p.provisioned.a, p.active.a]);
+    const timeline = interrupted(-60, 150);
     // Asked for at the first tick (10), serving from 40 (one boot after the notice); the lost ones go at 90.
     expect(timeline).toEqual([
       [0, 3, 3],
