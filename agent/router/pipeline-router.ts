@@ -40,6 +40,8 @@ export type { QueryResult } from './router-query.ts';
  * - a free replica (one outstanding batch each) takes up to maxBatch queued queries once the batch is
  *   due: maxBatch are waiting, or the head has waited maxQueueDelayMs at this stage (0: take what is
  *   there); the batch goes to the replica's model server as ONE request, rows concatenated;
+ * - a finished batch's queries all reach their next stages' queues before those stages dispatch, so
+ *   they can batch together there, in deadline order;
  * - a query leaves a stage along each outgoing edge with the edge's probability (the simulator's seeded
  *   per-edge draw, `drawnRouter`); a join runs once all of its taken incoming edges have delivered;
  * - a stage's input is its predecessor's output; a join takes the output of its first taken incoming
@@ -174,14 +176,16 @@ export class PipelineRouter {
     for (const st of ready) this.enqueue(st, { query: q, input });
   }
 
-  private enqueue(st: Stage, item: Item): void {
+  /** Queue an item at `st`; dispatch there now, or leave that to the caller when it collects `reached`. */
+  private enqueue(st: Stage, item: Item, reached?: Set<Stage>): void {
     if (this.closed) {
       this.fail(item.query, 'closed', 'router is stopping');
       return;
     }
     st.queue.push(item, item.query.deadline, this.options.now());
     this.stats.queueDepth(st.id, st.queue.size);
-    this.dispatch(st);
+    if (reached) reached.add(st);
+    else this.dispatch(st);
   }
 
   /** Start every due batch on the stage's free replicas; arm the batching-delay timer otherwise. */
@@ -215,9 +219,13 @@ export class PipelineRouter {
         this.stats.batchTime(st.id, batch.length, o.now() - sentAt);
         const parts = splitRows(out, rows);
         replica.busy = false;
+        // The whole batch reaches its successors' queues before any of them dispatches, as in the
+        // estimator: the first output must not leave alone while its batch-mates are still on the way.
+        const reached = new Set<Stage>();
         batch.forEach((item, i) => {
-          this.leaveStage(item.query, st, parts[i] as Tensor);
+          this.leaveStage(item.query, st, parts[i] as Tensor, reached);
         });
+        for (const next of reached) this.dispatch(next);
       })
       .catch((error: unknown) => {
         replica.busy = false;
@@ -233,8 +241,11 @@ export class PipelineRouter {
       .finally(() => this.dispatch(st));
   }
 
-  /** Deliver the query along its taken edges out of `st`; answer it once every visited stage is done. */
-  private leaveStage(q: Query, st: Stage, output: Tensor): void {
+  /**
+   * Deliver the query along its taken edges out of `st`, queueing it where it is now ready (the stages go
+   * into `reached`, for the caller to dispatch); answer it once every visited stage is done.
+   */
+  private leaveStage(q: Query, st: Stage, output: Tensor, reached: Set<Stage>): void {
     if (q.done) return;
     const topo = this.topo as Topology;
     q.outputs[st.index] = output;
@@ -243,7 +254,11 @@ export class PipelineRouter {
       const to = topo.edgeTo[e] as number;
       q.waiting[to]! -= 1;
       if (q.waiting[to] === 0)
-        this.enqueue(this.stages[to] as Stage, { query: q, input: inputOf(topo, this.inEdges, q, to) });
+        this.enqueue(
+          this.stages[to] as Stage,
+          { query: q, input: inputOf(topo, this.inEdges, q, to) },
+          reached,
+        );
     }
     q.remaining--;
     if (q.remaining === 0) this.finish(q);
