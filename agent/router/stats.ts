@@ -92,6 +92,16 @@ export class RouterStats {
     return out;
   }
 
+  /**
+   * How a stage's batch round trips of one size spread: `points` quantiles in ms at equally spaced
+   * probabilities from 0 to 1 (the fastest to the slowest batch); undefined before any such batch.
+   */
+  batchQuantiles(stageId: string, size: number, points = 201): number[] | undefined {
+    const h = this.batchTimes.get(stageId)?.get(size)?.h;
+    if (!h || h.totalCount === 0 || !(points >= 2)) return undefined;
+    return Array.from({ length: points }, (_, i) => h.getValueAtPercentile((100 * i) / (points - 1)) / 1000);
+  }
+
   count(what: keyof RouterCounts, n = 1): void {
     this.interval.counts[what] += n;
     this.cumulative.counts[what] += n;

@@ -18,6 +18,17 @@ export const ProfilePointSchema = z.object({
   latencyMs: z.number().positive({ error: 'latencyMs must be greater than 0' }),
   /** Queries (batch items) per second of one replica running batches of this size back to back. */
   throughputQps: z.number().positive({ error: 'throughputQps must be greater than 0' }),
+  /**
+   * How the time of a batch of this size varies, as multiples of latencyMs: ascending quantiles at equally
+   * spaced probabilities from 0 to 1 (the first is the fastest batch, the last the slowest). Where given,
+   * the estimator draws each batch's time from it (`drawSpread`) instead of taking latencyMs. Planning
+   * profiles carry none: the planner plans on a fixed tail figure, which is conservative by construction.
+   */
+  spread: z
+    .array(z.number().positive({ error: 'spread values must be greater than 0' }))
+    .min(2, { error: 'spread must hold at least 2 quantiles' })
+    .max(1001, { error: 'spread must hold at most 1,001 quantiles' })
+    .optional(),
 });
 export type ProfilePoint = z.infer<typeof ProfilePointSchema>;
 
@@ -59,6 +70,14 @@ export const StageProfileSchema = z
           message: `duplicate batch size ${pt.batchSize}`,
         });
       seen.add(pt.batchSize);
+      pt.spread?.forEach((v, k) => {
+        if (k > 0 && v < (pt.spread?.[k - 1] as number))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['points', i, 'spread', k],
+            message: `spread must be ascending, got ${v} after ${pt.spread?.[k - 1]}`,
+          });
+      });
     });
   });
 export type StageProfile = z.infer<typeof StageProfileSchema>;
@@ -124,6 +143,25 @@ export function serviceTable(profile: StageProfile, maxBatch: number): Float64Ar
   const table = new Float64Array(maxBatch + 1);
   for (let b = 1; b <= maxBatch; b++) table[b] = serviceTimeMs(profile, b);
   return table;
+}
+
+/** Per batch size 1..maxBatch, the spread of the point that serves it (undefined where it has none). */
+export function spreadTable(profile: StageProfile, maxBatch: number): (Float64Array | undefined)[] {
+  const table: (Float64Array | undefined)[] = [undefined];
+  for (let b = 1; b <= maxBatch; b++) {
+    const spread = pointFor(profile, b).spread;
+    table.push(spread ? Float64Array.from(spread) : undefined);
+  }
+  return table;
+}
+
+/** The multiple of latencyMs at probability u in [0, 1) of a spread: its inverse CDF, linear between quantiles. */
+export function drawSpread(spread: Float64Array, u: number): number {
+  const x = u * (spread.length - 1);
+  const i = Math.floor(x);
+  const lo = spread[i] as number;
+  const hi = spread[Math.min(i + 1, spread.length - 1)] as number;
+  return lo + (hi - lo) * (x - i);
 }
 
 /**

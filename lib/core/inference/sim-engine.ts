@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors.ts';
 import { parseOrThrow } from '../model/validate.ts';
 import { DeadlineQueue, EventHeap } from './heaps.ts';
-import { serviceTable } from './profiles.ts';
+import { drawSpread, serviceTable, spreadTable } from './profiles.ts';
 import {
   type ControlView,
   type ReplicaControl,
@@ -16,6 +16,8 @@ import { createRng } from './traces.ts';
 
 export interface StageState {
   readonly service: Float64Array;
+  /** Per batch size, the profile's spread of batch times (multiples of `service`), where it has one. */
+  readonly spread: readonly (Float64Array | undefined)[];
   readonly maxBatch: number;
   readonly delayMs: number;
   free: number;
@@ -47,8 +49,10 @@ export function prepareStages(input: SimulationInput, topo: Topology): StageStat
         },
       ]);
     const c = parseOrThrow(StageConfigSchema, raw, `config of stage ${id}`);
+    const profile = input.profileOf(id, c.instanceType);
     return {
-      service: serviceTable(input.profileOf(id, c.instanceType), c.maxBatch),
+      service: serviceTable(profile, c.maxBatch),
+      spread: spreadTable(profile, c.maxBatch),
       maxBatch: c.maxBatch,
       delayMs: c.maxQueueDelayMs,
       free: c.replicas,
@@ -69,6 +73,8 @@ export function prepareStages(input: SimulationInput, topo: Topology): StageStat
 const TIMER = 1;
 // Control event values: a stage index for a replica activation, TICK for a controller tick.
 const TICK = -1;
+/** Mixed into the seed of the batch-time draws so they do not repeat the routing draws. */
+const SERVICE_STREAM = 0x5bd1e995;
 
 export class Simulation {
   readonly latency: Float64Array;
@@ -78,6 +84,8 @@ export class Simulation {
   private readonly nStages: number;
   private readonly nEdges: number;
   private readonly router: Router;
+  /** Draws of batch times from profile spreads; a stream apart from the routing draws. */
+  private readonly serviceRng: ReturnType<typeof createRng>;
   private readonly events = new EventHeap();
   /** Per (query, stage): taken incoming edges still to deliver. */
   private readonly waiting: Uint8Array;
@@ -112,6 +120,7 @@ export class Simulation {
     this.router = input.paths
       ? recordedRouter(topo, input.paths)
       : drawnRouter(topo, createRng(input.seed ?? 1));
+    this.serviceRng = createRng(((input.seed ?? 1) ^ SERVICE_STREAM) >>> 0);
     this.latency = new Float64Array(this.n).fill(Number.NaN);
     this.visits = new Float64Array(this.nStages);
     this.waiting = new Uint8Array(this.n * this.nStages);
@@ -339,7 +348,9 @@ export class Simulation {
     st.busy++;
     st.batches++;
     st.served += size;
-    this.events.push(t + (st.service[size] as number), b * 2);
+    const spread = st.spread[size];
+    const ms = (st.service[size] as number) * (spread ? drawSpread(spread, this.serviceRng.next()) : 1);
+    this.events.push(t + ms, b * 2);
   }
 
   private reserve(b: number, size: number): void {

@@ -15,7 +15,8 @@ export * from './sim-types.ts';
  * - a free replica takes up to maxBatch queued queries once the batch is due: maxBatch are waiting, or
  *   the head has waited maxQueueDelayMs at this stage (0 means pull whatever is there, InferLine's rule);
  * - one batch at a time per replica; a batch of b queries takes the profile's time for b, rounded up to
- *   the next profiled size;
+ *   the next profiled size, or a seeded draw from that point's `spread` where the profile gives one;
+ * - a finished batch's queries all reach their next stages' queues before those stages take a batch;
  * - a query leaves a stage along each outgoing edge with the edge's probability; a join stage waits for
  *   all of its taken incoming edges; the query ends when its last visited stage finishes.
  * Transfer time between stages is not modelled (it belongs in the profiled latency).

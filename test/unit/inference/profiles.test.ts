@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../lib/core/errors.ts';
 import {
   deriveProfile,
+  drawSpread,
   fromModelProfile,
   maxProfiledBatch,
   parseProfile,
@@ -9,6 +10,7 @@ import {
   replicaThroughputQps,
   serviceTable,
   serviceTimeMs,
+  spreadTable,
 } from '../../../lib/core/inference/profiles.ts';
 import { PROTOCOL_VERSION } from '../../../lib/core/protocol/envelope.ts';
 import { ModelProfileSchema } from '../../../lib/core/protocol/inference.ts';
@@ -43,6 +45,44 @@ describe('profile lookup', () => {
   it('fails when a profile repeats a batch size', () => {
     const bad = { ...cpu, points: [...cpu.points, { batchSize: 4, latencyMs: 1, throughputQps: 1 }] };
     expect(() => parseProfile(bad)).toThrow(/points\.3\.batchSize: duplicate batch size 4/);
+  });
+});
+
+describe('batch-time spreads', () => {
+  const spread = [0.5, 1, 1, 4];
+  const varied = { ...cpu, points: cpu.points.map((p) => (p.batchSize === 4 ? { ...p, spread } : p)) };
+
+  it('draws by the inverse CDF, linear between equally spaced quantiles', () => {
+    const s = Float64Array.from(spread);
+    expect(drawSpread(s, 0)).toBe(0.5);
+    expect(drawSpread(s, 1 / 6)).toBeCloseTo(0.75, 12);
+    expect(drawSpread(s, 0.5)).toBe(1);
+    expect(drawSpread(s, 5 / 6)).toBeCloseTo(2.5, 12);
+    expect(drawSpread(s, 0.999999)).toBeLessThanOrEqual(4);
+  });
+
+  it('gives each batch size the spread of the point that serves it', () => {
+    const table = spreadTable(parseProfile(varied), 5);
+    expect(table.map((t) => (t ? [...t] : t))).toEqual([
+      undefined,
+      undefined,
+      spread,
+      spread,
+      spread,
+      undefined,
+    ]);
+  });
+
+  it('refuses a spread that descends, is too short or holds a non-positive value, naming the field', () => {
+    const withSpread = (s: number[]) => ({
+      ...cpu,
+      points: cpu.points.map((p, i) => (i === 1 ? { ...p, spread: s } : p)),
+    });
+    expect(() => parseProfile(withSpread([1, 2, 1.5]))).toThrow(
+      /points\.1\.spread\.2: spread must be ascending, got 1\.5 after 2/,
+    );
+    expect(() => parseProfile(withSpread([1]))).toThrow(/points\.1\.spread: spread must hold at least 2/);
+    expect(() => parseProfile(withSpread([0, 1]))).toThrow(/points\.1\.spread\.0: spread values must be/);
   });
 });
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EdfQueue } from '../../../../agent/router/edf-queue.ts';
 import { QueryFailedError, ShedError } from '../../../../agent/router/errors.ts';
 import { PipelineRouter, type QueryResult } from '../../../../agent/router/pipeline-router.ts';
+import { RouterStats } from '../../../../agent/router/stats.ts';
 import { compileTopology, drawnRouter } from '../../../../lib/core/inference/topology.ts';
 import { createRng } from '../../../../lib/core/inference/traces.ts';
 import { waitFor } from '../fakes.ts';
@@ -45,6 +46,25 @@ describe('EdfQueue', () => {
       'late',
       undefined,
     ]);
+  });
+});
+
+describe('RouterStats batch round trips', () => {
+  it('gives the quantiles of one stage and batch size, from the fastest to the slowest', () => {
+    const stats = new RouterStats();
+    for (let ms = 1; ms <= 100; ms++) stats.batchTime('a', 2, ms);
+    stats.batchTime('a', 1, 50);
+    const q = stats.batchQuantiles('a', 2, 5) as number[];
+    expect(q).toHaveLength(5);
+    const close = (got: number, want: number) =>
+      expect(Math.abs(got - want)).toBeLessThanOrEqual(want * 0.01);
+    [1, 25, 50, 75, 100].forEach((want, i) => {
+      close(q[i] as number, want);
+    });
+    expect(stats.batchQuantiles('a', 1, 3)?.map(Math.round)).toEqual([50, 50, 50]);
+    expect(stats.batchQuantiles('a', 4)).toBeUndefined();
+    expect(stats.batchQuantiles('b', 2)).toBeUndefined();
+    expect(stats.batchTimings().a?.[2]).toMatchObject({ count: 100, meanMs: 50.5 });
   });
 });
 
@@ -94,6 +114,37 @@ describe('PipelineRouter', () => {
     expect(held.sent.flatMap((b) => b.tags).sort((x, y) => x - y)).toEqual(
       Array.from({ length: 11 }, (_, i) => i),
     );
+  });
+
+  it('delivers a finished batch to the next stage whole, so its queries batch together there', async () => {
+    const held = new HeldSender();
+    const r = router(
+      held,
+      {
+        stages: [
+          { id: 'a', maxBatch: 3 },
+          { id: 'b', maxBatch: 3 },
+        ],
+        edges: [{ from: 'a', to: 'b' }],
+      },
+      [endpoint('a', 'http://a1', 1), endpoint('b', 'http://b1', 1)],
+    );
+    const answers = [0, 1, 2].map((tag) => r.submit(query(tag)));
+    expect(held.sent.map((b) => [b.url, b.tags])).toEqual([['http://a1', [0]]]);
+    held.sent[0]?.release(); // q1 and q2 go to a together; q0 alone to b
+    await waitFor(() => held.sent.length === 3, 'the second batch at a and the first at b');
+    expect(held.sent.slice(1).map((b) => [b.url, b.tags])).toEqual([
+      ['http://b1', [1]], // a's output of q0 (the fake replica adds 1)
+      ['http://a1', [1, 2]],
+    ]);
+    held.sent[1]?.release(); // b is done with q0 and idle
+    await waitFor(() => held.pending().length === 1, 'b done with q0');
+    held.sent[2]?.release(); // q1 and q2 reach the idle b together: one batch, not q1 alone
+    await waitFor(() => held.sent.length === 4, 'the second batch at b');
+    expect(held.sent[3]).toMatchObject({ url: 'http://b1', tags: [2, 3] });
+    held.autoRelease = true;
+    for (const b of held.pending()) b.release();
+    await Promise.all(answers);
   });
 
   it('holds a partial batch for maxQueueDelayMs and sends a full one at once', async () => {
