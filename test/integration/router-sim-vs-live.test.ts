@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +28,7 @@ import {
   SLO_MS,
   type Stage,
   servedProfile,
-  tool,
+  spreads,
   tsx,
 } from './router-sim-vs-live-support.ts';
 
@@ -40,14 +39,17 @@ import {
  * end-to-end measure) must be within 15% of `simulate()`'s P99 on the same trace and configuration.
  *
  * The estimator's service time of a batch of b at a stage is what the router sees for it:
- *   service(b) = profile mean(b) + overhead(b)
+ *   service(b) = (profile mean(b) + overhead(b)) x a draw from spread(b)
  * - profile mean(b): profile mode (the profile CLI), run here, mean `session.run` time of a batch of b
  *   (from its throughput: batches ran back to back);
  * - overhead(b): the mean round trip of batches of b from the router to the replica, as the router
  *   measured it over the compared run, minus the profile mean. It holds the HTTP round trip and what
- *   running next to the other server, the router and the load generator on this machine's cores costs.
- *   Taken from the same run because this machine's load drifts between runs; the estimator still gets
- *   only a mean time per batch size, and the queueing, batching and P99 are its own.
+ *   running next to the other server, the router and the load generator on this machine's cores costs;
+ * - spread(b): how those round trips varied around their mean (201 quantiles, `ProfilePoint.spread`). On
+ *   this shared 2-core machine a batch now and then takes several times its mean, and a fixed mean time
+ *   misses the queues such a batch leaves behind it.
+ *   Both are taken from the same run because this machine's load drifts between runs. The estimator gets
+ *   only how long batches of each size take; the queueing, the batching and the P99 are its own.
  * The estimator replays the arrivals as the load generator sent them (each at or after its trace time).
  * Bursty arrivals (CV 4) at moderate load make the P99 a matter of queues behind bursts, which the
  * estimator models, rather than of one slow batch, which it cannot.
@@ -195,8 +197,6 @@ describe('router against the estimator', () => {
     await router?.stop();
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await cleanup?.();
-    const chrt = tool('chrt');
-    if (chrt) spawnSync(chrt, ['-o', '-p', '0', String(process.pid)]);
     try {
       setPriority(0, ownPriority);
     } catch {
@@ -247,8 +247,10 @@ describe('router against the estimator', () => {
     const foreignCpu = foreignShare(cpuBefore, cpuSample());
     const seen = (live.router.status() as { batchMs: BatchTimings }).batchMs;
     const overhead = Object.fromEntries(stages.map((s) => [s.id, overheads(s, seen[s.id])]));
+    const spread = (s: Stage) =>
+      spreads(s, seen[s.id], (size) => live.router.stats.batchQuantiles(s.id, size));
     const profiles = Object.fromEntries(
-      stages.map((s) => [s.id, servedProfile(s, overhead[s.id] as Map<number, number>)]),
+      stages.map((s) => [s.id, servedProfile(s, overhead[s.id] as Map<number, number>, spread(s))]),
     );
     const sim = simulate({
       pipeline: rec.spec,
