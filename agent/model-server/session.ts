@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import type { ExecutionProvider, ProviderPreference } from '../../lib/core/protocol/inference.ts';
 
@@ -6,6 +8,10 @@ import type { ExecutionProvider, ProviderPreference } from '../../lib/core/proto
  * Loading a model into onnxruntime. With `auto` we try CUDA only where a GPU device node exists, with
  * `cuda` always; either way a CUDA failure (no GPU, no CUDA provider library) falls back to CPU and the
  * reason is logged and kept, so reports say which provider really runs.
+ *
+ * onnxruntime-node's npm package holds no CUDA provider: its install step fetches the CUDA 12 provider
+ * libraries, except when the package is installed inside its own project or with
+ * ONNXRUNTIME_NODE_INSTALL=skip. Where they are missing the reason says so, and CUDA is not tried.
  */
 
 export interface TensorInfo {
@@ -29,10 +35,38 @@ export interface LoadOptions {
   readonly intraOpThreads: number;
   readonly log: (message: string) => void;
   readonly gpuPresent?: () => boolean;
+  /** Why the CUDA provider cannot load, or undefined if it may (see cudaProviderMissing). */
+  readonly cudaProviderMissing?: () => string | undefined;
 }
 
 export function nvidiaGpuPresent(): boolean {
   return existsSync('/dev/nvidiactl') || existsSync('/dev/nvidia0');
+}
+
+const CUDA_PROVIDER_FILE: Partial<Record<NodeJS.Platform, string>> = {
+  linux: 'libonnxruntime_providers_cuda.so',
+  win32: 'onnxruntime_providers_cuda.dll',
+};
+
+/** The folder of onnxruntime-node's native binding for this platform, where its providers must sit. */
+export function bindingDir(): string | undefined {
+  try {
+    const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+    return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why onnxruntime-node cannot load its CUDA provider here, or undefined when it may: the provider library
+ * is beside the binding, or the binding's folder is not where this version keeps it (then CUDA is tried).
+ */
+export function cudaProviderMissing(dir = bindingDir(), platform = process.platform): string | undefined {
+  const file = CUDA_PROVIDER_FILE[platform];
+  if (!file) return `onnxruntime has no CUDA provider on ${platform}`;
+  if (!dir || !existsSync(dir) || existsSync(join(dir, file))) return undefined;
+  return `${file} is not in ${dir}; reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 (it needs the CUDA 12 runtime and cuDNN 9)`;
 }
 
 export async function loadModel(path: string, options: LoadOptions): Promise<LoadedModel> {
@@ -45,7 +79,11 @@ export async function loadModel(path: string, options: LoadOptions): Promise<Loa
     options.provider === 'cuda' ||
     (options.provider === 'auto' && (options.gpuPresent ?? nvidiaGpuPresent)());
   let fallbackReason: string | undefined;
-  if (wantCuda) {
+  const notInstalled = wantCuda ? (options.cudaProviderMissing ?? cudaProviderMissing)() : undefined;
+  if (notInstalled) {
+    fallbackReason = `cuda provider not installed: ${notInstalled}`;
+    options.log(`${fallbackReason}; falling back to cpu`);
+  } else if (wantCuda) {
     try {
       const session = await InferenceSession.create(path, { ...base, executionProviders: ['cuda', 'cpu'] });
       return describe(session, 'cuda');

@@ -1,4 +1,8 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -7,7 +11,7 @@ import {
   powersOfTwo,
   profileModelFile,
 } from '../../../../agent/model-server/profile.ts';
-import { loadModel } from '../../../../agent/model-server/session.ts';
+import { bindingDir, cudaProviderMissing, loadModel } from '../../../../agent/model-server/session.ts';
 import { ModelProfileSchema } from '../../../../lib/core/protocol/inference.ts';
 import { buildConvNet, modelTempDir, writeModel } from '../../../../lib/onnx/index.ts';
 import { tempMlp } from './helpers.ts';
@@ -38,7 +42,12 @@ describe('loadModel', () => {
 
   it('tries CUDA when asked and either runs on it or falls back to the CPU with a logged reason', async () => {
     const logs: string[] = [];
-    const model = await loadModel(path, { provider: 'cuda', intraOpThreads: 0, log: (m) => logs.push(m) });
+    const model = await loadModel(path, {
+      provider: 'cuda',
+      intraOpThreads: 0,
+      log: (m) => logs.push(m),
+      cudaProviderMissing: () => undefined,
+    });
     if (model.provider === 'cpu') {
       expect(model.fallbackReason).toMatch(/^cuda provider failed to load: /);
       expect(logs).toEqual([`${model.fallbackReason}; falling back to cpu`]);
@@ -50,6 +59,44 @@ describe('loadModel', () => {
     }
     expect(model.inputs).toEqual([{ name: 'x', type: 'float32', shape: ['batch', 4] }]);
     await model.session.release();
+  });
+
+  it('does not try CUDA when its provider library is missing, and says which file and how to get it', async () => {
+    const logs: string[] = [];
+    const model = await loadModel(path, {
+      provider: 'auto',
+      intraOpThreads: 1,
+      log: (m) => logs.push(m),
+      gpuPresent: () => true,
+      cudaProviderMissing: () => 'libonnxruntime_providers_cuda.so is not in /x',
+    });
+    expect(model.provider).toBe('cpu');
+    expect(model.fallbackReason).toBe(
+      'cuda provider not installed: libonnxruntime_providers_cuda.so is not in /x',
+    );
+    expect(logs).toEqual([`${model.fallbackReason}; falling back to cpu`]);
+    await model.session.release();
+  });
+
+  it('finds the CUDA provider library beside the binding, per platform', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tf-binding-'));
+    try {
+      expect(cudaProviderMissing(dir, 'linux')).toMatch(
+        new RegExp(
+          `^libonnxruntime_providers_cuda\\.so is not in ${dir}; reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12`,
+        ),
+      );
+      await writeFile(join(dir, 'libonnxruntime_providers_cuda.so'), '');
+      expect(cudaProviderMissing(dir, 'linux')).toBeUndefined();
+      expect(cudaProviderMissing(dir, 'win32')).toMatch(/^onnxruntime_providers_cuda\.dll is not in /);
+      expect(cudaProviderMissing(dir, 'darwin')).toBe('onnxruntime has no CUDA provider on darwin');
+      // A binding folder this version does not have: nothing to judge by, so CUDA is tried.
+      expect(cudaProviderMissing(join(dir, 'absent'), 'linux')).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // The installed package's binding folder is where the check looks.
+    expect(existsSync(join(bindingDir() as string, 'onnxruntime_binding.node'))).toBe(true);
   });
 
   it('never tries CUDA when the CPU is asked for', async () => {
