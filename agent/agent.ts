@@ -41,10 +41,14 @@ export { decodeAgentCommand } from './commands.ts';
 const MAX_WAITING = 16;
 /** How long a RunTask that found the local wait list full stays hidden before it is tried again. */
 const BUSY_RETRY_SECONDS = 5;
+/** SQS's largest visibility timeout (12 h). */
+const MAX_VISIBILITY_SECONDS = 43_200;
 
 export class Agent {
   private stateValue: AgentState = 'RUNNING';
   private readonly entries = new Map<string, Entry>();
+  /** Tasks handed back by this drain; a redelivery of one is hidden, not reported again. */
+  private readonly handedBack = new Set<string>();
   private readonly settler: Settler;
   private readonly cancels: BoundedMap<string, CancelTask>;
   private readonly ledger: CapacityLedger;
@@ -181,7 +185,11 @@ export class Agent {
       existing.receipts.add(receipt);
       return;
     }
-    if (this.stateValue !== 'RUNNING') return this.handBackUnstarted(task, [receipt]);
+    if (this.stateValue !== 'RUNNING') {
+      // Handed back once: the hand-back makes the message visible again, and a draining agent still reads.
+      if (this.handedBack.has(key)) return this.holdPastDrain(receipt);
+      return this.handBackUnstarted(task, [receipt]);
+    }
     const cancel = this.cancelFor(task);
     if (cancel) return this.finishUnstarted(task, [receipt], 'cancelled', 'cancel', cancelNote(cancel));
     const never = this.ledger.whyNever(task.resources, task.gpuIndices);
@@ -250,18 +258,20 @@ export class Agent {
       durationMs: result.durationMs,
     });
     const event = this.settler.resultEvent(entry.task, result, entry.cancelNote);
-    await this.settler.finish(entry.task, event, [...entry.receipts]);
+    await this.settle(entry.task, event, [...entry.receipts]);
     this.changes.notify();
     this.admit();
   }
 
+  /** Report a task's end and settle its messages; a handed-back one is remembered for redeliveries. */
+  private settle(task: RunTask, event: TaskEvent, receipts: readonly string[]): Promise<void> {
+    if (event.event === 'handed-back') this.handedBack.add(taskKey(task));
+    return this.settler.finish(task, event, receipts);
+  }
+
   private handBackUnstarted(task: RunTask, receipts: readonly string[]): Promise<void> {
     const note = `agent is ${this.stateValue.toLowerCase()}; task not started`;
-    return this.settler.finish(
-      task,
-      this.settler.unstartedEvent(task, 'handed-back', 'drain', note),
-      receipts,
-    );
+    return this.settle(task, this.settler.unstartedEvent(task, 'handed-back', 'drain', note), receipts);
   }
 
   private finishUnstarted(
@@ -272,7 +282,7 @@ export class Agent {
     message: string,
   ): Promise<void> {
     this.deps.logger.log('info', `task ${type} without running`, { task: taskKey(task), message });
-    return this.settler.finish(task, this.settler.unstartedEvent(task, type, reason, message), receipts);
+    return this.settle(task, this.settler.unstartedEvent(task, type, reason, message), receipts);
   }
 
   private async onCancel(cancel: CancelTask): Promise<void> {
@@ -316,10 +326,18 @@ export class Agent {
       });
       return;
     }
-    if (command.kind === 'ServeModel' && this.stateValue !== 'RUNNING')
-      return this.deps.queue.changeVisibility(receipt, 0);
+    if (command.kind === 'ServeModel' && this.stateValue !== 'RUNNING') {
+      this.deps.logger.log('warn', 'ServeModel while draining; not served', { modelId: command.modelId });
+      return this.holdPastDrain(receipt);
+    }
     await host.handle(command);
     await this.deps.queue.delete(receipt);
+  }
+
+  /** Hide a message this draining agent will not act on until its drain is over (it reads on till then). */
+  private holdPastDrain(receipt: string): Promise<void> {
+    const left = Math.ceil((this.drainDeadline - performance.now() + this.deps.settings.killGraceMs) / 1000);
+    return this.deps.queue.changeVisibility(receipt, Math.min(Math.max(left, 1), MAX_VISIBILITY_SECONDS));
   }
 
   private async runDrain(request: DrainRequest): Promise<void> {
@@ -327,7 +345,8 @@ export class Agent {
     const serveThroughGrace = request.serveThroughGrace === true;
     this.deps.logger.log('info', 'draining', { reason: request.reason, graceMs, serveThroughGrace });
     this.stateValue = 'DRAINING';
-    this.pollAbort.abort();
+    // The queue is still read until the tasks are gone: a CancelTask stops its task now, a tighter Drain
+    // brings the end forward, and a RunTask that raced the drain is handed back at once.
     this.track(this.heartbeat());
     for (const entry of [...this.entries.values()]) {
       if (entry.phase !== 'waiting') continue;
@@ -351,6 +370,7 @@ export class Agent {
       if (entry.run) entry.run.stop('drain');
       else entry.pendingStop = 'drain';
     }
+    this.pollAbort.abort();
     // Bounded by the kill grace: every stopped task is SIGKILLed after it.
     await this.changes.waitFor(() => this.entries.size === 0);
     await this.pollerDone;

@@ -302,6 +302,45 @@ describe('agent', () => {
     expect(agent.state).toBe('DRAINED');
   });
 
+  it('still reads its queue while draining: a CancelTask stops its task before the grace ends', async () => {
+    const { agent, queue, sink, dir } = await setup();
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), join(dir, 'never'))));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    // Were the cancel unread, the task would run out the ten-minute grace.
+    const drained = agent.drain({ reason: 'scale-in', graceMs: 600_000 });
+    await waitFor(() => agent.state === 'DRAINING', 'draining');
+    await queue.send(cancel({ reason: 'user' }));
+    await drained;
+    expect(sink.events().map((e) => e.event)).toEqual(['started', 'cancelled']);
+    expect(sink.events().at(-1)).toMatchObject({ reason: 'cancel', message: 'cancelled: user' });
+    expect(queue.remaining()).toHaveLength(0);
+  });
+
+  it('hands back a RunTask that arrives while draining once, and hides its redelivery past the drain', async () => {
+    const { agent, queue, sink, dir } = await setup({ drainGraceMs: 600_000 });
+    const go = join(dir, 'go');
+    await queue.send(runTask(blockingScript(join(dir, 'a.log'), go)));
+    await waitFor(() => sink.events().some((e) => e.event === 'started'), 'started');
+    void agent.drain({ reason: 'scale-in' });
+    await waitFor(() => agent.state === 'DRAINING', 'draining');
+    await queue.send(runTask('', { jobId: 'job-2' }));
+    // The hand-back makes the message visible again; the second delivery is hidden, not reported again.
+    const hidden = await waitFor(
+      () => queue.calls.find((c) => c.op === 'changeVisibility' && (c.seconds ?? 0) > 500),
+      'redelivery hidden',
+    );
+    expect(hidden.seconds).toBeLessThanOrEqual(601);
+    const handedBack = sink.events().filter((e) => e.event === 'handed-back');
+    expect(handedBack).toEqual([expect.objectContaining({ jobId: 'job-2', reason: 'drain' })]);
+    await writeFile(go, '');
+    await agent.drained;
+    expect(sink.events().map((e) => `${e.jobId} ${e.event}`)).toEqual([
+      'job-1 started',
+      'job-2 handed-back',
+      'job-1 succeeded',
+    ]);
+  });
+
   it('lets a task finish within the drain grace and then reports it normally', async () => {
     const { agent, queue, sink, dir } = await setup();
     const go = join(dir, 'go');
