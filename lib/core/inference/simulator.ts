@@ -1,5 +1,6 @@
 import { type FieldIssue, ValidationError } from '../errors.ts';
-import { prepareStages, Simulation } from './sim-engine.ts';
+import { Simulation } from './sim-engine.ts';
+import { prepareStages } from './sim-stages.ts';
 import type { SimulationInput, SimulationResult, StageStats } from './sim-types.ts';
 import { compileTopology } from './topology.ts';
 
