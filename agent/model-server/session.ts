@@ -33,6 +33,8 @@ export interface LoadOptions {
   readonly provider: ProviderPreference;
   /** 0 lets onnxruntime pick. */
   readonly intraOpThreads: number;
+  /** Let idle intra-op threads spin-wait for the next run (onnxruntime's own default). @default false */
+  readonly allowSpinning?: boolean;
   readonly log: (message: string) => void;
   readonly gpuPresent?: () => boolean;
   /** Why the CUDA provider cannot load, or undefined if it may (see cudaProviderMissing). */
@@ -74,6 +76,10 @@ export async function loadModel(path: string, options: LoadOptions): Promise<Loa
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    // Idle intra-op threads sleep rather than spin between runs unless asked: replicas that share an
+    // instance (the planner packs them) and the agent's own event loop then get the cores a spinning pool
+    // would burn (bench/ort-spinning.ts).
+    extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
   };
   const wantCuda =
     options.provider === 'cuda' ||
