@@ -1,4 +1,4 @@
-import { replicaRequirementOf } from '../inference/replica.ts';
+import { replicaRequirementOf, replicaThreadsOf } from '../inference/replica.ts';
 import { findInstanceType, INSTANCE_CATALOG } from '../model/catalog.ts';
 import type { InstanceType } from '../model/instance-type.ts';
 import type { Job, JobSpec } from '../model/job.ts';
@@ -149,9 +149,10 @@ export function profileJobId(
 }
 
 /**
- * A profiling job: a FIFO command pinned to the type, reserving what one replica would. The agent exports
- * TETRAFLEET_PROFILE_CLI and TETRAFLEET_INSTANCE_TYPE to tasks; the URI and model id travel as positional
- * arguments ($0, $1) so that no part of them is ever parsed by the shell.
+ * A profiling job: a FIFO command pinned to the type, reserving what one replica would and running with
+ * a replica's intra-op threads (replicaThreadsOf). The agent exports TETRAFLEET_PROFILE_CLI and
+ * TETRAFLEET_INSTANCE_TYPE to tasks; the URI and model id travel as positional arguments ($0, $1) so that
+ * no part of them is ever parsed by the shell.
  */
 export function profileJobSpec(pipelineId: string, owner: string, pair: ProfilePair): JobSpec {
   const type = requireType(pair.instanceType);
@@ -164,7 +165,7 @@ export function profileJobSpec(pipelineId: string, owner: string, pair: ProfileP
       command: '/bin/sh',
       args: [
         '-c',
-        '$TETRAFLEET_PROFILE_CLI --model "$0" --model-id "$1" --instance-type "$TETRAFLEET_INSTANCE_TYPE"',
+        `$TETRAFLEET_PROFILE_CLI --model "$0" --model-id "$1" --threads ${replicaThreadsOf(type)} --instance-type "$TETRAFLEET_INSTANCE_TYPE"`,
         pair.uri,
         pair.modelId,
       ],
@@ -203,7 +204,8 @@ export function replicaJobId(
 
 /**
  * One stage replica: SLO-service work serving the stage's model at the planned batch. The router batches,
- * so the server takes what it is sent at once (maxQueueDelayMs 0).
+ * so the server takes what it is sent at once (maxQueueDelayMs 0). It runs on as many intra-op threads
+ * as it reserves vCPUs, as its profile was measured (replicaThreadsOf).
  */
 export function replicaJobSpec(
   pipelineId: string,
@@ -225,6 +227,7 @@ export function replicaJobSpec(
       model: stage.model,
       maxBatch: plan.maxBatch,
       maxQueueDelayMs: 0,
+      intraOpThreads: replicaThreadsOf(type),
       pipelineId,
       stageId: stage.id,
     },

@@ -42,3 +42,14 @@ export function replicaRequirementOf(type: InstanceType, spot = false): Requirem
     spot,
   };
 }
+
+/**
+ * onnxruntime intra-op threads for a replica, and for the job that profiles it: its vCPU reservation.
+ * A profile stands for one model on that many vCPUs; left at 0, onnxruntime takes one thread per core of
+ * the host, so replicas packed onto a larger instance (four c7i.xlarge replicas on a c7i.4xlarge, four
+ * GPU replicas on a g5.12xlarge) would each spread over every core, contend with one another and serve
+ * at other latencies than their profile's.
+ */
+export function replicaThreadsOf(type: InstanceType): number {
+  return replicaRequirementOf(type).vcpu;
+}

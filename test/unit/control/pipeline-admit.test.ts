@@ -42,6 +42,10 @@ describe('pipeline admission', () => {
       command: '/bin/sh',
       args: ['-c', expect.stringContaining('$TETRAFLEET_PROFILE_CLI'), '/models/detect.onnx', DETECT],
     });
+    // Profiled on the threads a replica of the type runs with: a g5.xlarge replica reserves 4 vCPUs.
+    expect(gpu?.spec.task.kind === 'command' && gpu.spec.task.args[1]).toContain(' --threads 4 ');
+    const cpu = w.jobs.jobs.get(profileJobId('vision', { modelId: DETECT, instanceType: 'c7i.large' }));
+    expect(cpu?.spec.task.kind === 'command' && cpu.spec.task.args[1]).toContain(' --threads 2 ');
     expect(gpu?.spec.labels).toMatchObject({ [LABEL.pipeline]: 'vision', [LABEL.role]: 'profile' });
   });
 

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LABEL, modelIdFor } from '../../../lib/core/control/pipeline-jobs.ts';
 import { DRIFT, detectDrift, scaleOne, scalePipelines } from '../../../lib/core/control/pipeline-scale.ts';
 import { PLAN_SLACK_MAX } from '../../../lib/core/inference/headroom.ts';
+import { replicaThreadsOf } from '../../../lib/core/inference/replica.ts';
+import { findInstanceType } from '../../../lib/core/model/catalog.ts';
 import { type PipelineRecord, ServingPlanSchema } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineReport } from '../../../lib/core/protocol/pipeline.ts';
 import { measuredProfile, pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
@@ -78,6 +80,15 @@ describe('scale step', () => {
       policy: 'slo-service',
       task: { kind: 'model', pipelineId: 'vision', stageId: 'detect', maxQueueDelayMs: 0 },
     });
+    // Every replica runs on the threads of the vCPUs it reserves, as its profile was measured.
+    const replicas = jobs.filter((j) => j.spec.labels[LABEL.role] === 'replica');
+    expect(replicas.length).toBeGreaterThan(0);
+    for (const job of replicas) {
+      const type = findInstanceType(job.spec.labels[LABEL.instanceType] ?? '');
+      if (!type) throw new Error(`replica ${job.id} names no catalog type`);
+      expect(job.spec.task).toMatchObject({ kind: 'model', intraOpThreads: replicaThreadsOf(type) });
+      expect(replicaThreadsOf(type)).toBe(job.spec.alternatives[0]?.requirement.vcpu);
+    }
   });
 
   it('names as derived exactly the stages whose served hardware has a derived profile', async () => {

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { replicaRequirement, replicaRequirementOf } from '../../../lib/core/inference/replica.ts';
+import {
+  replicaRequirement,
+  replicaRequirementOf,
+  replicaThreadsOf,
+} from '../../../lib/core/inference/replica.ts';
+import { findInstanceType } from '../../../lib/core/model/catalog.ts';
 import { type JobSpecInput, JobSpecSchema } from '../../../lib/core/model/job.ts';
 import type { Resources } from '../../../lib/core/model/resources.ts';
 import { planGreedy, planPlacement } from '../../../lib/core/placement/plan.ts';
@@ -48,6 +53,24 @@ function replica(id: string, over: Partial<JobSpecInput> = {}): PendingJob {
 const oneSlotBox = () => existing(SLOTS, { id: 'i-1', type: C5_2XLARGE, free: Array(SLOTS).fill(HALF_C5) });
 
 const startsNow = (plan: PlacementPlan) => plan.placements.map((p) => p.jobId).sort();
+
+describe('replica intra-op threads', () => {
+  it('gives a replica as many threads as the vCPUs it reserves, not the whole host', () => {
+    const threads = (name: string) => {
+      const type = findInstanceType(name);
+      if (!type) throw new Error(`no ${name} in the catalog`);
+      return replicaThreadsOf(type);
+    };
+    // CPU: the whole type, whichever larger instance of the family the replica is packed onto.
+    expect(threads('c7i.large')).toBe(2);
+    expect(threads('c7i.xlarge')).toBe(4);
+    // GPU: the replica's share of the instance's vCPUs, one GPU each.
+    expect(threads('g5.xlarge')).toBe(4);
+    expect(threads('g5.12xlarge')).toBe(12);
+    for (const name of ['c7i.xlarge', 'g5.12xlarge'])
+      expect(threads(name)).toBe(replicaRequirement(name).vcpu);
+  });
+});
 
 describe('slo-service replicas in the placement MILP', () => {
   const batch = (id = 'report', submittedAt = NOW - 60_000) =>
