@@ -3,8 +3,8 @@
  * against sleeping (the model server's default, `LoadOptions.allowSpinning`). Each mode starts `--procs`
  * model-server sessions in separate processes, as replicas packed onto one instance are, on a 96x96
  * conv detector (128/256/512/512 channels, about 15 ms a run on two vCPUs), and sends each open-loop
- * Poisson runs at `--rate` per second for `--seconds`. It reports the run-time quantiles over all processes and the CPU time used per run,
- * with 1 process as the baseline.
+ * Poisson runs at `--rate` per second for `--seconds`. It reports the run-time quantiles over all
+ * processes and the CPU time used per run, with 1 process as the baseline.
  *
  *   npx tsx bench/ort-spinning.ts              # JSON on stdout and in bench/results/ort-spinning.json
  *   options: --procs N (default 3)  --rate R (per process, default 10)  --seconds S (default 20)  --no-write
