@@ -12,11 +12,11 @@ import {
   taskKey,
 } from '../lib/core/protocol/tasks.ts';
 import type { AgentDeps, Entry } from './agent-deps.ts';
-import { buildSnapshot, sendHeartbeat } from './agent-heartbeat.ts';
+import { buildSnapshot, reportStarted, sendHeartbeat } from './agent-heartbeat.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { ChangeSignal } from './change-signal.ts';
-import { cancelKey, cancelMatches, cancelNote, decodeAgentCommand, taskIds } from './commands.ts';
-import type { DrainRequest } from './drain.ts';
+import { cancelCovering, cancelKey, cancelMatches, cancelNote, decodeAgentCommand } from './commands.ts';
+import { type DrainRequest, secondsPastDrain } from './drain.ts';
 import { CapacityLedger } from './ledger.ts';
 import { errorText } from './log.ts';
 import { runPoller } from './poller.ts';
@@ -41,8 +41,6 @@ export { decodeAgentCommand } from './commands.ts';
 const MAX_WAITING = 16;
 /** How long a RunTask that found the local wait list full stays hidden before it is tried again. */
 const BUSY_RETRY_SECONDS = 5;
-/** SQS's largest visibility timeout (12 h). */
-const MAX_VISIBILITY_SECONDS = 43_200;
 
 export class Agent {
   private stateValue: AgentState = 'RUNNING';
@@ -190,7 +188,7 @@ export class Agent {
       if (this.handedBack.has(key)) return this.holdPastDrain(receipt);
       return this.handBackUnstarted(task, [receipt]);
     }
-    const cancel = this.cancelFor(task);
+    const cancel = cancelCovering(this.cancels.values(), task);
     if (cancel) return this.finishUnstarted(task, [receipt], 'cancelled', 'cancel', cancelNote(cancel));
     const never = this.ledger.whyNever(task.resources, task.gpuIndices);
     if (never) return this.finishUnstarted(task, [receipt], 'failed', 'does-not-fit', never);
@@ -214,26 +212,13 @@ export class Agent {
   private async launch(entry: Entry): Promise<void> {
     const { task, key } = entry;
     const spec = isCommandRunTask(task) ? runSpecFor(task, this.deps.settings) : undefined;
-    const run: Entry['run'] & {} = spec ? await this.start(spec, this.now) : await this.startServing(task);
+    const run: NonNullable<Entry['run']> = spec
+      ? await this.start(spec, this.now)
+      : await this.startServing(task);
     entry.run = run;
     if (entry.pendingStop) run.stop(entry.pendingStop);
-    // A serving task has no process: it started when its server answers on its endpoint.
-    const endpoint = run.endpoint;
-    const started =
-      run.pid === undefined && endpoint === undefined
-        ? Promise.resolve()
-        : this.deps.reporter
-            .sendTaskEvent(
-              this.deps.reporter.buildTaskEvent({
-                event: 'started',
-                ...taskIds(task),
-                ...(endpoint ? { endpoint } : {}),
-              }),
-            )
-            .catch((error) =>
-              this.deps.logger.log('warn', 'started event lost', { task: key, error: errorText(error) }),
-            );
-    this.deps.logger.log('info', 'task started', { task: key, pid: run.pid, endpoint });
+    const started = reportStarted(this.deps.reporter, this.deps.logger, task, run);
+    this.deps.logger.log('info', 'task started', { task: key, pid: run.pid, endpoint: run.endpoint });
     const result = await run.done;
     // The terminal event must not overtake the started one on the reports queue.
     await started;
@@ -313,11 +298,6 @@ export class Agent {
     this.changes.notify();
   }
 
-  private cancelFor(task: RunTask): CancelTask | undefined {
-    for (const c of this.cancels.values()) if (cancelMatches(c, task)) return c;
-    return undefined;
-  }
-
   private async onModelCommand(command: ModelCommand, receipt: string): Promise<void> {
     const host = this.deps.modelHost;
     if (!host) {
@@ -336,8 +316,8 @@ export class Agent {
 
   /** Hide a message this draining agent will not act on until its drain is over (it reads on till then). */
   private holdPastDrain(receipt: string): Promise<void> {
-    const left = Math.ceil((this.drainDeadline - performance.now() + this.deps.settings.killGraceMs) / 1000);
-    return this.deps.queue.changeVisibility(receipt, Math.min(Math.max(left, 1), MAX_VISIBILITY_SECONDS));
+    const seconds = secondsPastDrain(this.drainDeadline, performance.now(), this.deps.settings.killGraceMs);
+    return this.deps.queue.changeVisibility(receipt, seconds);
   }
 
   private async runDrain(request: DrainRequest): Promise<void> {

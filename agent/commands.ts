@@ -30,6 +30,12 @@ export function cancelMatches(cancel: CancelTask, task: RunTask): boolean {
   );
 }
 
+/** The first remembered cancel that covers this task, if any. */
+export function cancelCovering(cancels: Iterable<CancelTask>, task: RunTask): CancelTask | undefined {
+  for (const c of cancels) if (cancelMatches(c, task)) return c;
+  return undefined;
+}
+
 export function cancelKey(cancel: CancelTask): string {
   return `${cancel.jobId}#${cancel.taskIndex ?? '*'}#${cancel.attempt ?? '*'}`;
 }

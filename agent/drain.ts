@@ -18,6 +18,18 @@ export interface DrainRequest {
   readonly serveThroughGrace?: boolean;
 }
 
+/** SQS's largest visibility timeout (12 h). */
+const MAX_VISIBILITY_SECONDS = 43_200;
+
+/**
+ * How long a draining agent hides a message it will not act on: until the drain's grace and the kill grace
+ * after it are over (a stopped task is SIGKILLed then), at least a second, at most SQS's limit.
+ */
+export function secondsPastDrain(drainDeadline: number, now: number, killGraceMs: number): number {
+  const left = Math.ceil((drainDeadline - now + killGraceMs) / 1000);
+  return Math.min(Math.max(left, 1), MAX_VISIBILITY_SECONDS);
+}
+
 /**
  * Keep two minutes' notice from becoming a lost task: finish work only while there is time to hand it
  * back afterwards, leaving `marginMs` for the hand-back and the final report.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spotGraceMs, watchSpotInterruption } from '../../../agent/drain.ts';
+import { secondsPastDrain, spotGraceMs, watchSpotInterruption } from '../../../agent/drain.ts';
 import type { SpotInterruption } from '../../../agent/identity.ts';
 
 describe('drain triggers', () => {
@@ -8,6 +8,15 @@ describe('drain triggers', () => {
     expect(spotGraceMs({ action: 'terminate', at: now + 120_000 }, now, 90_000)).toBe(90_000);
     expect(spotGraceMs({ action: 'terminate', at: now + 60_000 }, now, 90_000)).toBe(40_000);
     expect(spotGraceMs({ action: 'terminate', at: now + 5_000 }, now, 90_000)).toBe(0);
+  });
+
+  it('hides a message a draining agent will not act on until the drain and the kill grace are over', () => {
+    expect(secondsPastDrain(50_000, 10_000, 5_000)).toBe(45);
+    expect(secondsPastDrain(10_100, 10_000, 0)).toBe(1);
+    // Already past the deadline: still hidden a second, never zero (that would make it visible at once).
+    expect(secondsPastDrain(0, 10_000, 0)).toBe(1);
+    // SQS refuses more than 12 h.
+    expect(secondsPastDrain(1e12, 0, 0)).toBe(43_200);
   });
 
   it('keeps polling through errors and calls back once when a spot notice appears', async () => {
