@@ -8,7 +8,7 @@ import type { Clock, ReportSink, ServingDirectory } from '../../lib/core/ports.t
 import { PROTOCOL_VERSION } from '../../lib/core/protocol/envelope.ts';
 import { type PipelineReport, PipelineReportSchema } from '../../lib/core/protocol/pipeline.ts';
 import { createRouterHttpServer } from './http-server.ts';
-import { PipelineRouter } from './pipeline-router.ts';
+import { type BatchObserver, PipelineRouter } from './pipeline-router.ts';
 import { type BatchSender, postBatch } from './replica-client.ts';
 import { TunerLoop } from './tuner-loop.ts';
 
@@ -19,7 +19,7 @@ import { TunerLoop } from './tuner-loop.ts';
  * task; tests start it directly with a fake directory and drive the loops by hand (intervals of 0).
  */
 
-export { PipelineRouter } from './pipeline-router.ts';
+export { type BatchObserver, PipelineRouter } from './pipeline-router.ts';
 export { TunerLoop } from './tuner-loop.ts';
 
 export interface RouterOptions {
@@ -55,6 +55,8 @@ export interface RouterOptions {
   readonly clock?: Clock;
   /** How batches reach replicas. @default HTTP to the model server */
   readonly send?: BatchSender;
+  /** Told of every answered batch, when it was sent and how long it took (see BatchObserver). */
+  readonly onBatch?: BatchObserver;
   readonly log?: (message: string) => void;
 }
 
@@ -99,6 +101,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     tuner: tunerOptions,
     clock: givenClock,
     send,
+    onBatch,
     log: givenLog,
     ...plain
   } = options;
@@ -117,6 +120,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     batchTimeoutMs: o.batchTimeoutMs,
     replicaCooldownMs: o.replicaCooldownMs,
     retryAfterSeconds: 1,
+    ...(onBatch ? { onBatch } : {}),
     log,
   });
   const tuner = new TunerLoop({

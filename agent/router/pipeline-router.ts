@@ -64,8 +64,16 @@ export interface PipelineRouterOptions {
   readonly batchTimeoutMs: number;
   readonly replicaCooldownMs: number;
   readonly retryAfterSeconds: number;
+  readonly onBatch?: BatchObserver;
   readonly log: (message: string) => void;
 }
+
+/**
+ * One answered batch: its stage, size, when it was sent (`now()` ms) and its round trip. For a caller that
+ * needs the batches in time order (the estimator-against-live test replays them), where the router's own
+ * statistics keep only their distribution.
+ */
+export type BatchObserver = (stageId: string, size: number, sentAtMs: number, ms: number) => void;
 
 export class PipelineRouter {
   readonly stats = new RouterStats();
@@ -216,7 +224,9 @@ export class PipelineRouter {
     const sentAt = o.now();
     o.send(replica.url, concatRows(batch.map((i) => i.input)), o.batchTimeoutMs)
       .then((out) => {
-        this.stats.batchTime(st.id, batch.length, o.now() - sentAt);
+        const ms = o.now() - sentAt;
+        this.stats.batchTime(st.id, batch.length, ms);
+        o.onBatch?.(st.id, batch.length, sentAt, ms);
         const parts = splitRows(out, rows);
         replica.busy = false;
         // The whole batch reaches its successors' queues before any of them dispatches, as in the

@@ -324,3 +324,45 @@ export function foreignShare(
   if (!before || !after || after.total <= before.total) return undefined;
   return Math.max(0, after.busy - before.busy - (after.ours - before.ours)) / (after.total - before.total);
 }
+
+/** One batch the router answered: stage, size, when it was sent (performance.now ms), its round trip. */
+export interface LoggedBatch {
+  readonly stage: string;
+  readonly size: number;
+  readonly sentAtMs: number;
+  readonly ms: number;
+}
+
+/**
+ * The live run's batch times as the estimator's `batchTimeMs`: a batch of `size` at `stage` starting at
+ * `atMs` (trace time, 0 at `originMs`) takes as long as the live batch of that stage and size sent nearest
+ * in time to it. Undefined (the profile's time) for a size the run never sent at that stage.
+ */
+export function timedBatches(
+  log: readonly LoggedBatch[],
+  originMs: number,
+): (stage: string, size: number, atMs: number) => number | undefined {
+  const bySize = new Map<string, LoggedBatch[]>();
+  for (const b of log) {
+    const key = `${b.stage}/${b.size}`;
+    const list = bySize.get(key);
+    if (list) list.push(b);
+    else bySize.set(key, [b]);
+  }
+  for (const list of bySize.values()) list.sort((x, y) => x.sentAtMs - y.sentAtMs);
+  return (stage, size, atMs) => {
+    const list = bySize.get(`${stage}/${size}`);
+    if (!list) return undefined;
+    const at = originMs + atMs;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((list[mid] as LoggedBatch).sentAtMs < at) lo = mid + 1;
+      else hi = mid;
+    }
+    const after = list[lo] as LoggedBatch;
+    const before = list[lo - 1];
+    return before && at - before.sentAtMs < after.sentAtMs - at ? before.ms : after.ms;
+  };
+}

@@ -287,9 +287,21 @@ export class Simulation {
     st.busy++;
     st.batches++;
     st.served += size;
+    this.events.push(t + this.batchMs(s, st, size, t), b * 2);
+  }
+
+  /** A batch's time: the caller's measured one where given, else the profile's (a draw from its spread). */
+  private batchMs(s: number, st: StageState, size: number, t: number): number {
+    const given = this.input.batchTimeMs?.(this.topo.ids[s] as string, size, t);
+    if (given !== undefined) {
+      if (Number.isFinite(given) && given >= 0) return given;
+      const path = `batchTimeMs(${this.topo.ids[s]}, ${size}, ${t})`;
+      throw new ValidationError('simulation input', [
+        { path, message: `must be a finite time >= 0, got ${given}` },
+      ]);
+    }
     const spread = st.spread[size];
-    const ms = (st.service[size] as number) * (spread ? drawSpread(spread, this.serviceRng.next()) : 1);
-    this.events.push(t + ms, b * 2);
+    return (st.service[size] as number) * (spread ? drawSpread(spread, this.serviceRng.next()) : 1);
   }
 
   private reserve(b: number, size: number): void {

@@ -51,6 +51,12 @@ export interface SimulationInput {
    * every stage keeps its configured replicas throughout.
    */
   readonly control?: ReplicaControl;
+  /**
+   * Batch times to use instead of the profiles': the time of a batch of `size` at `stage` starting at
+   * `atMs`, or undefined for the profile's. For checking the serving model alone against a live system, with
+   * the batch times that system's machine produced when it produced them.
+   */
+  readonly batchTimeMs?: (stage: string, size: number, atMs: number) => number | undefined;
 }
 
 /** A change to one stage's replica count, asked for by a controller. */

@@ -16,7 +16,8 @@ export * from './sim-types.ts';
  * - a free replica takes up to maxBatch queued queries once the batch is due: maxBatch are waiting, or
  *   the head has waited maxQueueDelayMs at this stage (0 means pull whatever is there, InferLine's rule);
  * - one batch at a time per replica; a batch of b queries takes the profile's time for b, rounded up to
- *   the next profiled size, or a seeded draw from that point's `spread` where the profile gives one;
+ *   the next profiled size, or a seeded draw from that point's `spread` where the profile gives one (or
+ *   the caller's measured time, `batchTimeMs`, where given);
  * - a finished batch's queries all reach their next stages' queues before those stages take a batch;
  * - a query leaves a stage along each outgoing edge with the edge's probability; a join stage waits for
  *   all of its taken incoming edges; the query ends when its last visited stage finishes.

@@ -125,6 +125,36 @@ describe('batching', () => {
   });
 });
 
+describe('given batch times', () => {
+  it('takes a batch time from batchTimeMs by stage, size and start, and the profile where it gives none', () => {
+    const asked: [string, number, number][] = [];
+    const result = run({
+      arrivalsMs: at(0, 1, 2, 3, 50),
+      config: { a: stage({ maxBatch: 4 }) },
+      profileOf: () => flat(10),
+      batchTimeMs: (stage, size, atMs) => {
+        asked.push([stage, size, atMs]);
+        // Slow while the first burst is queued, the profile's 10 ms afterwards.
+        return atMs < 40 ? 30 : undefined;
+      },
+    });
+    // q0 alone 0..30; q1..q3 together 30..60; q4 (at 50) waits for them and runs 60..70 at the profile's time.
+    expect(asked).toEqual([
+      ['a', 1, 0],
+      ['a', 3, 30],
+      ['a', 1, 60],
+    ]);
+    expect([...result.latenciesMs]).toEqual([30, 59, 58, 57, 20]);
+  });
+
+  it('fails on a given batch time that is negative or not finite, naming the batch', () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => run({ arrivalsMs: at(0), batchTimeMs: () => bad })).toThrow(
+        /batchTimeMs\(a, 1, 0\): must be a finite time >= 0/,
+      );
+  });
+});
+
 describe('queue delay', () => {
   it('holds a partial batch until its head has waited maxQueueDelayMs', () => {
     const result = run({

@@ -2,7 +2,11 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { EdfQueue } from '../../../../agent/router/edf-queue.ts';
 import { QueryFailedError, ShedError } from '../../../../agent/router/errors.ts';
-import { PipelineRouter, type QueryResult } from '../../../../agent/router/pipeline-router.ts';
+import {
+  type BatchObserver,
+  PipelineRouter,
+  type QueryResult,
+} from '../../../../agent/router/pipeline-router.ts';
 import { RouterStats } from '../../../../agent/router/stats.ts';
 import { compileTopology, drawnRouter } from '../../../../lib/core/inference/topology.ts';
 import { createRng } from '../../../../lib/core/inference/traces.ts';
@@ -13,7 +17,7 @@ function router(
   held: HeldSender,
   record: RecordOptions,
   endpoints: ReturnType<typeof endpoint>[],
-  options: { queueBound?: number; seed?: number; cooldownMs?: number } = {},
+  options: { queueBound?: number; seed?: number; cooldownMs?: number; onBatch?: BatchObserver } = {},
 ): PipelineRouter {
   const r = new PipelineRouter({
     pipelineId: 'pipe',
@@ -25,6 +29,7 @@ function router(
     batchTimeoutMs: 10_000,
     replicaCooldownMs: options.cooldownMs ?? 60_000,
     retryAfterSeconds: 1,
+    ...(options.onBatch ? { onBatch: options.onBatch } : {}),
     log: () => {},
   });
   r.apply({ record: servingRecord(record), endpoints });
@@ -114,6 +119,31 @@ describe('PipelineRouter', () => {
     expect(held.sent.flatMap((b) => b.tags).sort((x, y) => x - y)).toEqual(
       Array.from({ length: 11 }, (_, i) => i),
     );
+  });
+
+  it('tells an observer of every answered batch: stage, size, when it was sent and its round trip', async () => {
+    const held = new HeldSender();
+    const seen: [string, number, number, number][] = [];
+    const before = performance.now();
+    const r = router(held, { stages: [{ id: 'a', maxBatch: 2 }] }, [endpoint('a', 'http://a1', 1)], {
+      onBatch: (stage, size, sentAtMs, ms) => seen.push([stage, size, sentAtMs, ms]),
+    });
+    const answers = [0, 1, 2].map((tag) => r.submit(query(tag)));
+    expect(seen).toEqual([]); // sent, not answered
+    held.autoRelease = true;
+    for (const b of held.pending()) b.release();
+    await Promise.all(answers);
+    const after = performance.now();
+    expect(seen.map(([stage, size]) => [stage, size])).toEqual([
+      ['a', 1],
+      ['a', 2],
+    ]);
+    for (const [, , sentAtMs, ms] of seen) {
+      expect(sentAtMs).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(sentAtMs + ms).toBeLessThanOrEqual(after);
+    }
+    expect(r.stats.batchTimings().a?.[2]?.count).toBe(1);
   });
 
   it('delivers a finished batch to the next stage whole, so its queries batch together there', async () => {
