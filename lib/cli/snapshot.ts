@@ -45,8 +45,9 @@ export interface SnapshotOptions {
   /** @default 500 */
   readonly cycleLimit?: number;
   /**
-   * The previous snapshot: tasks of jobs that were already terminal then are reused instead of read
-   * again, which keeps a once-a-second refresh cheap as finished jobs pile up.
+   * The previous snapshot: tasks of jobs that cannot have changed since (terminal then, or pending at
+   * the same version) are reused instead of read again, which keeps a once-a-second refresh cheap as
+   * finished or waiting jobs pile up.
    */
   readonly previous?: FleetSnapshot;
   /** Parallel task reads. @default 8 */
@@ -84,18 +85,30 @@ async function listAllJobs(source: SnapshotSource): Promise<Job[]> {
   return [...byId.values()].sort((a, b) => a.submittedAt - b.submittedAt || a.id.localeCompare(b.id));
 }
 
+/**
+ * Task records of every job. From a previous snapshot, a job's tasks are reused where they cannot have
+ * changed: the job was terminal then, or it is PENDING now and was PENDING at the same version then (a
+ * requeue settles the old attempt's tasks before the job goes back to PENDING, and an old attempt's task
+ * events are stale). A backlog of pending jobs then costs the once-a-second refresh nothing: read each
+ * time, they loaded a local emulator enough to delay the heartbeats the fleet lives by.
+ */
 async function tasksOfJobs(source: SnapshotSource, jobs: readonly Job[], options: SnapshotOptions) {
   const reusable = new Map<string, TaskRecord[]>();
-  if (options.previous) {
-    const finished = new Set(options.previous.jobs.filter((j) => isTerminal(j.status)).map((j) => j.id));
-    for (const t of options.previous.tasks) {
-      if (!finished.has(t.jobId)) continue;
-      const list = reusable.get(t.jobId) ?? [];
-      list.push(t);
-      reusable.set(t.jobId, list);
-    }
-    // A finished job with no tasks (cancelled while pending) stays without tasks.
-    for (const id of finished) if (!reusable.has(id)) reusable.set(id, []);
+  const previous = options.previous;
+  if (previous) {
+    const before = new Map(previous.jobs.map((j) => [j.id, j]));
+    const unchanged = new Set(
+      jobs
+        .filter((j) => {
+          const then = before.get(j.id);
+          if (!then) return false;
+          if (isTerminal(then.status)) return true;
+          return then.status === 'PENDING' && j.status === 'PENDING' && then.version === j.version;
+        })
+        .map((j) => j.id),
+    );
+    for (const id of unchanged) reusable.set(id, []);
+    for (const t of previous.tasks) reusable.get(t.jobId)?.push(t);
   }
   const toRead = jobs.filter((j) => !reusable.has(j.id));
   const read = await mapLimit(toRead, options.concurrency ?? 8, (j) =>

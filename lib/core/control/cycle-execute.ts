@@ -141,6 +141,7 @@ async function housekeeping(run: Run): Promise<void> {
     await run.attempt(`retire ${r.instanceId}`, async () => {
       await run.retire(r, r.terminate);
       counts.instancesRetired++;
+      deps.log?.info('instance retired', { cycleId: d.cycleId, instanceId: r.instanceId, reason: r.reason });
     });
   for (const q of d.requeues)
     await run.attempt(`requeue ${q.jobId}`, async () => {

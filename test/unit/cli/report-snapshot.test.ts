@@ -74,6 +74,29 @@ describe('takeSnapshot', () => {
     expect(calls.tasksOfJob).toEqual(['b']);
     expect(second.tasks).toHaveLength(3);
   });
+
+  it('reuses the tasks of a job pending at the same version, and reads it again once it moved', async () => {
+    const lost = task('p', 'i-1', { state: 'LOST' });
+    const pending = job('p', { status: 'PENDING', finishedAt: undefined, version: 5, attempts: 2 });
+    const current = [...jobs, pending];
+    const { source, calls } = fakeSource(current, instances, [...tasks, lost]);
+    const first = await takeSnapshot(source);
+    calls.tasksOfJob.length = 0;
+    const second = await takeSnapshot(source, { previous: first });
+    expect(calls.tasksOfJob).toEqual(['b']);
+    expect(second.tasks.filter((t) => t.jobId === 'p')).toEqual([lost]);
+    // Placed again: a new version, so its tasks are read.
+    current[current.length - 1] = { ...pending, status: 'PLACED', version: 6 };
+    calls.tasksOfJob.length = 0;
+    await takeSnapshot(source, { previous: second });
+    expect(calls.tasksOfJob.sort()).toEqual(['b', 'p']);
+    // Pending again at a newer version (requeued meanwhile): read, not reused.
+    const third = await takeSnapshot(source);
+    current[current.length - 1] = { ...pending, version: 7 };
+    calls.tasksOfJob.length = 0;
+    await takeSnapshot(source, { previous: third });
+    expect(calls.tasksOfJob.sort()).toEqual(['b', 'p']);
+  });
 });
 
 describe('snapshot helpers', () => {
