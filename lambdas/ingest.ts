@@ -39,8 +39,18 @@ export function createIngestHandler(deps: IngestDeps): (event: unknown) => Promi
       decode: decodeIngestMessage,
       handle: (message) => deps.apply(message),
       onPoison: deps.onPoison,
+      supersede: heartbeatKey,
       log: deps.log,
     });
+}
+
+/**
+ * An instance's heartbeats supersede each other: only the newest in a batch is applied (an older one would
+ * be a no-op after it, and before it a read and a write that change nothing the newer one does not).
+ */
+function heartbeatKey(message: IngestMessage): { key: string; order: number } | undefined {
+  if (message.source !== 'agent' || message.report.kind !== 'Heartbeat') return undefined;
+  return { key: `heartbeat:${message.report.instanceId}`, order: message.report.at };
 }
 
 /**

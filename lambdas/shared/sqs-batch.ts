@@ -30,14 +30,22 @@ export interface SqsBatchOptions<T> {
    * @default - logged only
    */
   readonly onPoison?: (poison: PoisonMessage) => Promise<void>;
+  /**
+   * For messages where only the newest of a kind counts (an instance's heartbeat): a key and an order. Of
+   * the valid messages in one batch that share a key, only the one of highest order is handled; the others
+   * are acknowledged unhandled, so a backlog of reports drains in one write per key and batch.
+   * @default - every message is handled
+   */
+  readonly supersede?: (message: T) => { readonly key: string; readonly order: number } | undefined;
   readonly log: Logger;
 }
 
 /**
- * Process an SQS batch record by record. Valid messages are handled; poison is logged with its reason
- * and acknowledged (retrying cannot fix it); retryable failures go into `batchItemFailures` so that SQS
- * redelivers them and, after maxReceiveCount, moves them to the DLQ. An event that is not an SQS batch
- * at all is a wiring bug and throws.
+ * Process an SQS batch record by record, in order. Valid messages are handled, except those a newer one in
+ * the batch supersedes (`supersede`); poison is logged with its reason and acknowledged (retrying cannot
+ * fix it); retryable failures go into `batchItemFailures` so that SQS redelivers them and, after
+ * maxReceiveCount, moves them to the DLQ. An event that is not an SQS batch at all is a wiring bug and
+ * throws.
  */
 export async function processSqsBatch<T>(
   event: unknown,
@@ -47,19 +55,24 @@ export async function processSqsBatch<T>(
   if (!batch.success) {
     throw new TypeError(`event is not an SQS batch: ${describeIssues(toFieldIssues(batch.error))}`);
   }
+  const decoded = batch.data.Records.map((raw, index) => decodeRecord(raw, index, options));
+  const skip = superseded(decoded, options);
+  if (skip.size > 0) options.log.info('skipped superseded messages', { count: skip.size });
   const failures: { itemIdentifier: string }[] = [];
-  for (const [index, raw] of batch.data.Records.entries()) {
-    const outcome = await processRecord(raw, index, options);
+  for (const [index, d] of decoded.entries()) {
+    if (skip.has(index)) continue;
+    const outcome = await processRecord(d, options);
     if (outcome.retry) failures.push({ itemIdentifier: outcome.messageId });
   }
   return { batchItemFailures: failures };
 }
 
-async function processRecord<T>(
-  raw: unknown,
-  index: number,
-  options: SqsBatchOptions<T>,
-): Promise<{ retry: false } | { retry: true; messageId: string }> {
+type DecodedRecord<T> =
+  | { readonly kind: 'malformed' }
+  | { readonly kind: 'poison'; readonly poison: PoisonMessage }
+  | { readonly kind: 'valid'; readonly record: SqsRecord; readonly message: T };
+
+function decodeRecord<T>(raw: unknown, index: number, options: SqsBatchOptions<T>): DecodedRecord<T> {
   const record = SqsRecordSchema.safeParse(raw);
   if (!record.success) {
     // Without a messageId Lambda cannot be told which item failed; the record is unusable either way.
@@ -67,20 +80,51 @@ async function processRecord<T>(
       index,
       reason: describeIssues(toFieldIssues(record.error)),
     });
-    return { retry: false };
+    return { kind: 'malformed' };
   }
   const { messageId, body, eventSourceARN } = record.data;
   const decoded = options.decode(body);
-  if (!decoded.ok)
-    return poison(options, {
+  if (decoded.ok) return { kind: 'valid', record: record.data, message: decoded.value };
+  return {
+    kind: 'poison',
+    poison: {
       messageId,
       eventSourceARN,
       body,
       issues: decoded.issues,
       reason: describeIssues(decoded.issues),
-    });
+    },
+  };
+}
+
+/** Indices of valid messages a newer one of the same key in the batch supersedes (options.supersede). */
+function superseded<T>(decoded: readonly DecodedRecord<T>[], options: SqsBatchOptions<T>): Set<number> {
+  const skip = new Set<number>();
+  if (!options.supersede) return skip;
+  const newest = new Map<string, { index: number; order: number }>();
+  decoded.forEach((d, index) => {
+    if (d.kind !== 'valid') return;
+    const s = options.supersede?.(d.message);
+    if (!s) return;
+    const held = newest.get(s.key);
+    if (!held) newest.set(s.key, { index, order: s.order });
+    else if (s.order > held.order) {
+      skip.add(held.index);
+      newest.set(s.key, { index, order: s.order });
+    } else skip.add(index);
+  });
+  return skip;
+}
+
+async function processRecord<T>(
+  d: DecodedRecord<T>,
+  options: SqsBatchOptions<T>,
+): Promise<{ retry: false } | { retry: true; messageId: string }> {
+  if (d.kind === 'malformed') return { retry: false };
+  if (d.kind === 'poison') return poison(options, d.poison);
+  const { messageId, body, eventSourceARN } = d.record;
   try {
-    await options.handle(decoded.value, record.data);
+    await options.handle(d.message, d.record);
     return { retry: false };
   } catch (error) {
     if (isPermanent(error)) {

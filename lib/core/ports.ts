@@ -179,6 +179,7 @@ export type InstancePatch = Partial<
     import('./model/instance.ts').Instance,
     | 'state'
     | 'lastHeartbeatAt'
+    | 'heartbeatAppliedAt'
     | 'lastBusyAt'
     | 'queueUrl'
     | 'readyAt'

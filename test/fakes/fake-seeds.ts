@@ -6,6 +6,7 @@ import type { Instance } from '../../lib/core/model/instance.ts';
 import { InstanceSchema } from '../../lib/core/model/instance.ts';
 import type { Job } from '../../lib/core/model/job.ts';
 import type { CloudInstance } from '../../lib/core/ports.ts';
+import { type Heartbeat, type HeartbeatInput, HeartbeatSchema } from '../../lib/core/protocol/heartbeat.ts';
 import { FakeInstanceChannel } from './fake-cloud.ts';
 
 /** A stored instance of a catalog type, RUNNING with a fresh heartbeat unless overridden. */
@@ -62,5 +63,28 @@ export function storedTask(
     expectedEndAt: now + 600_000,
     updatedAt: now - 60_000,
     ...rest,
+  });
+}
+
+/** An agent's heartbeat from a c7i.large sent at `at`, idle; `seq` follows `at`, as one agent run's do. */
+export function heartbeatOf(
+  instanceId: string,
+  at: number,
+  state: HeartbeatInput['state'] = 'RUNNING',
+): Heartbeat {
+  return HeartbeatSchema.parse({
+    version: 1,
+    kind: 'Heartbeat',
+    instanceId,
+    instanceType: 'c7i.large',
+    state,
+    capacity: { vcpu: 2, memoryMiB: 4096, gpus: 0 },
+    free: { vcpu: 2, memoryMiB: 4096, gpus: 0 },
+    running: [],
+    agentVersion: '0.1.0',
+    protocolVersion: 1,
+    bootId: 'b',
+    seq: at,
+    at,
   });
 }

@@ -10,7 +10,7 @@ import { FakeInstanceStore, FakeJobStore, FakeLeaseStore, FakeTaskStore } from '
 
 export { FakeFleetProvider, FakeInstanceChannel } from './fake-cloud.ts';
 export { type RecordedCall, Recorder } from './fake-recorder.ts';
-export { cloudOf, storedInstance, storedTask } from './fake-seeds.ts';
+export { cloudOf, heartbeatOf, storedInstance, storedTask } from './fake-seeds.ts';
 export { FakeInstanceStore, FakeJobStore, FakeLeaseStore, FakeTaskStore } from './fake-table-stores.ts';
 
 /** Every fake wired together, sharing one clock. */

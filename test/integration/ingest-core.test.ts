@@ -16,8 +16,8 @@ import type { Instance } from '../../lib/core/model/instance.ts';
 import { type Job, JobSpecSchema } from '../../lib/core/model/job.ts';
 import type { InstanceChannel } from '../../lib/core/ports.ts';
 import type { HeartbeatInput } from '../../lib/core/protocol/heartbeat.ts';
-import { HeartbeatSchema } from '../../lib/core/protocol/heartbeat.ts';
 import { type TaskEventInput, TaskEventSchema } from '../../lib/core/protocol/tasks.ts';
+import { heartbeatOf } from '../fakes/fake-seeds.ts';
 import { resetEmulator, testAwsConfig } from '../support/emulator.ts';
 import { createStateTables } from '../support/tables.ts';
 import { jobSpec } from '../unit/model/builders.ts';
@@ -190,26 +190,16 @@ describe('ingest against the emulator', () => {
   it('marks an instance RUNNING on its first heartbeat and ignores an older one', async () => {
     await instance('i-0bbb00000000000b1', 'PENDING');
     const hb = (at: number, state: HeartbeatInput['state'] = 'RUNNING') =>
-      HeartbeatSchema.parse({
-        version: 1,
-        kind: 'Heartbeat',
-        instanceId: 'i-0bbb00000000000b1',
-        instanceType: 'c7i.large',
-        state,
-        capacity: { vcpu: 2, memoryMiB: 4096, gpus: 0 },
-        free: { vcpu: 2, memoryMiB: 4096, gpus: 0 },
-        running: [],
-        agentVersion: '0.1.0',
-        protocolVersion: 1,
-        bootId: 'b',
-        seq: 0,
-        at,
-      });
+      heartbeatOf('i-0bbb00000000000b1', at, state);
+    const appliedAt = now;
     expect(await applyHeartbeat(hb(500), deps)).toBe('applied');
+    now += 10;
     expect(await applyHeartbeat(hb(400), deps)).toBe('duplicate');
+    // When it was applied is kept beside when it was sent: the schedule credits the difference.
     expect(await deps.instances.getInstance('i-0bbb00000000000b1')).toMatchObject({
       state: 'RUNNING',
       lastHeartbeatAt: 500,
+      heartbeatAppliedAt: appliedAt,
     });
     expect(await applyHeartbeat(hb(600, 'DRAINED'), deps)).toBe('applied');
     expect((await deps.instances.getInstance('i-0bbb00000000000b1'))?.state).toBe('TERMINATING');

@@ -56,6 +56,8 @@ export interface Housekeeping {
    * type, already written off), and TERMINATING ones the cloud still runs (an earlier terminate failed).
    */
   readonly cloudTerminations: readonly { readonly instanceId: string; readonly reason: string }[];
+  /** How late agents' reports reach the control plane (reportLagMs); silence is judged that much later. */
+  readonly reportLagMs: number;
   readonly retirements: readonly Retirement[];
   readonly requeues: readonly Requeue[];
   readonly expirations: readonly Expiration[];
@@ -84,18 +86,48 @@ function reconcile(state: CycleState, config: CycleConfig): Retirement[] {
   return out;
 }
 
-/** Why an instance counts as dead for want of heartbeats, or undefined while it is alive. */
-export function silence(inst: Instance, now: number, config: CycleConfig): string | undefined {
+/**
+ * How late agents' reports reach the control plane now: the median, over instances whose last heartbeat was
+ * applied within the heartbeat timeout, of applied − sent, capped at the timeout; 0 with no such heartbeat.
+ * A backlog in the reports queue (a throttled ingest, a slow table) delays every heartbeat alike, and
+ * without this credit the schedule would read its own slowness as a fleet of dead agents and retire them,
+ * requeueing their work onto a control plane already behind. The cap bounds how long a dead instance is
+ * kept: at most twice the timeout. The median keeps one agent with a skewed clock from setting it.
+ */
+export function reportLagMs(instances: readonly Instance[], now: number, config: CycleConfig): number {
   const timeoutMs = config.heartbeatTimeoutSeconds * 1000;
+  const lags: number[] = [];
+  for (const i of instances) {
+    const sent = i.lastHeartbeatAt;
+    const applied = i.heartbeatAppliedAt;
+    if (sent === undefined || applied === undefined || now - applied > timeoutMs) continue;
+    lags.push(Math.max(0, applied - sent));
+  }
+  if (lags.length === 0) return 0;
+  lags.sort((a, b) => a - b);
+  const mid = lags.length >> 1;
+  const median =
+    lags.length % 2 === 1 ? (lags[mid] as number) : ((lags[mid - 1] as number) + (lags[mid] as number)) / 2;
+  return Math.min(timeoutMs, Math.round(median));
+}
+
+/**
+ * Why an instance counts as dead for want of heartbeats, or undefined while it is alive. `lagMs` is how late
+ * reports reach the control plane (reportLagMs): a heartbeat sent that long ago may still be on its way.
+ */
+export function silence(inst: Instance, now: number, config: CycleConfig, lagMs = 0): string | undefined {
+  const timeoutMs = config.heartbeatTimeoutSeconds * 1000;
+  const late = lagMs >= 1000 ? `; reports reach the control plane ${secs(lagMs)}s late` : '';
+  const seen = now - lagMs;
   if (inst.state === 'PENDING' && inst.lastHeartbeatAt === undefined) {
     const readyAt = readyAtOf(inst);
-    if (now - readyAt <= timeoutMs) return undefined;
-    return `no heartbeat within boot (${secs(readyAt - inst.launchedAt)}s) + timeout (${config.heartbeatTimeoutSeconds}s)`;
+    if (seen - readyAt <= timeoutMs) return undefined;
+    return `no heartbeat within boot (${secs(readyAt - inst.launchedAt)}s) + timeout (${config.heartbeatTimeoutSeconds}s${late})`;
   }
   if (inst.state !== 'RUNNING' && inst.state !== 'DRAINING' && inst.state !== 'PENDING') return undefined;
   const last = inst.lastHeartbeatAt ?? inst.launchedAt;
-  if (now - last <= timeoutMs) return undefined;
-  return `no heartbeat for ${secs(now - last)}s (timeout ${config.heartbeatTimeoutSeconds}s)`;
+  if (seen - last <= timeoutMs) return undefined;
+  return `no heartbeat for ${secs(now - last)}s (timeout ${config.heartbeatTimeoutSeconds}s${late})`;
 }
 
 /**
@@ -199,9 +231,10 @@ export function decideHousekeeping(state: CycleState, config: CycleConfig): Hous
   const retirements = reconcile(state, config);
   const reconciled = new Set(retirements.map((r) => r.instanceId));
   const busy = new Set(state.tasks.map((t) => t.instanceId));
+  const lagMs = reportLagMs(state.instances, state.now, config);
   for (const inst of state.instances) {
     if (reconciled.has(inst.id)) continue;
-    const why = silence(inst, state.now, config) ?? rebalanced(inst, busy.has(inst.id), state.now);
+    const why = silence(inst, state.now, config, lagMs) ?? rebalanced(inst, busy.has(inst.id), state.now);
     if (why)
       retirements.push({
         instanceId: inst.id,
@@ -220,6 +253,7 @@ export function decideHousekeeping(state: CycleState, config: CycleConfig): Hous
   }));
   return {
     ...adopt(state),
+    reportLagMs: lagMs,
     retirements,
     requeues: requeuesFor(retirements, state.tasks, cancelled),
     expirations: state.pending.flatMap((j) => expire(j, state.now) ?? []),

@@ -146,6 +146,7 @@ async function cycleUnderLease(
     skipped: report.skipped?.length,
     engine: report.engine,
     solveMs: report.solveMs,
+    ...(housekeeping.reportLagMs >= 1000 ? { reportLagMs: housekeeping.reportLagMs } : {}),
   });
   return report;
 }

@@ -172,10 +172,11 @@ export async function applyHeartbeat(hb: Heartbeat, deps: IngestDeps): Promise<I
   if ((instance.lastHeartbeatAt ?? 0) >= hb.at) return 'duplicate';
   const state =
     hb.state === 'DRAINED' ? 'TERMINATING' : instance.state === 'PENDING' ? 'RUNNING' : instance.state;
+  const appliedAt = deps.clock.now();
   const applied = await updateInstanceWithRetry(hb.instanceId, deps, (i) =>
     (i.lastHeartbeatAt ?? 0) >= hb.at
       ? undefined
-      : { lastHeartbeatAt: hb.at, state: nextState(i.state, state) },
+      : { lastHeartbeatAt: hb.at, heartbeatAppliedAt: appliedAt, state: nextState(i.state, state) },
   );
   if (applied && state === 'TERMINATING') {
     await deps.fleet.terminate([hb.instanceId]);

@@ -34,6 +34,11 @@ export const InstanceSchema = z.object({
   /** When the agent is expected to take work (launch + boot latency) until it heartbeats. */
   readyAt: z.number().int().optional(),
   lastHeartbeatAt: z.number().int().optional(),
+  /**
+   * When the control plane applied that heartbeat (its clock). Applied − sent is how late reports reach it,
+   * which the schedule credits before it counts an instance as silent.
+   */
+  heartbeatAppliedAt: z.number().int().optional(),
   /** Last time a task ran or finished here; drives idle termination. */
   lastBusyAt: z.number().int().optional(),
   queueUrl: z.string().optional(),

@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { buildPlacementInput, freeBySlot, heldSlots } from '../../../lib/core/control/capacity.ts';
 import { parseCycleConfig } from '../../../lib/core/control/cycle-config.ts';
 import { type CycleDecision, decideCycle, hostKey } from '../../../lib/core/control/cycle-decide.ts';
-import { decideHousekeeping, planningView } from '../../../lib/core/control/cycle-housekeeping.ts';
+import {
+  decideHousekeeping,
+  planningView,
+  reportLagMs,
+} from '../../../lib/core/control/cycle-housekeeping.ts';
 import type { CycleState } from '../../../lib/core/control/cycle-state.ts';
 import { REBALANCE_SERVE_SECONDS } from '../../../lib/core/control/ingest.ts';
 import type { TaskRecord } from '../../../lib/core/control/task-record.ts';
@@ -228,6 +232,55 @@ describe('cycle decision guard', () => {
 });
 
 describe('housekeeping', () => {
+  /** A RUNNING instance whose last heartbeat was sent `sentAgo` s before NOW and applied `appliedAgo` s before. */
+  const heard = (id: string, sentAgo: number, appliedAgo: number) =>
+    storedInstance('m7i.xlarge', {
+      id,
+      now: NOW,
+      lastHeartbeatAt: NOW - sentAgo * 1000,
+      heartbeatAppliedAt: NOW - appliedAgo * 1000,
+    });
+
+  it('measures how late reports arrive: the median over fresh heartbeats, capped at the timeout', () => {
+    const timeout = config.heartbeatTimeoutSeconds;
+    expect(timeout).toBe(180);
+    // One agent with a skewed clock (170 s) does not set it; a heartbeat applied longer ago than the
+    // timeout says nothing about now.
+    const fleet = [heard('i-1', 11, 10), heard('i-2', 52, 2), heard('i-3', 61, 1), heard('i-4', 171, 1)];
+    expect(reportLagMs([...fleet, heard('i-old', 900, 600)], NOW, config)).toBe(55_000);
+    expect(reportLagMs(fleet.slice(0, 3), NOW, config)).toBe(50_000);
+    expect(reportLagMs([heard('i-5', 500, 1)], NOW, config)).toBe(timeout * 1000);
+    expect(reportLagMs([heard('i-old', 900, 600)], NOW, config)).toBe(0);
+    expect(reportLagMs([storedInstance('m7i.xlarge', { id: 'i-6', now: NOW })], NOW, config)).toBe(0);
+    // A clock ahead of the control plane's counts as no lag, not a negative one.
+    expect(reportLagMs([heard('i-7', 1, 3)], NOW, config)).toBe(0);
+  });
+
+  it('does not retire a live fleet when its reports arrive late, but does retire a dead instance', () => {
+    const live = ['i-a', 'i-b', 'i-c'].map((id) => heard(id, 200, 1));
+    const dead = heard('i-dead', 400, 399);
+    const hk = decideHousekeeping(
+      { ...emptyState, instances: [...live, dead], cloud: [...live, dead].map((i) => cloudOf(i)) },
+      config,
+    );
+    expect(hk.reportLagMs).toBe(180_000);
+    expect(hk.retirements).toEqual([
+      expect.objectContaining({
+        instanceId: 'i-dead',
+        reason: 'no heartbeat for 400s (timeout 180s; reports reach the control plane 180s late)',
+      }),
+    ]);
+    // The same silences with reports applied as they are sent: every instance is silent past the timeout.
+    const prompt = [...live, dead].map((i) => ({ ...i, heartbeatAppliedAt: i.lastHeartbeatAt }));
+    const without = decideHousekeeping(
+      { ...emptyState, instances: prompt, cloud: prompt.map((i) => cloudOf(i)) },
+      config,
+    );
+    expect(without.reportLagMs).toBe(0);
+    expect(without.retirements.map((r) => r.instanceId)).toEqual(['i-a', 'i-b', 'i-c', 'i-dead']);
+    expect(without.retirements[0]?.reason).toBe('no heartbeat for 200s (timeout 180s)');
+  });
+
   it('terminates, without recording, cloud instances the fleet cannot use', () => {
     const written = storedInstance('m7i.xlarge', { id: 'i-old', now: NOW, state: 'TERMINATED' });
     const terminating = storedInstance('m7i.xlarge', { id: 'i-term', now: NOW, state: 'TERMINATING' });

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type CycleDeps, runScheduleCycle } from '../../../lib/core/control/cycle.ts';
 import { parseCycleConfig } from '../../../lib/core/control/cycle-config.ts';
+import { applyHeartbeat } from '../../../lib/core/control/ingest.ts';
 import { ConflictError } from '../../../lib/core/errors.ts';
 import type { Job } from '../../../lib/core/model/job.ts';
 import { fits, type Resources } from '../../../lib/core/model/resources.ts';
@@ -10,10 +11,12 @@ import {
   cloudOf,
   FakeInstanceChannel,
   fakeControl,
+  heartbeatOf,
   storedInstance,
   storedTask,
 } from '../../fakes/fake-stores.ts';
 import { fixedClock, h, type JobOverrides, job, NOW } from '../../support/builders.ts';
+import { recordingLogger } from '../lambdas/support.ts';
 
 const config = parseCycleConfig({
   slotSeconds: 600,
@@ -234,6 +237,30 @@ describe('schedule cycle: lost instances', () => {
     expect(f.tasks.get({ jobId: 'j1', taskIndex: 0, attempt: 0 })?.state).toBe('LOST');
     expect(f.jobs.jobs.get('j1')).toMatchObject({ status: 'PENDING', attempts: 1 });
     expect(report.counts).toMatchObject({ instancesRetired: 1, requeued: 1 });
+  });
+
+  it('keeps a fleet whose heartbeats reach ingest late, and logs how late', async () => {
+    // Three agents' heartbeats, sent 300 s before the cycle, were applied 150 s late (a reports backlog).
+    const ids = ['i-a', 'i-b', 'i-c'];
+    for (const id of ids) {
+      const inst = storedInstance('m7i.xlarge', { id, now: NOW, lastHeartbeatAt: NOW - 400_000 });
+      f.instances.seed(inst);
+      f.fleet.seed(cloudOf(inst));
+      const running = storedJob({ id: `j-${id}`, status: 'RUNNING', attempts: 1 });
+      f.jobs.seed(running);
+      f.tasks.seed(storedTask(running, inst, { now: NOW }));
+      const ingest = { ...f, clock: fixedClock(NOW - 150_000) };
+      expect(await applyHeartbeat(heartbeatOf(id, NOW - 300_000), ingest)).toBe('applied');
+    }
+    const log = recordingLogger();
+
+    const report = await runScheduleCycle(config, { ...deps, log }, { cycleId: 'c1' });
+
+    expect(report.counts).toMatchObject({ instancesRetired: 0, requeued: 0 });
+    for (const id of ids) expect(f.instances.instances.get(id)?.state).toBe('RUNNING');
+    expect(f.jobs.jobs.get('j-i-a')?.status).toBe('RUNNING');
+    const done = log.lines.find((l) => l.message === 'schedule cycle done');
+    expect(done?.fields).toMatchObject({ reportLagMs: 150_000 });
   });
 
   it('fails the job with a reason when a lost instance used its last attempt', async () => {

@@ -5,7 +5,7 @@ import type { PoisonMessage } from '../../../lambdas/shared/sqs-batch.ts';
 import { TransientError } from '../../../lib/core/errors.ts';
 import { InstanceSchema } from '../../../lib/core/model/instance.ts';
 import { pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
-import { fakeControl } from '../../fakes/fake-stores.ts';
+import { fakeControl, heartbeatOf } from '../../fakes/fake-stores.ts';
 import { instance } from '../model/builders.ts';
 import { recordingLogger, sqsEvent } from './support.ts';
 
@@ -38,6 +38,10 @@ const taskEvent = {
   durationMs: 1200,
   reason: 'exit',
 };
+
+/** A heartbeat's body. */
+const heartbeat = (instanceId: string, at: number) => JSON.stringify(heartbeatOf(instanceId, at));
+const ID = 'i-0123456789abcdef0';
 
 const spotWarning = {
   version: '0',
@@ -118,6 +122,39 @@ describe('ingest handler', () => {
       ),
     );
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'e1' }] });
+  });
+
+  it("applies only an instance's newest heartbeat of a batch, in place, and every other message", async () => {
+    const { handler, applied } = setup();
+    const a = 'i-0aaa0000000000001';
+    const b = 'i-0bbb0000000000002';
+    const res = await handler(
+      sqsEvent(
+        { id: 'a1', body: heartbeat(a, 1_000) },
+        { id: 'b2', body: heartbeat(b, 2_500) },
+        { id: 't', body: JSON.stringify(taskEvent) },
+        { id: 'a3', body: heartbeat(a, 3_000) },
+        { id: 'a2', body: heartbeat(a, 2_000) },
+        { id: 'b1', body: heartbeat(b, 1_500) },
+      ),
+    );
+    expect(res.batchItemFailures).toEqual([]);
+    const seen = applied.map((m) =>
+      m.source === 'agent' && m.report.kind === 'Heartbeat'
+        ? `${m.report.instanceId}@${m.report.at}`
+        : 'other',
+    );
+    expect(seen).toEqual([`${b}@2500`, 'other', `${a}@3000`]);
+  });
+
+  it('retries a newest heartbeat whose write failed, the superseded ones acknowledged', async () => {
+    const { handler } = setup(async (m) => {
+      if (m.source === 'agent' && m.report.kind === 'Heartbeat') throw new TransientError('throttled');
+    });
+    const res = await handler(
+      sqsEvent({ id: 'old', body: heartbeat(ID, 1) }, { id: 'new', body: heartbeat(ID, 2) }),
+    );
+    expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'new' }] });
   });
 });
 
