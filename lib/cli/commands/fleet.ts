@@ -14,6 +14,8 @@ export interface InstanceRow {
   readonly drainedFor?: 'spot warning' | 'rebalance';
   readonly launchedAt: number;
   readonly lastHeartbeatAt?: number;
+  /** When the control plane applied that heartbeat: after lastHeartbeatAt by how late reports arrive. */
+  readonly heartbeatAppliedAt?: number;
   readonly activeTasks: number;
   readonly utilisation: Utilisation;
   readonly costPerHour: number;
@@ -51,6 +53,7 @@ export async function fleetCommand(
         ...drainedFor(i),
         launchedAt: i.launchedAt,
         lastHeartbeatAt: i.lastHeartbeatAt,
+        heartbeatAppliedAt: i.heartbeatAppliedAt,
         activeTasks: tasks.filter((t) => t.instanceId === i.id).length,
         utilisation: utilisationOf(i, tasks),
         costPerHour: i.state === 'TERMINATED' ? 0 : pricePerHour(i),
@@ -92,6 +95,15 @@ function round(x: number): number {
   return Math.round(x * 1e5) / 1e5;
 }
 
+/** When its last heartbeat was sent, and how late it reached the control plane when that was a second or more. */
+function heard(r: InstanceRow, now: number): string {
+  if (r.lastHeartbeatAt === undefined) return '-';
+  const late = r.heartbeatAppliedAt === undefined ? 0 : r.heartbeatAppliedAt - r.lastHeartbeatAt;
+  return late >= 1000
+    ? `${ago(r.lastHeartbeatAt, now)} (${Math.round(late / 1000)}s late)`
+    : ago(r.lastHeartbeatAt, now);
+}
+
 export function fleetText(s: FleetSummary, now: number): string {
   if (s.instances.length === 0) return 'no instances';
   const table = formatTable<InstanceRow>(
@@ -101,6 +113,7 @@ export function fleetText(s: FleetSummary, now: number): string {
       { header: 'MARKET', value: (r) => r.market },
       { header: 'STATE', value: (r) => (r.drainedFor ? `${r.state} (${r.drainedFor})` : r.state) },
       { header: 'AGE', value: (r) => ago(r.launchedAt, now) },
+      { header: 'HEARD', value: (r) => heard(r, now) },
       { header: 'TASKS', value: (r) => String(r.activeTasks), right: true },
       {
         header: 'UTIL',

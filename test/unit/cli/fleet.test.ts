@@ -27,4 +27,22 @@ describe('tetrafleet fleet', () => {
     expect(line('i-plain')).toMatch(/RUNNING\s/);
     expect(line('i-plain')).not.toContain('(');
   });
+
+  it('says when each instance was last heard from, and how late that report arrived', () => {
+    const text = fleetText(
+      summarise([
+        row({ id: 'i-prompt', state: 'RUNNING', lastHeartbeatAt: 50_000, heartbeatAppliedAt: 50_200 }),
+        row({ id: 'i-late', state: 'RUNNING', lastHeartbeatAt: 20_000, heartbeatAppliedAt: 44_600 }),
+        row({ id: 'i-booting', state: 'PENDING' }),
+      ]),
+      60_000,
+    );
+    const lines = text.split('\n');
+    expect(lines[0]).toMatch(/AGE\s+HEARD\s+TASKS/);
+    const line = (id: string) => lines.find((l) => l.startsWith(id)) ?? '';
+    expect(line('i-prompt')).toMatch(/10s ago\s/);
+    expect(line('i-prompt')).not.toContain('late');
+    expect(line('i-late')).toContain('40s ago (25s late)');
+    expect(line('i-booting')).toMatch(/PENDING\s+1m ago\s+-\s/);
+  });
 });
