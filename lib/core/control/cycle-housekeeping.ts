@@ -86,13 +86,18 @@ function reconcile(state: CycleState, config: CycleConfig): Retirement[] {
   return out;
 }
 
+/** The most report lag the schedule credits, in heartbeat timeouts (reportLagMs). */
+export const REPORT_LAG_CREDIT_TIMEOUTS = 4;
+
 /**
  * How late agents' reports reach the control plane now: the median, over instances whose last heartbeat was
- * applied within the heartbeat timeout, of applied − sent, capped at the timeout; 0 with no such heartbeat.
+ * applied within the heartbeat timeout, of applied − sent; 0 with no such heartbeat.
  * A backlog in the reports queue (a throttled ingest, a slow table) delays every heartbeat alike, and
  * without this credit the schedule would read its own slowness as a fleet of dead agents and retire them,
- * requeueing their work onto a control plane already behind. The cap bounds how long a dead instance is
- * kept: at most twice the timeout. The median keeps one agent with a skewed clock from setting it.
+ * requeueing their work and launching replacements whose reports join the backlog. The median keeps one
+ * agent with a skewed clock from setting it. It is capped at REPORT_LAG_CREDIT_TIMEOUTS timeouts, which
+ * bounds how long a dead instance is kept while reports are late; an ingest that stops altogether leaves
+ * no fresh heartbeat, so no credit, and silence counts as it did without it.
  */
 export function reportLagMs(instances: readonly Instance[], now: number, config: CycleConfig): number {
   const timeoutMs = config.heartbeatTimeoutSeconds * 1000;
@@ -108,7 +113,7 @@ export function reportLagMs(instances: readonly Instance[], now: number, config:
   const mid = lags.length >> 1;
   const median =
     lags.length % 2 === 1 ? (lags[mid] as number) : ((lags[mid - 1] as number) + (lags[mid] as number)) / 2;
-  return Math.min(timeoutMs, Math.round(median));
+  return Math.min(REPORT_LAG_CREDIT_TIMEOUTS * timeoutMs, Math.round(median));
 }
 
 /**

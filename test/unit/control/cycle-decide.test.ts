@@ -6,6 +6,7 @@ import { type CycleDecision, decideCycle, hostKey } from '../../../lib/core/cont
 import {
   decideHousekeeping,
   planningView,
+  REPORT_LAG_CREDIT_TIMEOUTS,
   reportLagMs,
 } from '../../../lib/core/control/cycle-housekeeping.ts';
 import type { CycleState } from '../../../lib/core/control/cycle-state.ts';
@@ -241,7 +242,7 @@ describe('housekeeping', () => {
       heartbeatAppliedAt: NOW - appliedAgo * 1000,
     });
 
-  it('measures how late reports arrive: the median over fresh heartbeats, capped at the timeout', () => {
+  it('measures how late reports arrive: the median over fresh heartbeats, capped at four timeouts', () => {
     const timeout = config.heartbeatTimeoutSeconds;
     expect(timeout).toBe(180);
     // One agent with a skewed clock (170 s) does not set it; a heartbeat applied longer ago than the
@@ -249,7 +250,10 @@ describe('housekeeping', () => {
     const fleet = [heard('i-1', 11, 10), heard('i-2', 52, 2), heard('i-3', 61, 1), heard('i-4', 171, 1)];
     expect(reportLagMs([...fleet, heard('i-old', 900, 600)], NOW, config)).toBe(55_000);
     expect(reportLagMs(fleet.slice(0, 3), NOW, config)).toBe(50_000);
-    expect(reportLagMs([heard('i-5', 500, 1)], NOW, config)).toBe(timeout * 1000);
+    expect(reportLagMs([heard('i-5', 500, 1)], NOW, config)).toBe(499_000);
+    expect(reportLagMs([heard('i-5', 2_000, 1)], NOW, config)).toBe(
+      REPORT_LAG_CREDIT_TIMEOUTS * timeout * 1000,
+    );
     expect(reportLagMs([heard('i-old', 900, 600)], NOW, config)).toBe(0);
     expect(reportLagMs([storedInstance('m7i.xlarge', { id: 'i-6', now: NOW })], NOW, config)).toBe(0);
     // A clock ahead of the control plane's counts as no lag, not a negative one.
@@ -263,11 +267,11 @@ describe('housekeeping', () => {
       { ...emptyState, instances: [...live, dead], cloud: [...live, dead].map((i) => cloudOf(i)) },
       config,
     );
-    expect(hk.reportLagMs).toBe(180_000);
+    expect(hk.reportLagMs).toBe(199_000);
     expect(hk.retirements).toEqual([
       expect.objectContaining({
         instanceId: 'i-dead',
-        reason: 'no heartbeat for 400s (timeout 180s; reports reach the control plane 180s late)',
+        reason: 'no heartbeat for 400s (timeout 180s; reports reach the control plane 199s late)',
       }),
     ]);
     // The same silences with reports applied as they are sent: every instance is silent past the timeout.
