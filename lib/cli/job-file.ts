@@ -1,9 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments, type YAMLError } from 'yaml';
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+  type YAMLError,
+} from 'yaml';
+import type { z } from 'zod';
 import { TetrafleetError } from '../core/errors.ts';
 import { type JobSpec, type JobSpecInput, JobSpecSchema } from '../core/model/job.ts';
-import { toFieldIssues } from '../core/model/validate.ts';
+import { toFieldIssues, type UnknownField, unknownFields } from '../core/model/validate.ts';
 
 /** One problem in a job file, placed at a line (1-based) when the file has one for it. */
 export interface JobFileIssue {
@@ -92,26 +102,12 @@ export function parseJobFile(text: string, file = 'jobs'): ParsedJobFile {
   const specs: JobSpec[] = [];
   entries.forEach((entry, index) => {
     const parsed = JobSpecSchema.safeParse(entry.value);
-    if (parsed.success) {
-      specs.push(parsed.data);
-      return;
-    }
-    // toFieldIssues keeps zod's order, so each field issue lines up with the raw issue and its path.
-    const fieldIssues = toFieldIssues(parsed.error);
-    parsed.error.issues.forEach((issue, k) => {
-      const path = [...entry.prefix, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))];
-      issues.push({
-        path: fieldIssues[k]?.path ?? issue.path.join('.'),
-        message: plainMessage(
-          fieldIssues[k]?.message ?? issue.message,
-          issue.path.length > 0 && valueAt(entry.value, issue.path) === undefined
-            ? issue.path.at(-1)
-            : undefined,
-        ),
-        spec: many ? index : undefined,
-        ...positionOf(entry.doc, path, lines),
-      });
-    });
+    const found = byLine([
+      ...(parsed.success ? [] : schemaIssues(entry.doc, entry.prefix, entry.value, parsed.error, lines)),
+      ...unknownFieldIssues(entry.doc, entry.prefix, unknownFields(JobSpecSchema, entry.value), lines),
+    ]);
+    issues.push(...found.map((issue) => ({ ...issue, spec: many ? index : undefined })));
+    if (parsed.success) specs.push(parsed.data);
   });
   if (issues.length > 0) throw new JobFileError(file, issues);
   return { inputs: entries.map((e) => e.value as JobSpecInput), specs };
@@ -151,6 +147,70 @@ export function positionOf(
     }
   }
   return {};
+}
+
+/** Issues in file order (stable: issues on one line keep their order). */
+export function byLine(issues: readonly JobFileIssue[]): JobFileIssue[] {
+  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/** A spec's schema errors, each with its field, a plain message and the line of its node. */
+export function schemaIssues(
+  doc: Document,
+  prefix: readonly (string | number)[],
+  value: unknown,
+  error: z.ZodError,
+  lines: LineCounter,
+): JobFileIssue[] {
+  // toFieldIssues keeps zod's order, so each field issue lines up with the raw issue and its path.
+  const fieldIssues = toFieldIssues(error);
+  return error.issues.map((issue, k) => {
+    const path = [...prefix, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))];
+    return {
+      path: fieldIssues[k]?.path ?? issue.path.join('.'),
+      message: plainMessage(
+        fieldIssues[k]?.message ?? issue.message,
+        issue.path.length > 0 && valueAt(value, issue.path) === undefined ? issue.path.at(-1) : undefined,
+      ),
+      ...positionOf(doc, path, lines),
+    };
+  });
+}
+
+/** Fields no schema declares (see unknownFields), each at the line of its key. */
+export function unknownFieldIssues(
+  doc: Document,
+  prefix: readonly (string | number)[],
+  fields: readonly UnknownField[],
+  lines: LineCounter,
+): JobFileIssue[] {
+  return fields.map((f) => ({
+    path: f.path.join('.'),
+    message: f.message,
+    ...keyPositionOf(doc, [...prefix, ...f.path], lines),
+  }));
+}
+
+/** The line of the key that ends `path` (the key itself, not its value), else of its value. */
+function keyPositionOf(
+  doc: Document,
+  path: (string | number)[],
+  lines: LineCounter,
+): { line?: number; column?: number } {
+  const parent = (path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true)) as
+    | Node
+    | null
+    | undefined;
+  if (isMap(parent)) {
+    const key = path.at(-1);
+    const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
+    const range = isScalar(pair?.key) ? pair.key.range : undefined;
+    if (range) {
+      const pos = lines.linePos(range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return positionOf(doc, path, lines);
 }
 
 /**

@@ -10,7 +10,7 @@ import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { Job, JobSpecInput } from '../core/model/job.ts';
 import { isTerminal, type JobStatus } from '../core/model/job-state.ts';
 import type { PipelineRecord, PipelineStatus, ServingEndpoint } from '../core/model/pipeline-serving.ts';
-import { parseOrThrow } from '../core/model/validate.ts';
+import { parseInputOrThrow } from '../core/model/validate.ts';
 import {
   type PipelineReport,
   type SubmitPipelineInput,
@@ -106,7 +106,7 @@ export class TetrafleetClient {
   /** Validates and sends a job; resolves with its id once the submissions queue has it. */
   async submitJob(spec: JobSpecInput, options: SubmitOptions = {}): Promise<{ jobId: string }> {
     const jobId = options.jobId ?? `job-${randomUUID()}`;
-    const message = parseOrThrow(
+    const message = parseInputOrThrow(
       SubmitJobSchema,
       { version: 1, kind: 'SubmitJob', jobId, idempotencyKey: options.idempotencyKey, spec },
       'job submission',
@@ -171,7 +171,7 @@ export class TetrafleetClient {
   ): Promise<{ pipelineId: string }> {
     const name = typeof spec?.name === 'string' ? spec.name.slice(0, 54) : 'pipeline';
     const pipelineId = options.pipelineId ?? `${name}-${randomUUID().slice(0, 8)}`;
-    const message = parseOrThrow(
+    const message = parseInputOrThrow(
       SubmitPipelineSchema,
       { version: 1, kind: 'SubmitPipeline', pipelineId, idempotencyKey: options.idempotencyKey, spec },
       'pipeline submission',

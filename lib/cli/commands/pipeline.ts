@@ -4,11 +4,18 @@ import { NotFoundError } from '../../core/errors.ts';
 import { type PipelineSpec, PipelineSpecSchema } from '../../core/model/pipeline.ts';
 import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
 import { ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
-import { toFieldIssues } from '../../core/model/validate.ts';
+import { unknownFields } from '../../core/model/validate.ts';
 import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
 import type { PipelineView } from '../../sdk/client.ts';
 import { ago, formatTable } from '../format.ts';
-import { JobFileError, type JobFileIssue, positionOf, readSpecText, throwSyntaxErrors } from '../job-file.ts';
+import {
+  byLine,
+  JobFileError,
+  readSpecText,
+  schemaIssues,
+  throwSyntaxErrors,
+  unknownFieldIssues,
+} from '../job-file.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
 
@@ -34,16 +41,12 @@ export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipeli
   if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value))
     throw new JobFileError(file, [{ path: '', message: 'the file must hold one pipeline spec (a mapping)' }]);
   const parsed = PipelineSpecSchema.safeParse(value);
-  if (parsed.success) return { input: value as SubmitPipelineInput['spec'], spec: parsed.data };
-  const fieldIssues = toFieldIssues(parsed.error);
-  const issues: JobFileIssue[] = parsed.error.issues.map((issue, k) => {
-    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
-    return {
-      path: fieldIssues[k]?.path ?? path.join('.'),
-      message: fieldIssues[k]?.message ?? issue.message,
-      ...positionOf(doc, path, lines),
-    };
-  });
+  const issues = byLine([
+    ...(parsed.success ? [] : schemaIssues(doc, [], value, parsed.error, lines)),
+    ...unknownFieldIssues(doc, [], unknownFields(PipelineSpecSchema, value), lines),
+  ]);
+  if (parsed.success && issues.length === 0)
+    return { input: value as SubmitPipelineInput['spec'], spec: parsed.data };
   throw new JobFileError(file, issues);
 }
 

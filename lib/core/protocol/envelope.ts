@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../errors.ts';
-import { toFieldIssues } from '../model/validate.ts';
+import { toFieldIssues, unknownFields } from '../model/validate.ts';
 
 /**
  * Every wire message (SDK -> scheduler, scheduler <-> agent) is a versioned envelope:
@@ -34,6 +34,15 @@ export const EnvelopeHeaderSchema = z.looseObject({
 /** Result of decoding: the typed message, or every field problem at once. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
+export interface DecodeOptions {
+  /**
+   * Also refuse fields the schema does not declare (see unknownFields). For what users write
+   * (submissions); messages between the control plane and agents are read leniently, so that an older
+   * reader accepts what a newer writer added.
+   */
+  readonly refuseUnknownFields?: boolean;
+}
+
 /**
  * Decode a message (a JSON string or an already-parsed value) against the schema for its kind.
  * Never throws: bad JSON, a foreign version, an unknown kind and bad fields all come back as issues.
@@ -41,6 +50,7 @@ export type Decoded<T> = { ok: true; value: T } | { ok: false; issues: FieldIssu
 export function decodeMessage<M extends Record<string, z.ZodType>>(
   schemas: M,
   input: unknown,
+  options: DecodeOptions = {},
 ): Decoded<z.output<M[keyof M]>> {
   const parsed = typeof input === 'string' ? parseJson(input) : { ok: true as const, value: input };
   if (!parsed.ok) return parsed;
@@ -59,9 +69,11 @@ export function decodeMessage<M extends Record<string, z.ZodType>>(
     return { ok: false, issues: [{ path: 'kind', message: `kind must be one of ${allowed}, got ${kind}` }] };
   }
   const result = schema.safeParse(parsed.value);
-  return result.success
-    ? { ok: true, value: result.data as z.output<M[keyof M]> }
-    : { ok: false, issues: toFieldIssues(result.error) };
+  const unknown = options.refuseUnknownFields
+    ? unknownFields(schema, parsed.value).map((f) => ({ path: f.path.join('.'), message: f.message }))
+    : [];
+  if (result.success && unknown.length === 0) return { ok: true, value: result.data as z.output<M[keyof M]> };
+  return { ok: false, issues: [...(result.success ? [] : toFieldIssues(result.error)), ...unknown] };
 }
 
 function parseJson(text: string): Decoded<unknown> {

@@ -36,10 +36,10 @@ export type Submission = SubmitJob;
 
 /** Decode a submissions-queue body (JSON text) into a job or pipeline submission, or field issues. */
 export function decodeQueuedSubmission(body: unknown): Decoded<QueuedSubmission> {
-  return decodeMessage(SUBMISSION_SCHEMAS, body);
+  return decodeMessage(SUBMISSION_SCHEMAS, body, { refuseUnknownFields: true });
 }
 
 /** Decode a body that must be a SubmitJob (a SubmitPipeline is refused by kind). */
 export function decodeSubmission(body: unknown): Decoded<Submission> {
-  return decodeMessage({ SubmitJob: SubmitJobSchema }, body);
+  return decodeMessage({ SubmitJob: SubmitJobSchema }, body, { refuseUnknownFields: true });
 }

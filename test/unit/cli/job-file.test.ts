@@ -72,6 +72,43 @@ describe('parseJobFile', () => {
     );
   });
 
+  it('fails when a field is unknown, naming the field meant and the line of the key, in file order', () => {
+    const text = [
+      '- name: first',
+      '  task: { kind: command, command: /bin/true }',
+      '  alternatives:',
+      '    - requirement: { vcpu: 0, memoryMiB: 512, gpu: 1 }',
+      '      durationSeconds: 10',
+      '      spot: true',
+      '  utility: { deadlineSeconds: 60, value: 1 }',
+      `- ${JSON.stringify({ ...good, name: 'second', prority: 2 })}`,
+    ].join('\n');
+    const error = issuesOf(text);
+    expect(error.issues.map((i) => [i.spec, i.path, i.line])).toEqual([
+      [0, 'alternatives.0.requirement.vcpu', 4],
+      [0, 'alternatives.0.requirement.gpu', 4],
+      [0, 'alternatives.0.spot', 6],
+      [1, 'prority', 8],
+    ]);
+    expect(error.message.split('\n')).toEqual([
+      'jobs.yaml:4:28: job #1 alternatives.0.requirement.vcpu: vcpu must be greater than 0',
+      'jobs.yaml:4:47: job #1 alternatives.0.requirement.gpu: unknown field; did you mean gpus?',
+      'jobs.yaml:6:7: job #1 alternatives.0.spot: unknown field; did you mean requirement.spot?',
+      expect.stringMatching(/^jobs\.yaml:8:\d+: job #2 prority: unknown field; did you mean priority\?$/),
+    ]);
+  });
+
+  it('refuses a spec that is valid but for an unknown field, so nothing is submitted without it', () => {
+    const error = issuesOf(JSON.stringify({ ...good, utility: { ...good.utility, hardDeadline: 120 } }));
+    expect(error.issues).toEqual([
+      expect.objectContaining({
+        path: 'utility.hardDeadline',
+        message: 'unknown field; did you mean hardDeadlineSeconds?',
+        line: 1,
+      }),
+    ]);
+  });
+
   it('fails when JSON is malformed, with the line of the syntax error', () => {
     const error = issuesOf('{\n  "name": "x",\n  "task": [1, 2\n}\n', 'job.json');
     expect(error.issues[0]?.line).toBeGreaterThanOrEqual(3);

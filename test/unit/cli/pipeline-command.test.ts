@@ -92,6 +92,17 @@ function source(pipelines: Record<string, PipelineView> = { vision: view }) {
   return { calls, source: { client, close: () => {} } as unknown as CliSource };
 }
 
+/** The JobFileError that parsing `yaml` as vision.yaml throws. */
+function refusal(yaml: string): JobFileError {
+  try {
+    parsePipelineFile(yaml, 'vision.yaml');
+  } catch (e) {
+    if (e instanceof JobFileError) return e;
+    throw e;
+  }
+  throw new Error('expected the file to be refused');
+}
+
 describe('tetrafleet pipeline', () => {
   it('fails when a pipeline file has a cycle or bad fields, naming each field with its line', () => {
     const yaml = [
@@ -106,22 +117,30 @@ describe('tetrafleet pipeline', () => {
       '  - { from: a, to: b }',
       '  - { from: b, to: a }',
     ].join('\n');
-    const error = (() => {
-      try {
-        parsePipelineFile(yaml, 'vision.yaml');
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(error).toBeInstanceOf(JobFileError);
-    const issues = (error as JobFileError).issues.map((i) => [i.path, i.line]);
+    const error = refusal(yaml);
+    const issues = error.issues.map((i) => [i.path, i.line]);
     expect(issues).toEqual([
       ['sloP99Ms', 2],
       ['edges', 9],
     ]);
-    expect((error as JobFileError).message).toContain(
-      'vision.yaml:9:3: edges: edges form a cycle: a -> b -> a',
-    );
+    expect(error.message).toContain('vision.yaml:9:3: edges: edges form a cycle: a -> b -> a');
+  });
+
+  it('fails when a pipeline file has unknown fields, saying which field was meant, with its line', () => {
+    const yaml = [
+      'name: vision',
+      'sloMs: 150',
+      'stages:',
+      '  - id: a',
+      '    model: { uri: /m/a.onnx, input: x }',
+      'edges: []',
+    ].join('\n');
+    const error = refusal(yaml);
+    expect(error.message.split('\n')).toEqual([
+      'vision.yaml:1:1: sloP99Ms: sloP99Ms is required (expected number)',
+      'vision.yaml:2:1: sloMs: unknown field; did you mean sloP99Ms?',
+      'vision.yaml:5:30: stages.0.model.input: unknown field; did you mean inputName?',
+    ]);
   });
 
   it('submits a valid file and prints how to follow it', async () => {

@@ -57,6 +57,19 @@ describe('admit handler', () => {
     expect(String(logged?.fields.reason)).toContain('jobId');
   });
 
+  it('rejects a SubmitJob with a field its schema does not know, naming the field meant', async () => {
+    const { handler, admitted, poison } = setup();
+    const job = submitJob();
+    const spec = job.spec as Record<string, unknown>;
+    const body = JSON.stringify({ ...job, spec: { ...spec, utilty: { deadlineSeconds: 60, value: 1 } } });
+    const res = await handler(sqsEvent({ id: 'typo', body }));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(admitted).toEqual([]);
+    expect(poison[0]?.issues).toEqual([
+      { path: 'spec.utilty', message: 'unknown field; did you mean utility?' },
+    ]);
+  });
+
   it('rejects a body that is not JSON, or that carries another protocol version, as poison', async () => {
     const { handler, poison } = setup();
     const res = await handler(

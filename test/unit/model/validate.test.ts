@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { TetrafleetError, ValidationError } from '../../../lib/core/errors.ts';
 import { JobSpecSchema } from '../../../lib/core/model/job.ts';
-import { parseOrThrow, parseResult, toFieldIssues } from '../../../lib/core/model/validate.ts';
+import { PipelineSpecSchema } from '../../../lib/core/model/pipeline.ts';
+import {
+  parseInputOrThrow,
+  parseOrThrow,
+  parseResult,
+  toFieldIssues,
+  unknownFields,
+} from '../../../lib/core/model/validate.ts';
 import { alternative, jobSpec, requirement } from './builders.ts';
 
 function thrown(fn: () => unknown): unknown {
@@ -77,5 +84,131 @@ describe('toFieldIssues', () => {
       expect(toFieldIssues(result.error)).toEqual([
         { path: 'Good', message: 'keys must be lower case, got "Good"' },
       ]);
+  });
+});
+
+/** Each unknown field as `path => message`, for compact assertions. */
+function strays(schema: z.ZodType, input: unknown): string[] {
+  return unknownFields(schema, input).map((f) => `${f.path.join('.')} => ${f.message}`);
+}
+
+describe('unknownFields', () => {
+  it('finds nothing in a valid job spec or pipeline spec, defaults and free-form records included', () => {
+    expect(strays(JobSpecSchema, jobSpec({ labels: { team: 'vision', anyKey: 'x' } }))).toEqual([]);
+    const task = { kind: 'command', command: 'run', env: { ANY_NAME: '1' } };
+    expect(strays(JobSpecSchema, { ...jobSpec(), task })).toEqual([]);
+    const pipeline = {
+      name: 'vision',
+      sloP99Ms: 150,
+      stages: [{ id: 'a', model: { uri: '/m/a.onnx', inputName: 'x' } }],
+      sampleTrace: { kind: 'gamma', ratePerSecond: 10, cv: 1, durationSeconds: 60 },
+    };
+    expect(strays(PipelineSpecSchema, pipeline)).toEqual([]);
+  });
+
+  it('names a misspelt field at any depth with the field that was meant', () => {
+    // Spread, not jobSpec({...}): the builder's types would refuse the misspelt fields.
+    const input = {
+      ...jobSpec(),
+      alternatives: [
+        { ...alternative(), requirement: { vcpu: 1, memoryMiB: 512, gpu: 1 } },
+        { ...alternative(), duration: 60 },
+      ],
+    };
+    expect(strays(JobSpecSchema, input)).toEqual([
+      'alternatives.0.requirement.gpu => unknown field; did you mean gpus?',
+      'alternatives.1.duration => unknown field; did you mean durationSeconds?',
+    ]);
+  });
+
+  it('matches case, prefixes and abbreviations, and a field one level down', () => {
+    const input = {
+      ...jobSpec(),
+      Priority: 2,
+      deadline: 600,
+      alternatives: [{ ...alternative(), spot: true, requirement: { ...requirement(), memory: 4096 } }],
+    };
+    expect(strays(JobSpecSchema, input)).toEqual([
+      // In the input's key order: jobSpec() has alternatives before the two added fields.
+      'alternatives.0.requirement.memory => unknown field; did you mean memoryMiB?',
+      'alternatives.0.spot => unknown field; did you mean requirement.spot?',
+      'Priority => unknown field; did you mean priority?',
+      'deadline => unknown field; did you mean utility.deadlineSeconds?',
+    ]);
+    expect(strays(PipelineSpecSchema, { name: 'p', sloMs: 100, stages: [] })).toEqual([
+      'sloMs => unknown field; did you mean sloP99Ms?',
+    ]);
+  });
+
+  it('lists the fields an object has when no name is close', () => {
+    expect(strays(z.object({ alpha: z.number(), beta: z.string() }), { alpha: 1, zzz: 2 })).toEqual([
+      'zzz => unknown field; the fields here are alpha, beta',
+    ]);
+  });
+
+  it('reads a discriminated union through the variant the input names', () => {
+    // halfLifeSeconds belongs to the exponential decay, not to the linear one the input chose.
+    const input = {
+      ...jobSpec(),
+      utility: {
+        deadlineSeconds: 60,
+        value: 1,
+        decay: { shape: 'linear', overSeconds: 5, halfLifeSeconds: 2 },
+      },
+    };
+    expect(strays(JobSpecSchema, input)).toEqual([
+      'utility.decay.halfLifeSeconds => unknown field; the fields here are shape, overSeconds',
+    ]);
+    expect(
+      strays(JobSpecSchema, { ...jobSpec(), task: { kind: 'command', command: 'x', modelId: 'm' } }),
+    ).toEqual([
+      'task.modelId => unknown field; the fields here are kind, command, args, env, timeoutSeconds',
+    ]);
+  });
+
+  it('walks a plain union through the option that accepts the input', () => {
+    const schema = z.union([
+      z.object({ count: z.number() }),
+      z.object({ label: z.string(), colour: z.string().optional() }),
+    ]);
+    expect(strays(schema, { label: 'x', color: 'red' })).toEqual([
+      'color => unknown field; did you mean colour?',
+    ]);
+    expect(strays(schema, 'neither')).toEqual([]);
+  });
+
+  it('ignores a field set to undefined and leaves loose and strict objects to zod', () => {
+    expect(strays(JobSpecSchema, { ...jobSpec(), extra: undefined })).toEqual([]);
+    expect(strays(z.looseObject({ a: z.number() }), { a: 1, b: 2 })).toEqual([]);
+    expect(strays(z.strictObject({ a: z.number() }), { a: 1, b: 2 })).toEqual([]);
+    expect(
+      strays(z.object({ inner: z.strictObject({ a: z.object({}) }) }), { inner: { a: { x: 1 } } }),
+    ).toEqual(['inner.a.x => unknown field']);
+  });
+
+  it('finds unknown fields in input that is otherwise invalid, and in none of wrong-typed values', () => {
+    expect(strays(JobSpecSchema, { nmae: 'x' })).toEqual(['nmae => unknown field; did you mean name?']);
+    expect(strays(JobSpecSchema, 'not a spec')).toEqual([]);
+    expect(strays(JobSpecSchema, { ...jobSpec(), alternatives: 'many' })).toEqual([]);
+  });
+});
+
+describe('parseInputOrThrow', () => {
+  it('returns the parsed value when every field is known and valid', () => {
+    expect(parseInputOrThrow(JobSpecSchema, jobSpec(), 'job spec').gang).toBe(1);
+  });
+
+  it('refuses an otherwise valid input that has an unknown field, naming it', () => {
+    const input = { ...jobSpec(), gnag: 2 };
+    expect(parseOrThrow(JobSpecSchema, input, 'job spec').gang).toBe(1);
+    const error = thrown(() => parseInputOrThrow(JobSpecSchema, input, 'job spec')) as ValidationError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.issues).toEqual([{ path: 'gnag', message: 'unknown field; did you mean gang?' }]);
+  });
+
+  it('reports bad values and unknown fields together', () => {
+    const input = { ...jobSpec({ gang: 0 }), gnag: 2 };
+    const error = thrown(() => parseInputOrThrow(JobSpecSchema, input, 'job spec')) as ValidationError;
+    expect(error.issues.map((i) => i.path)).toEqual(['gang', 'gnag']);
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { toFieldIssues } from '../../../lib/core/model/validate.ts';
+import { toFieldIssues, unknownFields } from '../../../lib/core/model/validate.ts';
 import {
   CancelTaskSchema,
   DrainSchema,
@@ -48,8 +48,12 @@ describe('docs/protocol.md', () => {
     expect(examples.map((e) => e.schema).sort()).toEqual(Object.keys(SCHEMAS).sort());
   });
 
-  it.each(examples)('shows a $schema example that the schema accepts', ({ schema, json }) => {
-    const parsed = (SCHEMAS[schema] as z.ZodType).safeParse(JSON.parse(json));
-    expect(parsed.success ? [] : toFieldIssues(parsed.error)).toEqual([]);
-  });
+  it.each(examples)(
+    'shows a $schema example that the schema accepts, with no field it lacks',
+    ({ schema, json }) => {
+      const parsed = (SCHEMAS[schema] as z.ZodType).safeParse(JSON.parse(json));
+      expect(parsed.success ? [] : toFieldIssues(parsed.error)).toEqual([]);
+      expect(unknownFields(SCHEMAS[schema] as z.ZodType, JSON.parse(json))).toEqual([]);
+    },
+  );
 });

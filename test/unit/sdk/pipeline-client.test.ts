@@ -57,3 +57,35 @@ describe('TetrafleetClient.submitPipeline', () => {
     );
   });
 });
+
+describe('TetrafleetClient submissions with unknown fields', () => {
+  it('refuses a job spec field it does not know, naming the field meant, before anything is sent', async () => {
+    const client = offlineClient();
+    const spec = {
+      name: 'train',
+      policy: 'fifo' as const,
+      task: { kind: 'command' as const, command: 'echo' },
+      alternatives: [{ requirement: { vcpu: 4, memoryMiB: 8192, gpu: 1 }, durationSeconds: 60 }],
+    };
+    const error = await client.submitJob(spec).catch((e: unknown) => e);
+    client.close();
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues).toEqual([
+      { path: 'spec.alternatives.0.requirement.gpu', message: 'unknown field; did you mean gpus?' },
+    ]);
+  });
+
+  it('refuses a pipeline spec field it does not know, before anything is sent', async () => {
+    const client = offlineClient();
+    const spec = {
+      name: 'vision',
+      sloP99Ms: 150,
+      stages: [{ id: 'a', model: { uri: '/m/a.onnx' }, instanceType: 'c7i.large' }],
+    };
+    const error = await client.submitPipeline(spec).catch((e: unknown) => e);
+    client.close();
+    expect((error as ValidationError).issues).toEqual([
+      { path: 'spec.stages.0.instanceType', message: 'unknown field; did you mean instanceTypes?' },
+    ]);
+  });
+});
