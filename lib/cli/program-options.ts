@@ -42,6 +42,18 @@ export function int(flag: string) {
   };
 }
 
+/** A whole number in [min, max], refused at parse time so that nothing starts with a value that fails later. */
+export function wholeIn(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        `${flag} must be a whole number from ${min} to ${max.toLocaleString('en-US')}, got ${JSON.stringify(value)}`,
+      );
+    return n;
+  };
+}
+
 export function positive(flag: string) {
   return (value: string): number => {
     const n = Number(value);

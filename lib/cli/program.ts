@@ -14,7 +14,7 @@ import { addPipelineCommands } from './commands-pipeline.ts';
 import { type DemoResult, runDemo } from './demo/index.ts';
 import { EXIT, type ExitCode } from './errors.ts';
 import { readJobFile } from './job-file.ts';
-import { common, csv, int, positive, type SourceFlags, sourced } from './program-options.ts';
+import { common, csv, int, positive, type SourceFlags, sourced, wholeIn } from './program-options.ts';
 import { type CliIo, type CommonFlags, print, reportError } from './run.ts';
 import { type CliSource, DEFAULT_STACK_NAME, DEFAULT_STATE_FILE, openSource } from './source.ts';
 
@@ -91,12 +91,12 @@ function buildProgram(
     .option(
       '--port <port>',
       'emulator port; 0 for any free port (ignored with AWS_ENDPOINT_URL)',
-      int('--port'),
+      wholeIn('--port', 0, 65_535),
       DEFAULT_PORT,
     )
     .option('--state-file <path>', 'where to record the running cloud', DEFAULT_STATE_FILE)
     .option('--instance-types <list>', 'comma-separated instance types the fleet may launch', csv)
-    .option('--max-fleet <n>', 'most instances at once', int('--max-fleet'))
+    .option('--max-fleet <n>', 'most instances at once (1-1,000)', wholeIn('--max-fleet', 1, 1000))
     .option('--budget <dollars>', 'most $/h the fleet may cost', positive('--budget'))
     .action(act((f: UpFlags, _c: Command) => up(io, f)));
 
@@ -109,7 +109,7 @@ function buildProgram(
       150,
     )
     .option('--seed <n>', 'workload seed', int('--seed'), 7)
-    .option('--jobs <n>', 'how many jobs', int('--jobs'))
+    .option('--jobs <n>', 'how many jobs (1-1,000; 60 by default)', wholeIn('--jobs', 1, 1000))
     .option('--out <dir>', 'report directory', 'tetrafleet-report')
     .action(act((f: DemoFlags, _c: Command) => demo(io, f, colour(f))));
 
@@ -310,7 +310,7 @@ async function demo(io: CliIo, f: DemoFlags, color: boolean): Promise<ExitCode> 
   else {
     const how = interrupted ? ' (interrupted)' : timedOut ? ' (time ran out before every job finished)' : '';
     io.out(
-      `\ndemo finished${how}: ${submitted} jobs submitted\nreport: ${reportPath}\n${summaryText(summary)}\n`,
+      `\ndemo finished${how}: ${submitted} job${submitted === 1 ? '' : 's'} submitted\nreport: ${reportPath}\n${summaryText(summary)}\n`,
     );
   }
   return EXIT.ok;

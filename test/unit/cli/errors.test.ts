@@ -77,6 +77,19 @@ describe('runCli', () => {
     expect(await runCli(['demo', '--duration', '-1'], io().io)).toBe(EXIT.usage);
   });
 
+  it.each([
+    [['demo', '--jobs', '0'], '--jobs must be a whole number from 1 to 1,000, got "0"'],
+    [['demo', '--jobs', '2.5'], '--jobs must be a whole number from 1 to 1,000, got "2.5"'],
+    [['up', '--max-fleet', '0'], '--max-fleet must be a whole number from 1 to 1,000, got "0"'],
+    [['up', '--port', '70000'], '--port must be a whole number from 0 to 65,535, got "70000"'],
+    [['up', '--port', ''], '--port must be a whole number from 0 to 65,535, got ""'],
+  ])('fails with exit 2 for %j before starting anything', async (args, message) => {
+    const run = io();
+    expect(await runCli(args, run.io)).toBe(EXIT.usage);
+    expect(run.err.join('')).toContain(message);
+    expect(run.out).toEqual([]);
+  });
+
   it('fails with exit 2 for a malformed job file before looking for a cloud', async () => {
     const file = join(dir, 'bad.json');
     writeFileSync(file, '{"name": "x"}');
