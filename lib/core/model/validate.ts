@@ -242,15 +242,22 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * Parse user input with `schema`, or throw a ValidationError naming every bad field at once, fields the
- * schema does not declare included (see unknownFields).
+ * Parse user input as data: like parseResult, but a field the schema does not declare is an issue too
+ * (see unknownFields), reported after the schema's own issues.
  */
+export function parseInputResult<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+): { ok: true; value: z.output<S> } | { ok: false; issues: FieldIssue[] } {
+  const result = parseResult(schema, input);
+  const unknown = unknownFields(schema, input).map((f) => ({ path: f.path.join('.'), message: f.message }));
+  if (unknown.length === 0) return result;
+  return { ok: false, issues: [...(result.ok ? [] : result.issues), ...unknown] };
+}
+
+/** Parse user input with `schema`, or throw a ValidationError naming every bad and every unknown field. */
 export function parseInputOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input);
-  const issues = [
-    ...(result.success ? [] : toFieldIssues(result.error)),
-    ...unknownFields(schema, input).map((f) => ({ path: f.path.join('.'), message: f.message })),
-  ];
-  if (!result.success || issues.length > 0) throw new ValidationError(what, issues);
-  return result.data;
+  const result = parseInputResult(schema, input);
+  if (!result.ok) throw new ValidationError(what, result.issues);
+  return result.value;
 }

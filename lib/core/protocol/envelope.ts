@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../errors.ts';
-import { toFieldIssues, unknownFields } from '../model/validate.ts';
+import { parseInputResult, parseResult, toFieldIssues } from '../model/validate.ts';
 
 /**
  * Every wire message (SDK -> scheduler, scheduler <-> agent) is a versioned envelope:
@@ -68,12 +68,8 @@ export function decodeMessage<M extends Record<string, z.ZodType>>(
     const allowed = Object.keys(schemas).join(', ');
     return { ok: false, issues: [{ path: 'kind', message: `kind must be one of ${allowed}, got ${kind}` }] };
   }
-  const result = schema.safeParse(parsed.value);
-  const unknown = options.refuseUnknownFields
-    ? unknownFields(schema, parsed.value).map((f) => ({ path: f.path.join('.'), message: f.message }))
-    : [];
-  if (result.success && unknown.length === 0) return { ok: true, value: result.data as z.output<M[keyof M]> };
-  return { ok: false, issues: [...(result.success ? [] : toFieldIssues(result.error)), ...unknown] };
+  const read = options.refuseUnknownFields ? parseInputResult : parseResult;
+  return read(schema, parsed.value) as Decoded<z.output<M[keyof M]>>;
 }
 
 function parseJson(text: string): Decoded<unknown> {
