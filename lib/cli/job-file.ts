@@ -101,13 +101,9 @@ export function parseJobFile(text: string, file = 'jobs'): ParsedJobFile {
   const issues: JobFileIssue[] = [];
   const specs: JobSpec[] = [];
   entries.forEach((entry, index) => {
-    const parsed = JobSpecSchema.safeParse(entry.value);
-    const found = byLine([
-      ...(parsed.success ? [] : schemaIssues(entry.doc, entry.prefix, entry.value, parsed.error, lines)),
-      ...unknownFieldIssues(entry.doc, entry.prefix, unknownFields(JobSpecSchema, entry.value), lines),
-    ]);
-    issues.push(...found.map((issue) => ({ ...issue, spec: many ? index : undefined })));
-    if (parsed.success) specs.push(parsed.data);
+    const checked = checkSpec(JobSpecSchema, entry.doc, entry.prefix, entry.value, lines);
+    issues.push(...checked.issues.map((issue) => ({ ...issue, spec: many ? index : undefined })));
+    if (checked.spec) specs.push(checked.spec);
   });
   if (issues.length > 0) throw new JobFileError(file, issues);
   return { inputs: entries.map((e) => e.value as JobSpecInput), specs };
@@ -149,13 +145,33 @@ export function positionOf(
   return {};
 }
 
+/**
+ * A spec of a file checked against `schema`: the parsed spec (when zod accepts it) and every issue, bad
+ * fields and unknown ones (see unknownFields), each at its line and in file order. The spec is usable
+ * only when there are no issues.
+ */
+export function checkSpec<S extends z.ZodType>(
+  schema: S,
+  doc: Document,
+  prefix: readonly (string | number)[],
+  value: unknown,
+  lines: LineCounter,
+): { spec?: z.output<S>; issues: JobFileIssue[] } {
+  const parsed = schema.safeParse(value);
+  const issues = byLine([
+    ...(parsed.success ? [] : schemaIssues(doc, prefix, value, parsed.error, lines)),
+    ...unknownFieldIssues(doc, prefix, unknownFields(schema, value), lines),
+  ]);
+  return parsed.success ? { spec: parsed.data, issues } : { issues };
+}
+
 /** Issues in file order (stable: issues on one line keep their order). */
-export function byLine(issues: readonly JobFileIssue[]): JobFileIssue[] {
+function byLine(issues: readonly JobFileIssue[]): JobFileIssue[] {
   return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
 /** A spec's schema errors, each with its field, a plain message and the line of its node. */
-export function schemaIssues(
+function schemaIssues(
   doc: Document,
   prefix: readonly (string | number)[],
   value: unknown,
@@ -178,7 +194,7 @@ export function schemaIssues(
 }
 
 /** Fields no schema declares (see unknownFields), each at the line of its key. */
-export function unknownFieldIssues(
+function unknownFieldIssues(
   doc: Document,
   prefix: readonly (string | number)[],
   fields: readonly UnknownField[],

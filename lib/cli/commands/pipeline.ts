@@ -4,18 +4,10 @@ import { NotFoundError } from '../../core/errors.ts';
 import { type PipelineSpec, PipelineSpecSchema } from '../../core/model/pipeline.ts';
 import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
 import { ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
-import { unknownFields } from '../../core/model/validate.ts';
 import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
 import type { PipelineView } from '../../sdk/client.ts';
 import { ago, formatTable } from '../format.ts';
-import {
-  byLine,
-  JobFileError,
-  readSpecText,
-  schemaIssues,
-  throwSyntaxErrors,
-  unknownFieldIssues,
-} from '../job-file.ts';
+import { checkSpec, JobFileError, readSpecText, throwSyntaxErrors } from '../job-file.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
 
@@ -40,13 +32,8 @@ export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipeli
   const value: unknown = doc.toJS();
   if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value))
     throw new JobFileError(file, [{ path: '', message: 'the file must hold one pipeline spec (a mapping)' }]);
-  const parsed = PipelineSpecSchema.safeParse(value);
-  const issues = byLine([
-    ...(parsed.success ? [] : schemaIssues(doc, [], value, parsed.error, lines)),
-    ...unknownFieldIssues(doc, [], unknownFields(PipelineSpecSchema, value), lines),
-  ]);
-  if (parsed.success && issues.length === 0)
-    return { input: value as SubmitPipelineInput['spec'], spec: parsed.data };
+  const { spec, issues } = checkSpec(PipelineSpecSchema, doc, [], value, lines);
+  if (spec && issues.length === 0) return { input: value as SubmitPipelineInput['spec'], spec };
   throw new JobFileError(file, issues);
 }
 
