@@ -21,6 +21,7 @@ import {
   InstanceSchema,
   type InstanceState,
 } from '../core/model/instance.ts';
+import { type Market, MarketSchema } from '../core/model/instance-type.ts';
 import type { Job } from '../core/model/job.ts';
 import { assertTransition } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
@@ -90,16 +91,18 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
     to: 'PLACED' | 'LAUNCHING',
     tasks: readonly TaskRecord[],
     now: number,
+    placed: { readonly market?: Market } = {},
   ): Promise<Job> {
     assertTransition(job.status, to);
     if (tasks.length === 0 || tasks.length > MAX_TASKS_PER_COMMIT)
       throw new RangeError(`a placement commits 1 to ${MAX_TASKS_PER_COMMIT} tasks, got ${tasks.length}`);
     const attempts = Math.max(...tasks.map((t) => t.attempt)) + 1;
+    const market = placed.market ? parseOrThrow(MarketSchema, placed.market, 'job market') : undefined;
     const jobUpdate = {
       Update: {
         TableName: this.tables.jobs,
         Key: { [K.jobs.partitionKey]: job.id },
-        UpdateExpression: 'SET #s = :to, #v = :next, updatedAt = :now, attempts = :attempts',
+        UpdateExpression: `SET #s = :to, #v = :next, updatedAt = :now, attempts = :attempts${market ? ', market = :market' : ''}`,
         ConditionExpression: '#s = :from AND #v = :expected',
         ExpressionAttributeNames: { '#s': 'status', '#v': 'version' },
         ExpressionAttributeValues: {
@@ -109,6 +112,7 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
           ':next': job.version + 1,
           ':now': now,
           ':attempts': attempts,
+          ...(market ? { ':market': market } : {}),
         },
       },
     };
@@ -129,7 +133,14 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
         });
       throw toDomainError(error, `commit placement of ${job.id}`);
     }
-    return { ...job, status: to, version: job.version + 1, updatedAt: now, attempts };
+    return {
+      ...job,
+      status: to,
+      version: job.version + 1,
+      updatedAt: now,
+      attempts,
+      ...(market ? { market } : {}),
+    };
   }
 
   async moveTask(

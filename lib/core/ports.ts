@@ -162,6 +162,8 @@ export interface TaskStore {
     to: 'PLACED' | 'LAUNCHING',
     tasks: readonly import('./control/task-record.ts').TaskRecord[],
     now: number,
+    /** Recorded on the job with the move: the market it was placed in (`tetrafleet jobs` shows it). */
+    placed?: { readonly market?: import('./model/instance-type.ts').Market },
   ): Promise<import('./model/job.ts').Job>;
   /** Moves a task record if it is in one of `from`; returns false (and writes nothing) otherwise. */
   moveTask(

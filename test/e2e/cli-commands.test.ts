@@ -165,6 +165,9 @@ describe('submit, jobs, job', () => {
     const ok = await jobsCommand(source, { state: 'succeeded' });
     expect(ok.data.jobs.every((j) => j.status === 'SUCCEEDED')).toBe(true);
     expect(ok.data.jobs.map((j) => j.id)).toEqual(expect.arrayContaining(ids));
+    // None of these jobs allows spot, so each ran on on-demand, and the table says so.
+    expect(ok.data.jobs.map((j) => j.market)).toEqual(ok.data.jobs.map(() => 'on-demand'));
+    expect(ok.text.split('\n')[1]).toMatch(/\son-demand$/);
     const limited = await jobsCommand(source, { limit: 1 });
     expect(limited.data.jobs).toHaveLength(1);
     expect(limited.text).toMatch(/1 of \d+ jobs; raise --limit/);
@@ -183,6 +186,8 @@ describe('submit, jobs, job', () => {
     expect(out.text).toContain(`job ${ids[0]} (cli-a)`);
     expect(out.text).toMatch(/status\s+SUCCEEDED/);
     expect(out.text).toContain(out.data.tasks[0]?.instanceId);
+    expect(out.text).toMatch(/market\s+on-demand/);
+    expect(out.text).toMatch(/TYPE\s+MARKET\s+ALT/);
   });
 
   it('fails with not found (exit 3) for an unknown job', async () => {

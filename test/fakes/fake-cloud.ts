@@ -21,6 +21,8 @@ export class FakeFleetProvider extends Recorder<FleetMethod> implements FleetPro
   readonly instances = new Map<string, CloudInstance>();
   /** Instances each type can still give; unlimited for a type not listed. */
   readonly capacity = new Map<string, number>();
+  /** False: no spot capacity anywhere, so a spot request falls back to on-demand where it allows that. */
+  spotAvailable = true;
   private seq = 0;
 
   constructor(private readonly clock: Clock) {
@@ -46,6 +48,11 @@ export class FakeFleetProvider extends Recorder<FleetMethod> implements FleetPro
       (i) => i.tags['tetrafleet:launch-token'] === request.token && i.state !== 'terminated',
     );
     if (earlier.length > 0) return earlier.map(({ state: _s, tags: _t, ...rest }) => rest);
+    let market = request.market;
+    if (market === 'spot' && !this.spotAvailable) {
+      if (!request.onDemandFallback) throw new InsufficientCapacityError(request.instanceTypes);
+      market = 'on-demand';
+    }
     const launched: LaunchedInstance[] = [];
     for (const type of request.instanceTypes) {
       while (launched.length < request.count && (this.capacity.get(type) ?? Number.POSITIVE_INFINITY) > 0) {
@@ -54,7 +61,7 @@ export class FakeFleetProvider extends Recorder<FleetMethod> implements FleetPro
         const inst = {
           id: `i-fake${++this.seq}`,
           type,
-          market: request.market,
+          market,
           launchedAt: this.clock.now(),
         };
         const tags = { ...request.tags, 'tetrafleet:launch-token': request.token };

@@ -8,6 +8,7 @@ import { TaskRecordSchema, taskSortKey } from '../../lib/core/control/task-recor
 import { ConflictError, NotFoundError } from '../../lib/core/errors.ts';
 import type { Instance, InstanceState } from '../../lib/core/model/instance.ts';
 import { assertInstanceTransition, INSTANCE_STATES, InstanceSchema } from '../../lib/core/model/instance.ts';
+import type { Market } from '../../lib/core/model/instance-type.ts';
 import type { Job } from '../../lib/core/model/job.ts';
 import { JobSchema } from '../../lib/core/model/job.ts';
 import { assertTransition, isTerminal } from '../../lib/core/model/job-state.ts';
@@ -197,8 +198,9 @@ export class FakeTaskStore extends Recorder<TaskMethod> implements TaskStore {
     to: 'PLACED' | 'LAUNCHING',
     tasks: readonly TaskRecord[],
     now: number,
+    placed: { readonly market?: Market } = {},
   ): Promise<Job> {
-    this.record('commitPlacement', job, to, tasks, now);
+    this.record('commitPlacement', job, to, tasks, now, placed);
     assertTransition(job.status, to);
     if (tasks.length === 0 || tasks.length > MAX_TASKS_PER_COMMIT)
       throw new RangeError(`a placement commits 1 to ${MAX_TASKS_PER_COMMIT} tasks, got ${tasks.length}`);
@@ -208,10 +210,15 @@ export class FakeTaskStore extends Recorder<TaskMethod> implements TaskStore {
     if (!stored || stored.status !== job.status || stored.version !== job.version || clash)
       throw new ConflictError(`job ${job.id} changed since it was read; not placed`, job.id);
     const attempts = Math.max(...parsed.map((t) => t.attempt)) + 1;
-    const next: Job = { ...stored, status: to, version: stored.version + 1, updatedAt: now, attempts };
-    this.jobs.jobs.set(job.id, next);
+    const moved = {
+      status: to,
+      updatedAt: now,
+      attempts,
+      ...(placed.market ? { market: placed.market } : {}),
+    };
+    this.jobs.jobs.set(job.id, { ...stored, ...moved, version: stored.version + 1 });
     for (const t of parsed) this.records.set(taskKey(t), copy(t));
-    return copy({ ...job, status: to, version: job.version + 1, updatedAt: now, attempts });
+    return copy({ ...job, ...moved, version: job.version + 1 });
   }
 
   async moveTask(

@@ -60,9 +60,11 @@ describe('DynamoFleetStore against the emulator', () => {
 
   it('commits a gang placement and the job state in one transaction', async () => {
     await jobs.create(job('g-1'));
-    const placed = await fleet.commitPlacement(job('g-1'), 'PLACED', [task('g-1', 0), task('g-1', 1)], 11);
-    expect(placed).toMatchObject({ status: 'PLACED', version: 1, attempts: 1 });
-    expect(await jobs.get('g-1')).toMatchObject({ status: 'PLACED', version: 1 });
+    const placed = await fleet.commitPlacement(job('g-1'), 'PLACED', [task('g-1', 0), task('g-1', 1)], 11, {
+      market: 'spot',
+    });
+    expect(placed).toMatchObject({ status: 'PLACED', version: 1, attempts: 1, market: 'spot' });
+    expect(await jobs.get('g-1')).toMatchObject({ status: 'PLACED', version: 1, market: 'spot' });
     expect((await fleet.tasksOfJob('g-1')).map((t) => t.taskIndex)).toEqual([0, 1]);
   });
 

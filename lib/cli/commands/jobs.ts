@@ -18,6 +18,7 @@ export interface JobRow {
   readonly submittedAt: number;
   readonly startedAt?: number;
   readonly finishedAt?: number;
+  /** The market of its latest placement: spot when any task landed on spot. */
   readonly market?: string;
   readonly deadlineSeconds?: number;
   readonly attempts: number;
@@ -96,7 +97,7 @@ export function jobsTable(rows: readonly JobRow[], total: number, now: number): 
       { header: 'STATUS', value: (r) => r.status },
       { header: 'SUBMITTED', value: (r) => ago(r.submittedAt, now) },
       { header: 'RUNTIME', value: (r) => runtime(r, now), right: true },
-      { header: 'MARKET', value: (r) => r.market ?? '-' },
+      { header: 'MARKET', value: (r) => (r.status === 'PENDING' ? '-' : (r.market ?? '-')) },
     ],
     rows,
   );
@@ -162,7 +163,8 @@ export function jobText(job: Job, tasks: readonly PlacedTask[], now: number): st
   if (s.utility)
     lines.push(`  deadline    ${s.utility.deadlineSeconds}s after submission, value ${s.utility.value}`);
   lines.push(`  attempts    ${job.attempts} of ${s.maxAttempts}`);
-  if (job.market) lines.push(`  market      ${job.market}`);
+  if (job.market)
+    lines.push(`  market      ${job.market}${job.status === 'PENDING' ? ' (its last placement)' : ''}`);
   if (job.error) lines.push(`  error       ${job.error.code}: ${job.error.message}`);
   lines.push('  alternatives');
   s.alternatives.forEach((a, i) => {
@@ -180,6 +182,7 @@ export function jobText(job: Job, tasks: readonly PlacedTask[], now: number): st
         { header: 'STATE', value: (t) => t.state },
         { header: 'INSTANCE', value: (t) => t.instanceId },
         { header: 'TYPE', value: (t) => t.instanceType ?? '?' },
+        { header: 'MARKET', value: (t) => t.instanceMarket ?? '?' },
         { header: 'ALT', value: (t) => String(t.alternative) },
         { header: 'EXIT', value: (t) => (t.exitCode === undefined ? '-' : String(t.exitCode)) },
       ],

@@ -36,6 +36,8 @@ export interface PlannedTask {
   readonly attempt: number;
   readonly alternative: number;
   readonly target: PlacementTarget;
+  /** The market of the instance it lands on (for a new one, the market asked for; spot may fall back). */
+  readonly market: Market;
   readonly resources: Resources;
   readonly gpuIndices: readonly number[];
   readonly startAt: number;
@@ -98,6 +100,7 @@ interface Host {
   gpus: number;
   usedGpus: Set<number>;
   booting: boolean;
+  market: Market;
 }
 
 /** Free capacity now (slot 0) and GPU indices in use, per live instance. */
@@ -112,6 +115,7 @@ function existingHosts(view: PlanningView, config: CycleConfig, now: number): Ma
       gpus: inst.capacity.gpus,
       usedGpus: new Set(tasks.flatMap((t) => t.gpuIndices)),
       booting: inst.state !== 'RUNNING',
+      market: inst.market,
     });
   }
   return hosts;
@@ -121,7 +125,7 @@ function newHost(target: Extract<PlacementTarget, { kind: 'new' }>): Host | unde
   const type = findInstanceType(target.type);
   if (!type) return undefined;
   const capacity = { vcpu: type.vcpu, memoryMiB: type.memoryMiB, gpus: type.gpus };
-  return { free: capacity, gpus: type.gpus, usedGpus: new Set(), booting: true };
+  return { free: capacity, gpus: type.gpus, usedGpus: new Set(), booting: true, market: target.market };
 }
 
 /** Reserves one job's tasks on copies of the hosts it touches; the reason when something does not fit. */
@@ -150,7 +154,13 @@ function reserve(
     booting ||= host.booting;
     const runTask = runTaskFor(job, { ...p, gpuIndices });
     // The plan ends every run after its alternative's duration; serving runs until cancelled.
-    tasks.push({ ...p, gpuIndices, expectedEndAt: expectedEndOf(job, p.expectedEndAt), runTask });
+    tasks.push({
+      ...p,
+      market: host.market,
+      gpuIndices,
+      expectedEndAt: expectedEndOf(job, p.expectedEndAt),
+      runTask,
+    });
   }
   return { tasks, touched, booting };
 }

@@ -9,6 +9,7 @@
 import { ConflictError, InsufficientCapacityError } from '../errors.ts';
 import { findInstanceType } from '../model/catalog.ts';
 import type { Instance } from '../model/instance.ts';
+import type { Market } from '../model/instance-type.ts';
 import type { FleetProvider, LaunchedInstance, Logger } from '../ports.ts';
 import type { CommitOrder, CycleDecision, SkippedJob } from './cycle-decide.ts';
 import { hostKey } from './cycle-decide.ts';
@@ -240,20 +241,27 @@ async function launch(run: Run): Promise<Map<string, LaunchedInstance>> {
   return hosts;
 }
 
+/**
+ * The task records one commit writes, and the job's market: spot when any of its tasks landed on spot
+ * (the job can then be interrupted), on-demand otherwise. A new instance's market is the one it launched
+ * in, since a spot request may have fallen back to on-demand. The reason instead when a task has no host.
+ */
 function toRecords(
   c: CommitOrder,
   launched: Map<string, LaunchedInstance>,
   now: number,
-): TaskRecord[] | string {
+): { records: TaskRecord[]; market: Market } | string {
   const records: TaskRecord[] = [];
+  let market: Market = 'on-demand';
   for (const t of c.tasks) {
-    const instanceId =
-      t.target.kind === 'existing' ? t.target.instanceId : launched.get(hostKey(t.target))?.id;
+    const host = t.target.kind === 'new' ? launched.get(hostKey(t.target)) : undefined;
+    const instanceId = t.target.kind === 'existing' ? t.target.instanceId : host?.id;
     if (!instanceId)
       return t.target.kind === 'new'
         ? `no ${t.target.type} (${t.target.market}) instance could be launched for it`
         : 'its instance is gone';
-    const { runTask: _r, target: _t, ...rest } = t;
+    if ((host?.market ?? t.market) === 'spot') market = 'spot';
+    const { runTask: _r, target: _t, market: _m, ...rest } = t;
     records.push({
       ...rest,
       jobId: c.job.id,
@@ -263,19 +271,20 @@ function toRecords(
       updatedAt: now,
     });
   }
-  return records;
+  return { records, market };
 }
 
 async function commitAndDispatch(run: Run, launched: Map<string, LaunchedInstance>): Promise<void> {
   const { d, deps, counts } = run;
   for (const c of d.commits) {
-    const records = toRecords(c, launched, d.now);
-    if (typeof records === 'string') {
-      run.skipped.push({ jobId: c.job.id, reason: records });
+    const placed = toRecords(c, launched, d.now);
+    if (typeof placed === 'string') {
+      run.skipped.push({ jobId: c.job.id, reason: placed });
       continue;
     }
+    const { records, market } = placed;
     try {
-      await deps.tasks.commitPlacement(c.job, c.to, records, d.now);
+      await deps.tasks.commitPlacement(c.job, c.to, records, d.now, { market });
       counts.jobsCommitted++;
     } catch (error) {
       const reason =

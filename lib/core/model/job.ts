@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { MarketSchema } from './instance-type.ts';
 import { JOB_STATES } from './job-state.ts';
-import { ResourcesSchema } from './resources.ts';
 import { hardDeadlineSeconds, UtilitySchema } from './utility.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -188,8 +187,8 @@ export const JobSchema = z.object({
   submittedAt: z.number().int(),
   updatedAt: z.number().int(),
   attempts: z.number().int().min(0).default(0),
+  /** The market of its latest placement: spot when any of its tasks landed on spot. */
   market: MarketSchema.optional(),
-  assigned: ResourcesSchema.optional(),
   startedAt: z.number().int().optional(),
   finishedAt: z.number().int().optional(),
   /** Set when a user asked to cancel a job that is already placed; the scheduler stops its tasks. */

@@ -1,6 +1,6 @@
 /**
  * One line per job saying what happens to it and why, e.g.
- * "waits for g5.xlarge capacity in slot 3: the CPU alternative would finish after the deadline".
+ * "waits for g5.xlarge capacity in slot 3: the cpu alternative would finish after the deadline".
  */
 import type { Alternative } from '../model/job.ts';
 import { utilityAt } from '../model/utility.ts';
@@ -46,10 +46,11 @@ function whyNotOthers(
   const reasons: string[] = [];
   job.spec.alternatives.forEach((alt, i) => {
     if (i === a) return;
-    const name = `the ${alternativeName(alt, i)}`;
+    // "the gpu alternative"; an unnamed one is already worded that way ("the CPU alternative 1").
+    const name = alt.name ? `the ${alt.name} alternative` : `the ${alternativeName(alt, i)}`;
     const now = all.find((l) => l.tag?.alternative === i && l.start === 0);
     if (finishesLate(job, alt, 0, ctx.input.now)) reasons.push(`${name} would finish after the deadline`);
-    else if (!now) reasons.push(`${name} has no room now`);
+    else if (!now) reasons.push(`${name} has no free capacity now`);
     else if (Math.abs(now.value - chosen.value) <= 0.01 * Math.max(chosen.value, 1e-9)) {
       reasons.push(
         `${name} now would finish in ${minutes(alt.durationSeconds)} against ${minutes(chosenEnd)}`,

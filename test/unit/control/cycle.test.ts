@@ -60,7 +60,7 @@ describe('schedule cycle: placing work', () => {
 
     expect(report.status).toBe('completed');
     expect(report.counts).toMatchObject({ jobsCommitted: 1, tasksDispatched: 1, instancesLaunched: 0 });
-    expect(f.jobs.jobs.get('j1')).toMatchObject({ status: 'PLACED', attempts: 1 });
+    expect(f.jobs.jobs.get('j1')).toMatchObject({ status: 'PLACED', attempts: 1, market: 'on-demand' });
     expect(f.tasks.get({ jobId: 'j1', taskIndex: 0, attempt: 0 })).toMatchObject({
       instanceId: 'i-big',
       state: 'DISPATCHED',
@@ -100,6 +100,23 @@ describe('schedule cycle: placing work', () => {
     ]);
     expect(f.tasks.get({ jobId: 'j1', taskIndex: 0, attempt: 0 })?.state).toBe('DISPATCHED');
     expect(report.counts).toMatchObject({ instancesLaunched: 1, jobsCommitted: 1, tasksDispatched: 1 });
+  });
+
+  it('records on the job the market it was placed in: spot, or on-demand where spot fell back', async () => {
+    f.jobs.seed(storedJob({ id: 'j1', vcpu: 2, memoryMiB: 4096, spot: true }));
+    await cycle();
+    expect(f.fleet.callsOf('launch').map((c) => c.args[0])).toEqual([
+      expect.objectContaining({ market: 'spot', onDemandFallback: true }),
+    ]);
+    expect(f.jobs.jobs.get('j1')).toMatchObject({ status: 'LAUNCHING', market: 'spot' });
+
+    const g = fakeControl(fixedClock(NOW));
+    g.fleet.spotAvailable = false;
+    g.jobs.seed(storedJob({ id: 'j2', vcpu: 2, memoryMiB: 4096, spot: true }));
+    await runScheduleCycle(config, { ...g, solver: new FakeMilpSolver() }, { cycleId: 'c2' });
+    const [launched] = [...g.instances.instances.values()];
+    expect(launched).toMatchObject({ market: 'on-demand' });
+    expect(g.jobs.jobs.get('j2')).toMatchObject({ status: 'LAUNCHING', market: 'on-demand' });
   });
 
   it('skips a job that changed between load and commit and dispatches nothing for it', async () => {

@@ -61,7 +61,7 @@ describe('planPlacement: waiting for the right hardware', () => {
       { jobId: 'train', alternative: 0, slot: 2, target: { kind: 'existing', instanceId: 'i-gpu' } },
     ]);
     expect(explainJob(plan, 'train')).toBe(
-      'waits for g5.xlarge capacity in slot 2: the cpu would finish after the deadline',
+      'waits for g5.xlarge capacity in slot 2: the cpu alternative would finish after the deadline',
     );
   });
 
