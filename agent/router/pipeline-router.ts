@@ -149,6 +149,13 @@ export class PipelineRouter {
       return Promise.reject(new NotServingError(this.options.pipelineId, 'router is stopping'));
     if (!this.serving || !this.topo || !this.paths)
       return Promise.reject(new NotServingError(this.options.pipelineId, this.notServing));
+    // A stage with no replica yet (the pipeline is starting) could only hold the query until its deadline
+    // passed: say so at once, with Retry-After, rather than answer 504 an SLO later.
+    const idle = this.stages.find((s) => s.replicas.size === 0);
+    if (idle)
+      return Promise.reject(
+        new NotServingError(this.options.pipelineId, `stage ${idle.id} has no replica serving yet`),
+      );
     const rows = input.dims[0] ?? 1;
     const limit = Math.min(...this.stages.map((s) => s.maxBatch));
     if (rows > limit)

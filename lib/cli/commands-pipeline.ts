@@ -6,10 +6,11 @@ import {
   pipelineSubmitCommand,
   readPipelineFile,
 } from './commands/pipeline.ts';
+import { pipelineExampleCommand, pipelineInferCommand, readQueryFile } from './commands/pipeline-try.ts';
 import { type Act, common, positive, type SourceFlags, sourced, type WithSource } from './program-options.ts';
 import { type CliIo, print } from './run.ts';
 
-/** `tetrafleet pipeline submit|status|list|stop`: inference pipelines under a latency SLO. */
+/** `tetrafleet pipeline example|submit|status|infer|list|stop`: inference pipelines under a latency SLO. */
 export function addPipelineCommands(program: Command, io: CliIo, act: Act, withSource: WithSource): void {
   const pipeline = program
     .command('pipeline')
@@ -18,7 +19,10 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
   common(sourced(pipeline.command('submit').argument('<file>', 'JSON or YAML: one pipeline spec')))
     .description('validate and submit a pipeline spec')
     .option('--id <pipelineId>', 'choose the pipeline id (default: the name and a random suffix)')
-    .option('--wait', 'wait until the pipeline is SERVING (or refused)')
+    .option(
+      '--wait',
+      'wait until the pipeline answers queries: planned, its replicas and router serving (or refused)',
+    )
     .option('--timeout <seconds>', 'how long --wait waits', positive('--timeout'), 600)
     .action(
       act(
@@ -43,6 +47,35 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
           )(f);
         },
       ),
+    );
+
+  common(pipeline.command('example').argument('[dir]', 'where to write it', 'tetrafleet-example'))
+    .description('write a pipeline to try: two generated ONNX models, its spec and a query')
+    .option('--force', 'overwrite the example files where they exist')
+    .action(
+      act(async (dir: string, f: { json?: boolean; force?: boolean }, _c: Command) =>
+        print(io, f, await pipelineExampleCommand(dir, { force: f.force })),
+      ),
+    );
+
+  common(
+    sourced(
+      pipeline
+        .command('infer')
+        .argument('<id>', 'pipeline id')
+        .argument('<file>', 'a JSON query: { "input": { "dims": [...], "data": [...] } }'),
+    ),
+  )
+    .description("send one query through the pipeline's router and show the answer")
+    .option('--timeout <seconds>', 'how long to wait for the answer', positive('--timeout'), 30)
+    .action(
+      act(async (id: string, file: string, f: SourceFlags & { timeout: number }, _c: Command) => {
+        // Check the query before connecting, so a bad file is reported even with no cloud running.
+        const query = await readQueryFile(file);
+        return withSource(async (s) =>
+          print(io, f, await pipelineInferCommand(s, id, query, { timeoutMs: f.timeout * 1000 })),
+        )(f);
+      }),
     );
 
   common(sourced(pipeline.command('status').argument('<id>', 'pipeline id')))

@@ -92,6 +92,11 @@ export function formatTable<Row>(columns: readonly Column<Row>[], rows: readonly
   return [line(columns.map((c) => c.header)), ...cells.map((r) => line(r))].join('\n');
 }
 
+/** "1 edge", "2 edges". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** `95 ms`, `12.3 s`, `4m 05s`, `2h 03m`. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return '-';

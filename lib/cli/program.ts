@@ -13,6 +13,7 @@ import { watchCommand } from './commands/watch.ts';
 import { addPipelineCommands } from './commands-pipeline.ts';
 import { type DemoResult, runDemo } from './demo/index.ts';
 import { EXIT, type ExitCode } from './errors.ts';
+import { plural } from './format.ts';
 import { readJobFile } from './job-file.ts';
 import { common, csv, int, positive, type SourceFlags, sourced, wholeIn } from './program-options.ts';
 import { type CliIo, type CommonFlags, print, reportError } from './run.ts';
@@ -310,7 +311,7 @@ async function demo(io: CliIo, f: DemoFlags, color: boolean): Promise<ExitCode> 
   else {
     const how = interrupted ? ' (interrupted)' : timedOut ? ' (time ran out before every job finished)' : '';
     io.out(
-      `\ndemo finished${how}: ${submitted} job${submitted === 1 ? '' : 's'} submitted\nreport: ${reportPath}\n${summaryText(summary)}\n`,
+      `\ndemo finished${how}: ${plural(submitted, 'job')} submitted\nreport: ${reportPath}\n${summaryText(summary)}\n`,
     );
   }
   return EXIT.ok;

@@ -9,7 +9,12 @@ import { discoverStack, type StackEndpoints } from '../aws/stack-outputs.ts';
 import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { Job, JobSpecInput } from '../core/model/job.ts';
 import { isTerminal, type JobStatus } from '../core/model/job-state.ts';
-import type { PipelineRecord, PipelineStatus, ServingEndpoint } from '../core/model/pipeline-serving.ts';
+import {
+  type PipelineRecord,
+  type PipelineStatus,
+  type ServingEndpoint,
+  unansweredBy,
+} from '../core/model/pipeline-serving.ts';
 import { parseInputOrThrow } from '../core/model/validate.ts';
 import {
   type PipelineReport,
@@ -66,10 +71,18 @@ export interface WaitForPipelineOptions {
   readonly status?: PipelineStatus;
   /** @default 600000 (10 minutes) */
   readonly timeoutMs?: number;
-  /** Called whenever the record changes, with the record as last read. */
-  readonly onProgress?: (record: PipelineRecord) => void;
+  /**
+   * Called whenever the record changes, with the record as last read; with `answering`, also whenever what
+   * the pipeline still lacks changes (`waitingFor`, e.g. `["a replica of classify", "the router"]`).
+   */
+  readonly onProgress?: (record: PipelineRecord, waitingFor?: readonly string[]) => void;
   /** First poll interval; it backs off to 2 s. @default 250 */
   readonly pollMs?: number;
+  /**
+   * With status SERVING: also wait until the router and a replica of every stage are listed, so that a
+   * query sent next is answered. SERVING alone means planned: its replicas may still be starting.
+   */
+  readonly answering?: boolean;
 }
 
 /** Statuses a pipeline never leaves. */
@@ -231,15 +244,23 @@ export class TetrafleetClient {
     const deadline = Date.now() + timeoutMs;
     let interval = options.pollMs ?? 250;
     let last: PipelineRecord | undefined;
+    let lacking = '';
     for (;;) {
-      const record = (await this.getPipeline(pipelineId))?.record;
-      if (record && record.version !== last?.version) options.onProgress?.(record);
+      const view = await this.getPipeline(pipelineId);
+      const record = view?.record;
+      const missing =
+        view && options.answering && record?.status === wanted
+          ? unansweredBy(record.spec, view.endpoints)
+          : [];
+      if (record && (record.version !== last?.version || missing.join() !== lacking))
+        options.onProgress?.(record, missing.length > 0 ? missing : undefined);
       last = record ?? last;
-      if (record?.status === wanted) return record;
+      lacking = missing.join();
+      if (record?.status === wanted && missing.length === 0) return record;
       if (record && FINAL_PIPELINE_STATUSES.has(record.status))
         throw new PipelineEndedError(pipelineId, record.status, record.reason, wanted);
       if (Date.now() >= deadline)
-        throw new PipelineWaitTimeoutError(pipelineId, wanted, last?.status, timeoutMs);
+        throw new PipelineWaitTimeoutError(pipelineId, wanted, last?.status, timeoutMs, missing);
       await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(0, deadline - Date.now()))));
       interval = Math.min(interval * 1.5, 2000);
     }

@@ -1,4 +1,5 @@
 import { type FieldIssue, TetrafleetError } from '../core/errors.ts';
+import { inWords } from '../core/model/pipeline-serving.ts';
 
 /** `waitForJob` gave up before the job finished. The job itself goes on. */
 export class WaitTimeoutError extends TetrafleetError {
@@ -65,9 +66,13 @@ export class PipelineWaitTimeoutError extends TetrafleetError {
     readonly wanted: string,
     readonly lastStatus: string | undefined,
     readonly timeoutMs: number,
+    /** What it still lacked when waiting for it to answer queries (`answering`). */
+    readonly waitingFor: readonly string[] = [],
   ) {
     super(
-      `pipeline ${pipelineId} was not ${wanted} within ${timeoutMs} ms (last seen ${lastStatus ?? 'nowhere'})`,
+      waitingFor.length > 0
+        ? `pipeline ${pipelineId} was ${wanted} but not answering within ${timeoutMs} ms: still waiting for ${inWords(waitingFor)}`
+        : `pipeline ${pipelineId} was not ${wanted} within ${timeoutMs} ms (last seen ${lastStatus ?? 'nowhere'})`,
     );
   }
 }

@@ -3,14 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelIdFor } from '../../lib/core/control/pipeline-jobs.ts';
 import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
 import type { PipelineRecord } from '../../lib/core/model/pipeline-serving.ts';
-import { ROUTER_STAGE } from '../../lib/core/model/pipeline-serving.ts';
+import { newestRouter, ROUTER_STAGE } from '../../lib/core/model/pipeline-serving.ts';
 import type { PipelineReport } from '../../lib/core/protocol/pipeline.ts';
 import type { LocalCloud } from '../../lib/local/local-cloud.ts';
 import { buildConvNet, buildMlp, writeModel } from '../../lib/onnx/index.ts';
 import type { TetrafleetClient } from '../../lib/sdk/index.ts';
 import { eventually } from '../support/eventually.ts';
 import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
-import { inferOnce, newestRouter, openLoop, type Sent } from '../support/pipeline-load.ts';
+import { inferOnce, openLoop, type Sent } from '../support/pipeline-load.ts';
 
 /**
  * A real 2-stage inference pipeline on the emulator, end to end: SDK submitPipeline -> admit ->

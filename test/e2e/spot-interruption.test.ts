@@ -4,12 +4,12 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPOT_DRAIN_GRACE_SECONDS } from '../../lib/core/control/ingest.ts';
 import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
-import type { ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
+import { newestRouter, type ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
 import { ec2SpotEvent } from '../../lib/core/protocol/ec2-events.ts';
 import { buildMlp, writeModel } from '../../lib/onnx/index.ts';
 import { eventually } from '../support/eventually.ts';
 import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
-import { inferOnce, newestRouter, openLoop, type Sent } from '../support/pipeline-load.ts';
+import { inferOnce, openLoop, type Sent } from '../support/pipeline-load.ts';
 
 /**
  * A spot interruption of an instance that serves a pipeline replica, on the emulator: EC2's two-minute

@@ -1,5 +1,4 @@
 import { request } from 'node:http';
-import { ROUTER_STAGE, type ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
 
 /** One query sent through a router: when it was sent, the answer's status (0: no answer) and its time. */
 export interface Sent {
@@ -44,9 +43,4 @@ export async function openLoop(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     out.push(send());
   }
-}
-
-/** The router clients should use: the newest listed (clients follow a replaced router). */
-export function newestRouter(endpoints: readonly ServingEndpoint[]): string | undefined {
-  return [...endpoints].filter((e) => e.stageId === ROUTER_STAGE).sort((a, b) => b.since - a.since)[0]?.url;
 }

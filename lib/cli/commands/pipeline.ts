@@ -3,10 +3,10 @@ import { LineCounter, parseDocument } from 'yaml';
 import { NotFoundError } from '../../core/errors.ts';
 import { type PipelineSpec, PipelineSpecSchema } from '../../core/model/pipeline.ts';
 import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
-import { ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
+import { inWords, newestRouter, ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
 import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
 import type { PipelineView } from '../../sdk/client.ts';
-import { ago, formatTable } from '../format.ts';
+import { ago, formatTable, plural } from '../format.ts';
 import { checkSpec, JobFileError, readSpecText, throwSyntaxErrors } from '../job-file.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
@@ -59,10 +59,17 @@ export async function pipelineSubmitCommand(
       data: { pipelineId, name: spec.name },
       text: `submitted pipeline ${pipelineId} (${spec.name}); follow it with \`tetrafleet pipeline status ${pipelineId}\``,
     };
+  // Serving means answering: the replicas and the router are listed, so a query sent next gets through.
   const record = await source.client.waitForPipeline(pipelineId, {
     status: 'SERVING',
+    answering: true,
     timeoutMs: opts.timeoutMs,
-    onProgress: (r) => opts.onProgress?.(`${pipelineId}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`),
+    onProgress: (r, waitingFor) =>
+      opts.onProgress?.(
+        waitingFor
+          ? `${pipelineId}: ${r.status}, waiting for ${inWords(waitingFor)}`
+          : `${pipelineId}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`,
+      ),
   });
   return {
     data: { pipelineId, name: spec.name, record },
@@ -86,7 +93,7 @@ export function pipelineText(view: PipelineView, now: number): string {
   const lines = [
     `pipeline ${record.pipelineId} (${s.name})`,
     `  status      ${record.status}${record.reason ? `: ${record.reason}` : ''}`,
-    `  slo         p99 ${s.sloP99Ms} ms, ${s.stages.length} stages, ${s.edges.length} edges, owner ${s.owner}`,
+    `  slo         p99 ${s.sloP99Ms} ms, ${plural(s.stages.length, 'stage')}, ${plural(s.edges.length, 'edge')}, owner ${s.owner}`,
     `  submitted   ${ago(record.createdAt, now)}, updated ${ago(record.updatedAt, now)}`,
   ];
   if (record.plan) lines.push(planText(record));
@@ -98,13 +105,16 @@ export function pipelineText(view: PipelineView, now: number): string {
         `(${seconds.toFixed(0)} s ending ${ago(report.intervalEndMs, now)})`,
     );
   } else lines.push('  live        no router report yet');
-  const router = endpoints.find((e) => e.stageId === ROUTER_STAGE);
-  lines.push(
-    `  router      ${router ? `${router.url}/v1/pipelines/${record.pipelineId}/infer` : 'not running'}`,
-  );
+  const router = newestRouter(endpoints);
+  lines.push(`  router      ${router ? inferUrl(router, record.pipelineId) : 'not running'}`);
   const replicas = endpoints.filter((e) => e.stageId !== ROUTER_STAGE);
-  lines.push(`  endpoints   ${replicas.length} replica${replicas.length === 1 ? '' : 's'} serving`);
+  lines.push(`  endpoints   ${plural(replicas.length, 'replica')} serving`);
   return lines.join('\n');
+}
+
+/** Where a pipeline's queries go: its router's infer route. */
+export function inferUrl(routerUrl: string, pipelineId: string): string {
+  return `${routerUrl}/v1/pipelines/${encodeURIComponent(pipelineId)}/infer`;
 }
 
 /** A stage's warm replicas, marked where they may run on spot. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PipelineSpecSchema } from './pipeline.ts';
+import { type PipelineSpec, PipelineSpecSchema } from './pipeline.ts';
 
 /**
  * What the control plane stores about a submitted pipeline, and what the router reads to serve it.
@@ -113,6 +113,33 @@ export const ServingEndpointSchema = z.object({
   since: z.number().int().min(0),
 });
 export type ServingEndpoint = z.infer<typeof ServingEndpointSchema>;
+
+/** The router clients should use: the newest listed, so that clients follow a replaced router. */
+export function newestRouter(endpoints: readonly ServingEndpoint[]): string | undefined {
+  return [...endpoints].filter((e) => e.stageId === ROUTER_STAGE).sort((a, b) => b.since - a.since)[0]?.url;
+}
+
+/**
+ * What a pipeline still lacks before a query through it is answered: its router, and a replica of every
+ * stage, as listed in the serving directory (e.g. `["a replica of classify", "the router"]`). Empty once
+ * all of them serve.
+ */
+export function unansweredBy(
+  spec: Pick<PipelineSpec, 'stages'>,
+  endpoints: readonly ServingEndpoint[],
+): string[] {
+  const listed = new Set(endpoints.map((e) => e.stageId));
+  const missing = spec.stages.filter((s) => !listed.has(s.id)).map((s) => `a replica of ${s.id}`);
+  if (!listed.has(ROUTER_STAGE)) missing.push('the router');
+  return missing;
+}
+
+/** unansweredBy's list in words: "a replica of detect, a replica of classify and the router". */
+export function inWords(missing: readonly string[]): string {
+  return missing.length <= 1
+    ? (missing[0] ?? '')
+    : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}`;
+}
 
 /** Everything a router needs to serve one pipeline: the record and the live endpoints. */
 export interface PipelineServing {

@@ -157,6 +157,7 @@ describe('tetrafleet pipeline', () => {
   it('shows the plan per stage with measured and derived profiles, targets, live latency and the router', async () => {
     const out = await pipelineStatusCommand(source().source, 'vision', NOW);
     expect(out.text).toContain('status      SERVING: planned');
+    expect(out.text).toContain('slo         p99 200 ms, 2 stages, 1 edge, owner');
     expect(out.text).toMatch(/detect\s+g5\.xlarge\s+derived\s+8\s+2\s+3\s+1\s+100%/);
     expect(out.text).toMatch(/classify\s+c7i\.large\s+measured\s+4\s+1\s+1\s+0\s+50%/);
     expect(out.text).toContain("tuner       scales up past 1.00x the sample's rates");

@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../../lib/core/errors.ts';
-import { TetrafleetClient } from '../../../lib/sdk/client.ts';
+import {
+  type PipelineRecord,
+  ROUTER_STAGE,
+  type ServingEndpoint,
+} from '../../../lib/core/model/pipeline-serving.ts';
+import { type PipelineView, TetrafleetClient } from '../../../lib/sdk/client.ts';
+import { PipelineWaitTimeoutError } from '../../../lib/sdk/errors.ts';
+import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 
 /** A client whose endpoints answer nothing: anything that reached the network would fail differently. */
 function offlineClient(): TetrafleetClient {
@@ -87,5 +94,83 @@ describe('TetrafleetClient submissions with unknown fields', () => {
     expect((error as ValidationError).issues).toEqual([
       { path: 'spec.stages.0.instanceType', message: 'unknown field; did you mean instanceTypes?' },
     ]);
+  });
+});
+
+describe('TetrafleetClient.waitForPipeline', () => {
+  const NOW = 1_800_000_000_000;
+  const base: PipelineRecord = {
+    pipelineId: 'vision',
+    spec: twoStageSpec(),
+    status: 'PLANNING',
+    createdAt: NOW,
+    updatedAt: NOW,
+    version: 1,
+    targets: {},
+    targetsAt: NOW,
+  };
+  const at = (stageId: string): ServingEndpoint => ({
+    pipelineId: 'vision',
+    stageId,
+    jobId: `pl:vision:${stageId}:0`,
+    taskIndex: 0,
+    attempt: 0,
+    instanceId: 'i-1',
+    url: 'http://10.0.0.1:8080',
+    since: NOW,
+  });
+  const serving = { ...base, status: 'SERVING' as const, version: 2 };
+
+  /** A client whose getPipeline answers each view in turn, then the last one for ever. */
+  function scripted(views: PipelineView[]): { client: TetrafleetClient; reads: () => number } {
+    const client = offlineClient();
+    let i = 0;
+    vi.spyOn(client, 'getPipeline').mockImplementation(async () => views[Math.min(i++, views.length - 1)]);
+    return { client, reads: () => i };
+  }
+
+  it('with answering, waits past SERVING until the router and a replica of every stage are listed', async () => {
+    const { client, reads } = scripted([
+      { record: base, endpoints: [] },
+      { record: serving, endpoints: [] },
+      { record: serving, endpoints: [at('detect')] },
+      { record: serving, endpoints: [at('detect'), at('classify'), at(ROUTER_STAGE)] },
+    ]);
+    const progress: string[] = [];
+    const record = await client.waitForPipeline('vision', {
+      answering: true,
+      pollMs: 1,
+      onProgress: (r, waitingFor) => progress.push(`${r.status}: ${waitingFor?.join(', ') ?? '-'}`),
+    });
+    client.close();
+    expect(record.status).toBe('SERVING');
+    expect(reads()).toBe(4);
+    expect(progress).toEqual([
+      'PLANNING: -',
+      'SERVING: a replica of detect, a replica of classify, the router',
+      'SERVING: a replica of classify, the router',
+      'SERVING: -',
+    ]);
+  });
+
+  it('without answering, returns as soon as the record is SERVING', async () => {
+    const { client, reads } = scripted([{ record: serving, endpoints: [] }]);
+    await expect(client.waitForPipeline('vision', { pollMs: 1 })).resolves.toMatchObject({
+      status: 'SERVING',
+    });
+    client.close();
+    expect(reads()).toBe(1);
+  });
+
+  it('times out naming what the pipeline still lacks', async () => {
+    const { client } = scripted([{ record: serving, endpoints: [at('detect'), at('classify')] }]);
+    const error = await client
+      .waitForPipeline('vision', { answering: true, pollMs: 1, timeoutMs: 20 })
+      .catch((e: unknown) => e);
+    client.close();
+    expect(error).toBeInstanceOf(PipelineWaitTimeoutError);
+    expect((error as Error).message).toBe(
+      'pipeline vision was SERVING but not answering within 20 ms: still waiting for the router',
+    );
   });
 });

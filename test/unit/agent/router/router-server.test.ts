@@ -172,6 +172,25 @@ describe('router front door', () => {
     expect(after.floats?.[0]).toBe(2);
   });
 
+  it('fails fast with 503 while a stage has no replica yet, rather than holding the query past its deadline', async () => {
+    const record = servingRecord({ stages: [{ id: 'a' }, { id: 'b' }], edges: [{ from: 'a', to: 'b' }] });
+    const directory = new FakeServingDirectory(record, [endpoint('a', 'http://a1', 1)]);
+    const held = new HeldSender();
+    held.autoRelease = true;
+    const r = await router({ directory, send: held.send });
+    const url = `${r.url}/v1/pipelines/pipe/infer`;
+    const before = await postBinary(url, query(1).data, [1, 4]);
+    expect(before.res.status).toBe(503);
+    expect(before.res.headers.get('retry-after')).toBe('1');
+    expect(JSON.parse(new TextDecoder().decode(before.bytes))).toEqual({
+      error: 'pipeline pipe is not serving: stage b has no replica serving yet',
+    });
+    expect(held.pending()).toEqual([]);
+    directory.endpoints = [endpoint('a', 'http://a1', 1), endpoint('b', 'http://b1', 2)];
+    await r.pollOnce();
+    expect((await postBinary(url, query(2).data, [1, 4])).res.status).toBe(200);
+  });
+
   it('sheds with 503 and Retry-After at the queue bound, and the report counts it', async () => {
     const directory = new FakeServingDirectory(servingRecord({ stages: [{ id: 'a' }] }), [
       endpoint('a', 'http://a1', 1),

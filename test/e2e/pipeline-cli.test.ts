@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  pipelineStatusCommand,
+  pipelineStopCommand,
+  pipelineSubmitCommand,
+  readPipelineFile,
+} from '../../lib/cli/commands/pipeline.ts';
+import {
+  pipelineExampleCommand,
+  pipelineInferCommand,
+  readQueryFile,
+} from '../../lib/cli/commands/pipeline-try.ts';
+import { type CliSource, fromLocalCloud } from '../../lib/cli/source.ts';
+import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
+
+/**
+ * The pipeline commands a user runs to try pipelines on the local cloud, in order: `pipeline example`
+ * writes the models, spec and query; `pipeline submit --wait` returns once the pipeline answers (planned,
+ * its replicas and router listed); `pipeline infer` sends the query through the router (asking again
+ * after a 503 while the router has yet to see a replica); `pipeline stop` ends it.
+ */
+
+let env: PipelineCloud;
+let source: CliSource;
+
+beforeAll(async () => {
+  env = await startPipelineCloud('tetrafleet-pipeline-cli-e2e');
+  source = fromLocalCloud(env.cloud);
+}, 300_000);
+
+afterAll(async () => {
+  source?.close();
+  await env?.stop();
+}, 120_000);
+
+describe('trying a pipeline from the CLI', () => {
+  it('writes the example, serves it and answers its query through the router', async () => {
+    const dir = join(env.modelDir, 'example');
+    await pipelineExampleCommand(dir);
+
+    const progress: string[] = [];
+    const submitted = await pipelineSubmitCommand(
+      source,
+      await readPipelineFile(join(dir, 'pipeline.yaml')),
+      {
+        pipelineId: 'try',
+        wait: true,
+        timeoutMs: 240_000,
+        onProgress: (line) => progress.push(line),
+      },
+    );
+    expect(submitted.data.record?.status).toBe('SERVING');
+    expect(submitted.text).toMatch(/^pipeline try \(example\) is SERVING/);
+    expect(progress.some((l) => l.startsWith('try: PROFILING'))).toBe(true);
+
+    const status = await pipelineStatusCommand(source, 'try');
+    expect(status.data.endpoints.map((e) => e.stageId).sort()).toEqual(
+      expect.arrayContaining(['_router', 'classify', 'detect']),
+    );
+
+    const out = await pipelineInferCommand(source, 'try', await readQueryFile(join(dir, 'query.json')));
+    expect(out.data.answer.stages).toEqual(['detect', 'classify']);
+    expect(out.data.answer.output.dims).toEqual([1, 10]);
+    expect(out.data.answer.output.data.every(Number.isFinite)).toBe(true);
+    expect(out.text).toMatch(/^answered in [\d.]+ ms at the router/);
+
+    const stopped = await pipelineStopCommand(source, 'try');
+    expect(stopped.data.outcome).toBe('stopped');
+  });
+});
