@@ -6,11 +6,22 @@ import {
   pipelineSubmitCommand,
   readPipelineFile,
 } from './commands/pipeline.ts';
+import { pipelineLoadCommand } from './commands/pipeline-load.ts';
 import { pipelineExampleCommand, pipelineInferCommand, readQueryFile } from './commands/pipeline-try.ts';
-import { type Act, common, positive, type SourceFlags, sourced, type WithSource } from './program-options.ts';
+import {
+  type Act,
+  common,
+  int,
+  numberIn,
+  positive,
+  type SourceFlags,
+  sourced,
+  type WithSource,
+  wholeIn,
+} from './program-options.ts';
 import { type CliIo, print } from './run.ts';
 
-/** `tetrafleet pipeline example|submit|status|infer|list|stop`: inference pipelines under a latency SLO. */
+/** `tetrafleet pipeline example|submit|status|infer|load|list|stop`: inference pipelines under a latency SLO. */
 export function addPipelineCommands(program: Command, io: CliIo, act: Act, withSource: WithSource): void {
   const pipeline = program
     .command('pipeline')
@@ -76,6 +87,50 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
           print(io, f, await pipelineInferCommand(s, id, query, { timeoutMs: f.timeout * 1000 })),
         )(f);
       }),
+    );
+
+  common(
+    sourced(
+      pipeline
+        .command('load')
+        .argument('<id>', 'pipeline id')
+        .argument('<file>', 'the JSON query to send, as for infer'),
+    ),
+  )
+    .description('send open-loop traffic through the router and show answers, latency and replica targets')
+    .option('--rate <qps>', 'mean queries per second (0.1-1,000)', numberIn('--rate', 0.1, 1000), 10)
+    .option('--seconds <s>', 'how long to send (1-3,600)', wholeIn('--seconds', 1, 3600), 60)
+    .option(
+      '--cv <cv>',
+      'burstiness of the arrival gaps: 1 is Poisson, 4 bursty (0.1-100)',
+      numberIn('--cv', 0.1, 100),
+      1,
+    )
+    .option('--seed <n>', 'arrival draws, so a run can be repeated', int('--seed'), 1)
+    .action(
+      act(
+        async (
+          id: string,
+          file: string,
+          f: SourceFlags & { rate: number; seconds: number; cv: number; seed: number },
+          _c: Command,
+        ) => {
+          const query = await readQueryFile(file);
+          return withSource(async (s) =>
+            print(
+              io,
+              f,
+              await pipelineLoadCommand(s, id, query, {
+                ratePerSecond: f.rate,
+                seconds: f.seconds,
+                cv: f.cv,
+                seed: f.seed,
+                onProgress: (line) => io.err(`${line}\n`),
+              }),
+            ),
+          )(f);
+        },
+      ),
     );
 
   common(sourced(pipeline.command('status').argument('<id>', 'pipeline id')))

@@ -54,6 +54,17 @@ export function wholeIn(flag: string, min: number, max: number) {
   };
 }
 
+export function numberIn(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        `${flag} must be a number from ${min} to ${max.toLocaleString('en-US')}, got ${JSON.stringify(value)}`,
+      );
+    return n;
+  };
+}
+
 export function positive(flag: string) {
   return (value: string): number => {
     const n = Number(value);

@@ -6,6 +6,7 @@ import {
   pipelineSubmitCommand,
   readPipelineFile,
 } from '../../lib/cli/commands/pipeline.ts';
+import { pipelineLoadCommand } from '../../lib/cli/commands/pipeline-load.ts';
 import {
   pipelineExampleCommand,
   pipelineInferCommand,
@@ -18,7 +19,8 @@ import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-clou
  * The pipeline commands a user runs to try pipelines on the local cloud, in order: `pipeline example`
  * writes the models, spec and query; `pipeline submit --wait` returns once the pipeline answers (planned,
  * its replicas and router listed); `pipeline infer` sends the query through the router (asking again
- * after a 503 while the router has yet to see a replica); `pipeline stop` ends it.
+ * after a 503 while the router has yet to see a replica); `pipeline load` sends a few seconds of traffic;
+ * `pipeline stop` ends it.
  */
 
 let env: PipelineCloud;
@@ -35,7 +37,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe('trying a pipeline from the CLI', () => {
-  it('writes the example, serves it and answers its query through the router', async () => {
+  it('writes the example, serves it, answers its query through the router and carries a short load', async () => {
     const dir = join(env.modelDir, 'example');
     await pipelineExampleCommand(dir);
 
@@ -59,11 +61,22 @@ describe('trying a pipeline from the CLI', () => {
       expect.arrayContaining(['_router', 'classify', 'detect']),
     );
 
-    const out = await pipelineInferCommand(source, 'try', await readQueryFile(join(dir, 'query.json')));
+    const query = await readQueryFile(join(dir, 'query.json'));
+    const out = await pipelineInferCommand(source, 'try', query);
     expect(out.data.answer.stages).toEqual(['detect', 'classify']);
     expect(out.data.answer.output.dims).toEqual([1, 10]);
     expect(out.data.answer.output.data.every(Number.isFinite)).toBe(true);
     expect(out.text).toMatch(/^answered in [\d.]+ ms at the router/);
+
+    // A few seconds of open-loop traffic: every query is accounted for, and the stages' targets are read.
+    const load = await pipelineLoadCommand(source, 'try', query, { ratePerSecond: 10, seconds: 4 });
+    expect(load.data.sent).toBeGreaterThan(0);
+    expect(Object.values(load.data.byStatus).reduce((a, b) => a + b, 0)).toBe(load.data.sent);
+    expect(load.data.answered).toBeGreaterThan(0);
+    expect(load.data.intervals.at(-1)?.targets).toEqual({
+      detect: expect.any(Number),
+      classify: expect.any(Number),
+    });
 
     const stopped = await pipelineStopCommand(source, 'try');
     expect(stopped.data.outcome).toBe('stopped');

@@ -211,8 +211,9 @@ export async function pipelineInferCommand(
   for (;;) {
     tries++;
     const started = performance.now();
-    const { status, text, retryAfterS } = await post(url, body, Math.max(1, deadline - Date.now()));
+    const { status, text, retryAfterS } = await sendQuery(url, body, Math.max(1, deadline - Date.now()));
     const roundTripMs = performance.now() - started;
+    if (status === 0) throw new CliEnvironmentError(`no answer from the router at ${url}: ${text}`);
     if (status === 200) return answered({ pipelineId, url, tries, roundTripMs }, text);
     // 503 is the router asking to be asked again (shed, or a stage still starting): as long as time is left.
     const wait = Math.min(retryAfterS, 5) * 1000;
@@ -225,12 +226,15 @@ export async function pipelineInferCommand(
   }
 }
 
-/** One POST of the query: the status, the body and Retry-After (seconds, 1 when absent). */
-async function post(
-  url: string,
-  body: string,
-  timeoutMs: number,
-): Promise<{ status: number; text: string; retryAfterS: number }> {
+/** What one POST of a query got: its status (0: no answer), body and Retry-After (seconds, 1 when absent). */
+export interface Sent {
+  readonly status: number;
+  readonly text: string;
+  readonly retryAfterS: number;
+}
+
+/** One POST of a JSON query to a router's infer URL; a network failure or timeout comes back as status 0. */
+export async function sendQuery(url: string, body: string, timeoutMs: number): Promise<Sent> {
   try {
     const res = await fetch(url, {
       method: 'POST',
@@ -245,9 +249,7 @@ async function post(
       retryAfterS: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 1,
     };
   } catch (error) {
-    throw new CliEnvironmentError(`no answer from the router at ${url}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    return { status: 0, text: (error as Error).message, retryAfterS: 1 };
   }
 }
 

@@ -83,6 +83,18 @@ describe('runCli', () => {
     [['up', '--max-fleet', '0'], '--max-fleet must be a whole number from 1 to 1,000, got "0"'],
     [['up', '--port', '70000'], '--port must be a whole number from 0 to 65,535, got "70000"'],
     [['up', '--port', ''], '--port must be a whole number from 0 to 65,535, got ""'],
+    [
+      ['pipeline', 'load', 'p', 'q.json', '--rate', '0'],
+      '--rate must be a number from 0.1 to 1,000, got "0"',
+    ],
+    [
+      ['pipeline', 'load', 'p', 'q.json', '--seconds', '1.5'],
+      '--seconds must be a whole number from 1 to 3,600',
+    ],
+    [
+      ['pipeline', 'load', 'p', 'q.json', '--cv', 'high'],
+      '--cv must be a number from 0.1 to 100, got "high"',
+    ],
   ])('fails with exit 2 for %j before starting anything', async (args, message) => {
     const run = io();
     expect(await runCli(args, run.io)).toBe(EXIT.usage);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipelineFile } from '../../../lib/cli/commands/pipeline.ts';
+import { pipelineLoadCommand } from '../../../lib/cli/commands/pipeline-load.ts';
 import {
   EXAMPLE_FILES,
   InferRefusedError,
@@ -18,6 +19,7 @@ import { JobFileError } from '../../../lib/cli/job-file.ts';
 import { exitCodeOf } from '../../../lib/cli/run.ts';
 import type { CliSource } from '../../../lib/cli/source.ts';
 import { NotFoundError } from '../../../lib/core/errors.ts';
+import { gammaTrace } from '../../../lib/core/inference/traces.ts';
 import {
   inWords,
   type PipelineRecord,
@@ -288,5 +290,55 @@ describe('what a pipeline lacks before it answers', () => {
     expect(inWords(['a', 'b', 'c'])).toBe('a, b and c');
     expect(inWords(['a'])).toBe('a');
     expect(inWords([])).toBe('');
+  });
+});
+
+describe('tetrafleet pipeline load', () => {
+  const query = '{"input":{"dims":[1,2],"data":[0.5,0.25]}}';
+  const answer = { output: { dims: [1, 1], data: [1] }, totalMs: 2, stages: ['detect', 'classify'] };
+
+  it('sends the drawn arrivals, counts every answer by status, and reads the targets each interval', async () => {
+    const ok = { status: 200, body: answer };
+    const shed = { status: 503, body: { error: 'stage detect queue is full' } };
+    const router = await fakeRouter(ok, ok, ok, shed);
+    const seen: string[] = [];
+    try {
+      const view = {
+        record: { ...record, targets: { detect: 2, classify: 1 } },
+        endpoints: [endpoint(ROUTER_STAGE, router.url, NOW)],
+      };
+      const out = await pipelineLoadCommand(sourceOf({ vision: view }), 'vision', query, {
+        ratePerSecond: 40,
+        seconds: 1,
+        seed: 5,
+        intervalMs: 250,
+        onProgress: (line) => seen.push(line),
+      });
+      const expected = gammaTrace({ ratePerSecond: 40, cv: 1, durationSeconds: 1 }, 5).length;
+      const r = out.data;
+      expect(r.sent).toBe(expected);
+      expect(router.hits).toHaveLength(expected);
+      expect(r.answered).toBe(Math.min(3, expected));
+      expect(r.byStatus).toEqual({ '200': r.answered, ...(expected > 3 ? { '503': expected - 3 } : {}) });
+      expect(r.intervals.reduce((n, i) => n + i.sent, 0)).toBe(expected);
+      expect(r.intervals.reduce((n, i) => n + i.answered + i.refused, 0)).toBe(expected);
+      expect(r.intervals.every((i) => i.targets.detect === 2 && i.targets.classify === 1)).toBe(true);
+      expect(seen).toHaveLength(r.intervals.length);
+      expect(out.text).toContain(`load on vision: ${expected} queries in 1 s (Gamma, 40/s, CV 1)`);
+      expect(out.text).toContain(`${expected - 3} x 503 (shed or not serving)`);
+    } finally {
+      router.server.close();
+    }
+  });
+
+  it('fails before sending anything for a pipeline with no router or none at all', async () => {
+    const planning = { record: { ...record, status: 'PLANNING' as const }, endpoints: [] };
+    const opts = { ratePerSecond: 10, seconds: 1 };
+    await expect(
+      pipelineLoadCommand(sourceOf({ vision: planning }), 'vision', query, opts),
+    ).rejects.toBeInstanceOf(CliEnvironmentError);
+    await expect(pipelineLoadCommand(sourceOf({}), 'nope', query, opts)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
   });
 });
