@@ -42,27 +42,27 @@ export function int(flag: string) {
   };
 }
 
-/** A whole number in [min, max], refused at parse time so that nothing starts with a value that fails later. */
-export function wholeIn(flag: string, min: number, max: number) {
+/** A number in [min, max] (a whole one where `whole`), refused at parse time, before anything starts. */
+function inRange(flag: string, min: number, max: number, whole: boolean) {
+  const what = whole ? 'a whole number' : 'a number';
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    if (value.trim() === '' || !(whole ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max)
       throw new InvalidArgumentError(
-        `${flag} must be a whole number from ${min} to ${max.toLocaleString('en-US')}, got ${JSON.stringify(value)}`,
+        `${flag} must be ${what} from ${min} to ${max.toLocaleString('en-US')}, got ${JSON.stringify(value)}`,
       );
     return n;
   };
 }
 
+/** A whole number in [min, max], refused at parse time so that nothing starts with a value that fails later. */
+export function wholeIn(flag: string, min: number, max: number) {
+  return inRange(flag, min, max, true);
+}
+
+/** Any number in [min, max], e.g. a rate of 0.5 per second. */
 export function numberIn(flag: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
-      throw new InvalidArgumentError(
-        `${flag} must be a number from ${min} to ${max.toLocaleString('en-US')}, got ${JSON.stringify(value)}`,
-      );
-    return n;
-  };
+  return inRange(flag, min, max, false);
 }
 
 export function positive(flag: string) {

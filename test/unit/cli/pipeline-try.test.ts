@@ -24,11 +24,11 @@ import {
   inWords,
   type PipelineRecord,
   ROUTER_STAGE,
-  type ServingEndpoint,
   unansweredBy,
 } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineView } from '../../../lib/sdk/client.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import { endpoint } from '../agent/router/helpers.ts';
 
 let dir: string;
 
@@ -122,19 +122,6 @@ describe('tetrafleet pipeline infer: the query file', () => {
 
 const NOW = 1_800_000_000_000;
 
-function endpoint(stageId: string, url: string, since: number): ServingEndpoint {
-  return {
-    pipelineId: 'vision',
-    stageId,
-    jobId: `pl:vision:${stageId}:0`,
-    taskIndex: 0,
-    attempt: 0,
-    instanceId: 'i-1',
-    url,
-    since,
-  };
-}
-
 const record: PipelineRecord = {
   pipelineId: 'vision',
   spec: twoStageSpec(),
@@ -190,7 +177,10 @@ describe('tetrafleet pipeline infer', () => {
     try {
       const view = {
         record,
-        endpoints: [endpoint(ROUTER_STAGE, older.url, NOW), endpoint(ROUTER_STAGE, newer.url, NOW + 5000)],
+        endpoints: [
+          endpoint(ROUTER_STAGE, older.url, NOW, 'vision'),
+          endpoint(ROUTER_STAGE, newer.url, NOW + 5000, 'vision'),
+        ],
       };
       const out = await pipelineInferCommand(sourceOf({ vision: view }), 'vision', query);
       expect(newer.hits).toEqual([`POST /v1/pipelines/vision/infer application/json ${query.length}`]);
@@ -210,7 +200,7 @@ describe('tetrafleet pipeline infer', () => {
       body: { error: 'deadline passed while queued at stage classify', reason: 'deadline' },
     });
     try {
-      const view = { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW)] };
+      const view = { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW, 'vision')] };
       const error = await pipelineInferCommand(sourceOf({ vision: view }), 'vision', query).catch(
         (e: unknown) => e,
       );
@@ -234,7 +224,7 @@ describe('tetrafleet pipeline infer', () => {
     const answer = { output: { dims: [1, 1], data: [1] }, totalMs: 3, stages: ['detect', 'classify'] };
     const router = await fakeRouter(starting, { status: 200, body: answer });
     try {
-      const view = { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW)] };
+      const view = { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW, 'vision')] };
       const out = await pipelineInferCommand(sourceOf({ vision: view }), 'vision', query);
       expect(router.hits).toHaveLength(2);
       expect(out.data.tries).toBe(2);
@@ -247,7 +237,7 @@ describe('tetrafleet pipeline infer', () => {
   it('gives up on a router that keeps answering 503 once the timeout would pass', async () => {
     const router = await fakeRouter({ status: 503, body: { error: 'stage detect queue is full' } });
     try {
-      const view = { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW)] };
+      const view = { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW, 'vision')] };
       const error = await pipelineInferCommand(sourceOf({ vision: view }), 'vision', query, {
         timeoutMs: 1500,
       }).catch((e: unknown) => e);
@@ -277,14 +267,14 @@ describe('what a pipeline lacks before it answers', () => {
     const spec = twoStageSpec();
     const ids = spec.stages.map((s) => s.id);
     expect(unansweredBy(spec, [])).toEqual([...ids.map((id) => `a replica of ${id}`), 'the router']);
-    expect(unansweredBy(spec, [endpoint(ids[0] as string, 'http://h:1', NOW)])).toEqual([
+    expect(unansweredBy(spec, [endpoint(ids[0] as string, 'http://h:1', NOW, 'vision')])).toEqual([
       `a replica of ${ids[1]}`,
       'the router',
     ]);
     expect(
       unansweredBy(
         spec,
-        [...ids, ROUTER_STAGE].map((id) => endpoint(id, 'http://h:1', NOW)),
+        [...ids, ROUTER_STAGE].map((id) => endpoint(id, 'http://h:1', NOW, 'vision')),
       ),
     ).toEqual([]);
     expect(inWords(['a', 'b', 'c'])).toBe('a, b and c');
@@ -305,7 +295,7 @@ describe('tetrafleet pipeline load', () => {
     try {
       const view = {
         record: { ...record, targets: { detect: 2, classify: 1 } },
-        endpoints: [endpoint(ROUTER_STAGE, router.url, NOW)],
+        endpoints: [endpoint(ROUTER_STAGE, router.url, NOW, 'vision')],
       };
       const out = await pipelineLoadCommand(sourceOf({ vision: view }), 'vision', query, {
         ratePerSecond: 40,

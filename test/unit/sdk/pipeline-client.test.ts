@@ -1,13 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../../lib/core/errors.ts';
-import {
-  type PipelineRecord,
-  ROUTER_STAGE,
-  type ServingEndpoint,
-} from '../../../lib/core/model/pipeline-serving.ts';
+import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import { type PipelineView, TetrafleetClient } from '../../../lib/sdk/client.ts';
 import { PipelineWaitTimeoutError } from '../../../lib/sdk/errors.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import { endpoint } from '../agent/router/helpers.ts';
 
 /** A client whose endpoints answer nothing: anything that reached the network would fail differently. */
 function offlineClient(): TetrafleetClient {
@@ -109,16 +106,7 @@ describe('TetrafleetClient.waitForPipeline', () => {
     targets: {},
     targetsAt: NOW,
   };
-  const at = (stageId: string): ServingEndpoint => ({
-    pipelineId: 'vision',
-    stageId,
-    jobId: `pl:vision:${stageId}:0`,
-    taskIndex: 0,
-    attempt: 0,
-    instanceId: 'i-1',
-    url: 'http://10.0.0.1:8080',
-    since: NOW,
-  });
+  const at = (stageId: string) => endpoint(stageId, 'http://10.0.0.1:8080', NOW, 'vision');
   const serving = { ...base, status: 'SERVING' as const, version: 2 };
 
   /** A client whose getPipeline answers each view in turn, then the last one for ever. */
