@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPOT_DRAIN_GRACE_SECONDS } from '../../lib/core/control/ingest.ts';
+import { LABEL } from '../../lib/core/control/pipeline-jobs.ts';
 import type { PipelineSpec } from '../../lib/core/model/pipeline.ts';
 import { newestRouter, type ServingEndpoint } from '../../lib/core/model/pipeline-serving.ts';
 import { ec2SpotEvent } from '../../lib/core/protocol/ec2-events.ts';
@@ -58,6 +59,22 @@ async function sendEvent(kind: 'warning' | 'rebalance', instanceId: string): Pro
   }
 }
 
+/** What the stores say about a replica that left the directory, for a failure message. */
+async function whyGone(victim: ServingEndpoint, warnedAt: number | undefined): Promise<string> {
+  const when =
+    warnedAt === undefined ? 'before the warning' : `${Date.now() - warnedAt} ms after the warning`;
+  const job = await env.adapters.jobs.get(victim.jobId);
+  const tasks = await env.adapters.fleetStore.tasksOfJob(victim.jobId);
+  const instance = await env.adapters.fleetStore.getInstance(victim.instanceId);
+  return `the replica (attempt ${victim.attempt}) left the directory ${when}: job ${JSON.stringify({
+    status: job?.status,
+    attempts: job?.attempts,
+    error: job?.error,
+  })}, tasks ${JSON.stringify(tasks.map((t) => [t.attempt, t.state, t.instanceId]))}, instance ${
+    instance?.state
+  }`;
+}
+
 const replicas = (endpoints: readonly ServingEndpoint[]) => endpoints.filter((e) => e.stageId === 'classify');
 const same = (a: ServingEndpoint, b: ServingEndpoint) => a.jobId === b.jobId && a.attempt === b.attempt;
 
@@ -66,24 +83,33 @@ describe('a spot interruption of a serving replica', () => {
     const { client, adapters } = env;
     await client.submitPipeline(spec, { pipelineId: PIPELINE });
     await client.waitForPipeline(PIPELINE, { status: 'SERVING', timeoutMs: 300_000 });
-    const view = await eventually(
+    // The victim is the replica of slot 0: a scale-down retires the highest slots first, so it is never
+    // one the tuner takes away while the test watches (the plan may start with more replicas than the
+    // test's light load keeps, when profiling ran on a loaded machine).
+    const { view, victim } = await eventually(
       async () => {
         const v = await client.getPipeline(PIPELINE);
-        return v && newestRouter(v.endpoints) && replicas(v.endpoints).length > 0 ? v : undefined;
+        if (!v || !newestRouter(v.endpoints)) return undefined;
+        for (const e of replicas(v.endpoints)) {
+          const job = await client.getJob(e.jobId);
+          if (job?.spec.labels[LABEL.slot] === '0') return { view: v, victim: e };
+        }
+        return undefined;
       },
       240_000,
-      'the router and a replica',
+      'the router and the replica of slot 0',
     );
     let routerUrl = newestRouter(view.endpoints) as string;
     const send = () => inferOnce(routerUrl, PIPELINE, QUERY, '1,16');
     await eventually(async () => (await send()).status === 200, 60_000, 'a first answer');
-    const victim = replicas(view.endpoints)[0] as ServingEndpoint;
 
     // Watch the directory: when the replacement appears, when the interrupted replica leaves, and that a
     // replica of the stage is listed at every look.
     const sent: Promise<Sent>[] = [];
     let replacementAt: number | undefined;
     let victimGoneAt: number | undefined;
+    let warnedAt: number | undefined;
+    let goneWith = '';
     let leastListed = Number.POSITIVE_INFINITY;
     let watching = true;
     const watcher = (async () => {
@@ -99,21 +125,29 @@ describe('a spot interruption of a serving replica', () => {
             listed.some((e) => e.jobId === victim.jobId && e.attempt > victim.attempt)
           )
             replacementAt = now;
-          if (victimGoneAt === undefined && !listed.some((e) => same(e, victim))) victimGoneAt = now;
+          if (victimGoneAt === undefined && !listed.some((e) => same(e, victim))) {
+            victimGoneAt = now;
+            goneWith = await whyGone(victim, warnedAt);
+          }
         }
         await new Promise((r) => setTimeout(r, 500));
       }
     })();
 
-    await openLoop(send, 5, 5, sent);
-    await sendEvent('warning', victim.instanceId);
-    const warnedAt = Date.now();
-    // Load through the grace, until the interrupted replica has left the directory, and a little after.
-    const deadline = warnedAt + (SPOT_DRAIN_GRACE_SECONDS + 120) * 1000;
-    while (victimGoneAt === undefined && Date.now() < deadline) await openLoop(send, 5, 2, sent);
-    await openLoop(send, 5, 5, sent);
-    watching = false;
-    await watcher;
+    try {
+      await openLoop(send, 5, 5, sent);
+      // Nothing but the warning may take the replica away: a departure before it is a fault of its own.
+      expect(victimGoneAt, goneWith).toBeUndefined();
+      await sendEvent('warning', victim.instanceId);
+      warnedAt = Date.now();
+      // Load through the grace, until the interrupted replica has left the directory, and a little after.
+      const deadline = (warnedAt as number) + (SPOT_DRAIN_GRACE_SECONDS + 120) * 1000;
+      while (victimGoneAt === undefined && Date.now() < deadline) await openLoop(send, 5, 2, sent);
+      await openLoop(send, 5, 5, sent);
+    } finally {
+      watching = false;
+      await watcher;
+    }
     const results = await Promise.all(sent);
     if (process.env.TF_E2E_DEBUG)
       console.log(
@@ -122,6 +156,9 @@ describe('a spot interruption of a serving replica', () => {
           replacementAfterMs: (replacementAt ?? Number.NaN) - warnedAt,
           victimGoneAfterMs: (victimGoneAt ?? Number.NaN) - warnedAt,
           victim: victim.instanceId,
+          listedAtStart: replicas(view.endpoints).length,
+          plan: view.record.plan?.config,
+          headroom: view.record.plan?.headroom,
           routerOnVictim: view.endpoints.some(
             (e) => e.stageId !== 'classify' && e.instanceId === victim.instanceId,
           ),
@@ -129,12 +166,14 @@ describe('a spot interruption of a serving replica', () => {
         }),
       );
 
-    expect(replacementAt, 'a replacement replica was listed').toBeDefined();
+    expect(replacementAt, `a replacement replica was listed; ${goneWith}`).toBeDefined();
     expect(victimGoneAt, 'the interrupted replica left the directory').toBeDefined();
     // Make before break: the replacement served beside the interrupted replica, which served on through
     // most of the grace.
-    expect(replacementAt as number).toBeLessThan(victimGoneAt as number);
-    expect(victimGoneAt as number).toBeGreaterThan(warnedAt + (SPOT_DRAIN_GRACE_SECONDS / 2) * 1000);
+    expect(replacementAt as number, goneWith).toBeLessThan(victimGoneAt as number);
+    expect(victimGoneAt as number, goneWith).toBeGreaterThan(
+      warnedAt + (SPOT_DRAIN_GRACE_SECONDS / 2) * 1000,
+    );
     expect(leastListed).toBeGreaterThanOrEqual(1);
     const replacement = (await client.getPipeline(PIPELINE))?.endpoints.find(
       (e) => e.jobId === victim.jobId && e.attempt > victim.attempt,
@@ -162,10 +201,14 @@ describe('a spot interruption of a serving replica', () => {
     const view = await eventually(
       async () => {
         const v = await client.getPipeline(PIPELINE);
-        return v && newestRouter(v.endpoints) && replicas(v.endpoints).length === 1 ? v : undefined;
+        // Settled after the test above: each replica job listed once (no replacement beside its original).
+        const jobs = replicas(v?.endpoints ?? []).map((e) => e.jobId);
+        return v && newestRouter(v.endpoints) && jobs.length > 0 && new Set(jobs).size === jobs.length
+          ? v
+          : undefined;
       },
       120_000,
-      'a router and one replica listed',
+      'a router and the replicas, each listed once',
     );
     let routerUrl = newestRouter(view.endpoints) as string;
     const send = () => inferOnce(routerUrl, PIPELINE, QUERY, '1,16');
