@@ -8,6 +8,7 @@ import { DynamoJobStore } from './dynamo-job-store.ts';
 import { DynamoPipelineStore } from './dynamo-pipeline-store.ts';
 import { Ec2FleetProvider } from './ec2-fleet-provider.ts';
 import { S3ModelCatalog } from './s3-model-store.ts';
+import { S3ModelUploader } from './s3-model-upload.ts';
 import { SqsInstanceChannel } from './sqs-instance-channel.ts';
 import { SqsWorkQueue } from './sqs-work-queue.ts';
 import type { TableNames } from './tables.ts';
@@ -30,6 +31,8 @@ export interface AwsAdapters {
   readonly pipelines: DynamoPipelineStore;
   /** Whether a model URI exists (S3 HeadObject, or a local file). */
   readonly models: S3ModelCatalog;
+  /** Puts local model files in S3 (`pipeline submit --upload-models`). */
+  readonly modelUploads: S3ModelUploader;
   /** A queue by URL (DLQs, submissions), sharing the SQS client. */
   queue(url: string): SqsWorkQueue;
   destroy(): void;
@@ -45,6 +48,7 @@ export function createAwsAdapters(config: AwsAdapterConfig, now: () => number = 
     s3 ??= new S3Client(config.aws);
     return s3;
   };
+  const lazyS3 = { send: (command) => s3Client().send(command) } as Pick<S3Client, 'send'>;
   return {
     jobs: new DynamoJobStore(dynamo, config.tables),
     fleetStore: new DynamoFleetStore(dynamo, config.tables),
@@ -55,7 +59,8 @@ export function createAwsAdapters(config: AwsAdapterConfig, now: () => number = 
       now,
     }),
     pipelines: new DynamoPipelineStore(dynamo, config.tables),
-    models: new S3ModelCatalog({ send: (command) => s3Client().send(command) } as Pick<S3Client, 'send'>),
+    models: new S3ModelCatalog(lazyS3),
+    modelUploads: new S3ModelUploader(lazyS3),
     queue: (url) => new SqsWorkQueue(sqs, url),
     destroy: () => {
       dynamo.destroy();

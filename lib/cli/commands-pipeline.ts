@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import {
   pipelineListCommand,
   pipelineStatusCommand,
@@ -8,6 +8,7 @@ import {
 } from './commands/pipeline.ts';
 import { pipelineLoadCommand } from './commands/pipeline-load.ts';
 import { pipelineExampleCommand, pipelineInferCommand, readQueryFile } from './commands/pipeline-try.ts';
+import { parseUploadDestination, type UploadDestination } from './commands/pipeline-upload.ts';
 import {
   type Act,
   common,
@@ -35,11 +36,21 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
       'wait until the pipeline answers queries: planned, its replicas and router serving (or refused)',
     )
     .option('--timeout <seconds>', 'how long --wait waits', positive('--timeout'), 600)
+    .option(
+      '--upload-models <s3uri>',
+      "upload the spec's local model files to s3://BUCKET/PREFIX (each once, named by its content hash) and submit their s3:// URIs",
+      destination,
+    )
     .action(
       act(
         async (
           file: string,
-          f: SourceFlags & { id?: string; wait?: boolean; timeout: number },
+          f: SourceFlags & {
+            id?: string;
+            wait?: boolean;
+            timeout: number;
+            uploadModels?: UploadDestination;
+          },
           _c: Command,
         ) => {
           // Check the file before connecting, so a bad spec is reported even with no cloud running.
@@ -53,6 +64,7 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
                 wait: f.wait,
                 timeoutMs: f.timeout * 1000,
                 onProgress: (line) => io.err(`${line}\n`),
+                ...(f.uploadModels ? { uploadModelsTo: f.uploadModels } : {}),
               }),
             ),
           )(f);
@@ -156,4 +168,13 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
         withSource(async (s) => print(io, f, await pipelineStopCommand(s, id)))(f),
       ),
     );
+}
+
+/** `--upload-models`: checked as the option is parsed, so a bad URI is a usage error before anything runs. */
+function destination(value: string): UploadDestination {
+  try {
+    return parseUploadDestination(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
 }

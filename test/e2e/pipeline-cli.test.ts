@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   pipelineStatusCommand,
@@ -12,15 +13,16 @@ import {
   pipelineInferCommand,
   readQueryFile,
 } from '../../lib/cli/commands/pipeline-try.ts';
+import { parseUploadDestination } from '../../lib/cli/commands/pipeline-upload.ts';
 import { type CliSource, fromLocalCloud } from '../../lib/cli/source.ts';
 import { type PipelineCloud, startPipelineCloud } from '../support/pipeline-cloud.ts';
 
 /**
  * The pipeline commands a user runs to try pipelines on the local cloud, in order: `pipeline example`
- * writes the models, spec and query; `pipeline submit --wait` returns once the pipeline answers (planned,
- * its replicas and router listed); `pipeline infer` sends the query through the router (asking again
- * after a 503 while the router has yet to see a replica); `pipeline load` sends a few seconds of traffic;
- * `pipeline stop` ends it.
+ * writes the models, spec and query; `pipeline submit --upload-models --wait` puts the models in S3 and
+ * returns once the pipeline answers (planned, its replicas and router listed); `pipeline infer` sends the
+ * query through the router (asking again after a 503 while the router has yet to see a replica);
+ * `pipeline load` sends a few seconds of traffic; `pipeline stop` ends it.
  */
 
 let env: PipelineCloud;
@@ -41,6 +43,13 @@ describe('trying a pipeline from the CLI', () => {
     const dir = join(env.modelDir, 'example');
     await pipelineExampleCommand(dir);
 
+    // Submitted as to a stack on AWS: the models go to S3 first, and the agents fetch them from there.
+    const s3 = new S3Client(env.cloud.config.adapters.aws);
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'tf-cli-models' }));
+    } finally {
+      s3.destroy();
+    }
     const progress: string[] = [];
     const submitted = await pipelineSubmitCommand(
       source,
@@ -50,11 +59,21 @@ describe('trying a pipeline from the CLI', () => {
         wait: true,
         timeoutMs: 240_000,
         onProgress: (line) => progress.push(line),
+        uploadModelsTo: parseUploadDestination('s3://tf-cli-models/example'),
       },
     );
     expect(submitted.data.record?.status).toBe('SERVING');
     expect(submitted.text).toMatch(/^pipeline try \(example\) is SERVING/);
     expect(progress.some((l) => l.startsWith('try: PROFILING'))).toBe(true);
+    const uploaded = (submitted.data.uploads ?? []).map((u) => [u.stages, u.sent]);
+    expect(uploaded).toEqual([
+      [['detect'], true],
+      [['classify'], true],
+    ]);
+    expect(progress.filter((l) => l.startsWith('uploaded '))).toHaveLength(2);
+    expect(submitted.data.record?.spec.stages.map((st) => st.model.uri)).toEqual(
+      submitted.data.uploads?.map((u) => u.to),
+    );
 
     const status = await pipelineStatusCommand(source, 'try');
     expect(status.data.endpoints.map((e) => e.stageId).sort()).toEqual(

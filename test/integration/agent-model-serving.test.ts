@@ -1,10 +1,11 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startModelServer } from '../../agent/model-server/index.ts';
 import { S3ModelStore } from '../../lib/aws/s3-model-store.ts';
+import { S3ModelUploader } from '../../lib/aws/s3-model-upload.ts';
 import { SqsReportSink } from '../../lib/aws/sqs-work-queue.ts';
 import { NotFoundError } from '../../lib/core/errors.ts';
 import { decodeModelReport, type LatencyReport } from '../../lib/core/protocol/inference.ts';
@@ -55,6 +56,26 @@ describe('model serving against the emulator', () => {
   it('fails with NotFoundError when the object does not exist', async () => {
     const store = new S3ModelStore(s3, cache.dir);
     await expect(store.fetch(`s3://${BUCKET}/missing.onnx`)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('uploads a model that the store then fetches byte for byte, and names a missing bucket', async () => {
+    const file = join(cache.dir, 'to-upload.onnx');
+    await writeFile(file, mlp.bytes);
+    const uploader = new S3ModelUploader(s3);
+    const uri = `s3://${BUCKET}/uploaded/mlp.onnx`;
+    expect(await uploader.sizeOf(uri)).toBeUndefined();
+    await uploader.put(file, uri, mlp.bytes.length);
+    expect(await uploader.sizeOf(uri)).toBe(mlp.bytes.length);
+    const fetched = await new S3ModelStore(s3, join(cache.dir, 'fetched')).fetch(uri);
+    expect(Buffer.compare(await readFile(fetched), Buffer.from(mlp.bytes))).toBe(0);
+
+    await uploader.checkBucket(BUCKET);
+    await expect(uploader.checkBucket('no-such-bucket-tf')).rejects.toThrow(
+      'bucket no-such-bucket-tf not found',
+    );
+    const missing = 's3://no-such-bucket-tf/m.onnx';
+    await expect(uploader.put(file, missing, mlp.bytes.length)).rejects.toThrow(NotFoundError);
+    await expect(uploader.put(file, missing, mlp.bytes.length)).rejects.toThrow('bucket no-such-bucket-tf');
   });
 
   it('serves a model from S3 and sends its latency reports to the reports queue', async () => {

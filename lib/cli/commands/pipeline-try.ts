@@ -46,8 +46,9 @@ function exampleSpec(dir: string): string {
   return [
     '# An image detector feeding a classifier, served under a 300 ms P99 on c7i.large replicas.',
     '# Submit it with `tetrafleet pipeline submit pipeline.yaml --id example --wait`.',
-    '# The model paths are on this machine, where the local agents run; for a deployed stack, upload the',
-    '# models to S3 and give their s3:// URIs instead.',
+    '# The model paths are on this machine, where the local agents run. For a stack on AWS, add',
+    "# `--upload-models s3://BUCKET/PREFIX` (a bucket in the stack's modelBuckets): the CLI uploads the",
+    '# models and submits their s3:// URIs.',
     'name: example',
     'sloP99Ms: 300',
     'stages:',

@@ -10,6 +10,12 @@ import { ago, formatTable, plural } from '../format.ts';
 import { checkSpec, JobFileError, readSpecText, throwSyntaxErrors } from '../job-file.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
+import {
+  localModels,
+  type ModelUpload,
+  type UploadDestination,
+  uploadLocalModels,
+} from './pipeline-upload.ts';
 
 /** A pipeline file: one spec, as written (for the SDK) and validated (defaults filled in). */
 export interface ParsedPipelineFile {
@@ -43,20 +49,36 @@ export interface PipelineSubmitOptions {
   readonly wait?: boolean;
   /** @default 600000 */
   readonly timeoutMs?: number;
-  /** Status changes while waiting, for stderr. */
+  /** Status changes while waiting, and model uploads, for stderr. */
   readonly onProgress?: (line: string) => void;
+  /** Upload the spec's local model files here first and submit their s3:// URIs (pipeline-upload.ts). */
+  readonly uploadModelsTo?: UploadDestination;
 }
 
 export async function pipelineSubmitCommand(
   source: CliSource,
   file: string | ParsedPipelineFile,
   opts: PipelineSubmitOptions = {},
-): Promise<CommandOutput<{ pipelineId: string; name: string; record?: PipelineRecord }>> {
-  const { input, spec } = typeof file === 'string' ? await readPipelineFile(file) : file;
+): Promise<
+  CommandOutput<{ pipelineId: string; name: string; uploads?: ModelUpload[]; record?: PipelineRecord }>
+> {
+  const name = typeof file === 'string' ? basename(file) : 'pipeline';
+  const parsed = typeof file === 'string' ? await readPipelineFile(file) : file;
+  let uploads: ModelUpload[] | undefined;
+  let sending = parsed;
+  if (opts.uploadModelsTo) {
+    const up = await uploadLocalModels(parsed, opts.uploadModelsTo, source.adapters.modelUploads, {
+      file: name,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    uploads = up.uploads;
+    sending = up.file;
+  } else if (source.endpoint === undefined) refuseLocalModels(parsed, name);
+  const { input, spec } = sending;
   const { pipelineId } = await source.client.submitPipeline(input, { pipelineId: opts.pipelineId });
   if (!opts.wait)
     return {
-      data: { pipelineId, name: spec.name },
+      data: { pipelineId, name: spec.name, ...(uploads ? { uploads } : {}) },
       text: `submitted pipeline ${pipelineId} (${spec.name}); follow it with \`tetrafleet pipeline status ${pipelineId}\``,
     };
   // Serving means answering: the replicas and the router are listed, so a query sent next gets through.
@@ -72,9 +94,23 @@ export async function pipelineSubmitCommand(
       ),
   });
   return {
-    data: { pipelineId, name: spec.name, record },
+    data: { pipelineId, name: spec.name, ...(uploads ? { uploads } : {}), record },
     text: `pipeline ${pipelineId} (${spec.name}) is SERVING\n${planText(record)}`,
   };
+}
+
+/**
+ * A stack on AWS runs its replicas on EC2 instances, which cannot read a path on the machine the CLI runs
+ * on: such a spec is stopped here, with how to send the models, rather than refused by admission later.
+ */
+function refuseLocalModels(parsed: ParsedPipelineFile, file: string): void {
+  const issues = [...localModels(parsed.spec)].flatMap(([path, { indices }]) =>
+    indices.map((i) => ({
+      path: `stages.${i}.model.uri`,
+      message: `${path} is a path on this machine, which the stack's instances cannot read: pass --upload-models s3://BUCKET/PREFIX (a bucket the stack may read, its modelBuckets), or give an s3:// URI`,
+    })),
+  );
+  if (issues.length > 0) throw new JobFileError(file, issues);
 }
 
 export async function pipelineStatusCommand(

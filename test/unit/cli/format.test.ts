@@ -3,6 +3,7 @@ import {
   ago,
   bar,
   clockTime,
+  formatBytes,
   formatDuration,
   formatTable,
   paint,
@@ -60,5 +61,13 @@ describe('text helpers', () => {
     expect(formatDuration(7_380_000)).toBe('2h 03m');
     expect(ago(1_000, 61_000)).toBe('1m ago');
     expect(clockTime(Date.UTC(2026, 0, 2, 3, 4, 5))).toBe('03:04:05');
+  });
+
+  it('formats sizes in binary units', () => {
+    expect(formatBytes(812)).toBe('812 B');
+    expect(formatBytes(1024)).toBe('1.0 KiB');
+    expect(formatBytes(42_291)).toBe('41.3 KiB');
+    expect(formatBytes(2.1 * 1024 * 1024)).toBe('2.1 MiB');
+    expect(formatBytes(1.5 * 1024 ** 3)).toBe('1.5 GiB');
   });
 });

@@ -73,8 +73,12 @@ const view: PipelineView = {
   ],
 };
 
-/** A CliSource whose client answers from memory and records what it was asked. */
-function source(pipelines: Record<string, PipelineView> = { vision: view }) {
+/**
+ * A CliSource whose client answers from memory and records what it was asked: a local cloud's (it has an
+ * emulator endpoint), or with `onAws` a stack on AWS (none).
+ */
+function source(pipelines: Record<string, PipelineView> = { vision: view }, onAws = false) {
+  const endpoint = onAws ? undefined : 'http://127.0.0.1:5000';
   const calls: string[] = [];
   const client = {
     submitPipeline: async (spec: { name: string }, o: { pipelineId?: string }) => {
@@ -89,7 +93,7 @@ function source(pipelines: Record<string, PipelineView> = { vision: view }) {
     },
     waitForPipeline: async (id: string) => (pipelines[id] as PipelineView).record,
   };
-  return { calls, source: { client, close: () => {} } as unknown as CliSource };
+  return { calls, source: { client, endpoint, close: () => {} } as unknown as CliSource };
 }
 
 /** The JobFileError that parsing `yaml` as vision.yaml throws. */
@@ -152,6 +156,25 @@ describe('tetrafleet pipeline', () => {
     expect(calls).toEqual(['submit vision']);
     expect(out.data).toEqual({ pipelineId: 'vision-1234abcd', name: 'vision' });
     expect(out.text).toContain('tetrafleet pipeline status vision-1234abcd');
+  });
+
+  it('fails when a spec for a stack on AWS names local model files, saying how to upload them, sending nothing', async () => {
+    const { source: s, calls } = source({}, true);
+    const parsed = parsePipelineFile(
+      JSON.stringify({
+        name: 'vision',
+        sloP99Ms: 150,
+        stages: [
+          { id: 'a', model: { uri: '/m/a.onnx' } },
+          { id: 'b', model: { uri: 's3://models/b.onnx' } },
+        ],
+      }),
+    );
+    const error = await pipelineSubmitCommand(s, parsed).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobFileError);
+    expect((error as JobFileError).issues.map((i) => i.path)).toEqual(['stages.0.model.uri']);
+    expect((error as JobFileError).message).toContain('pass --upload-models s3://BUCKET/PREFIX');
+    expect(calls).toEqual([]);
   });
 
   it('shows the plan per stage with measured and derived profiles, targets, live latency and the router', async () => {
