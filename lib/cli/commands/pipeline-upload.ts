@@ -77,8 +77,6 @@ async function sha256Of(path: string): Promise<string> {
 }
 
 export interface UploadModelsOptions {
-  /** The file name errors are reported against. @default 'pipeline' */
-  readonly file?: string;
   /** One line per model: uploaded, or already there. */
   readonly onProgress?: (line: string) => void;
 }
@@ -106,7 +104,7 @@ export async function uploadLocalModels(
         issues.push({ path: `stages.${i}.model.uri`, message: `no model file at ${path} to upload` });
     else sizes.set(path, size);
   }
-  if (issues.length > 0) throw new JobFileError(opts.file ?? 'pipeline', issues);
+  if (issues.length > 0) throw new JobFileError(parsed.file, issues);
   if (local.size > 0) await uploader.checkBucket(to.bucket);
 
   const uploads: ModelUpload[] = [];
@@ -136,5 +134,6 @@ function withModelUris(parsed: ParsedPipelineFile, uriOf: ReadonlyMap<string, st
   return {
     input: { ...parsed.input, stages: parsed.input.stages.map(swap) },
     spec: { ...parsed.spec, stages: parsed.spec.stages.map(swap) },
+    file: parsed.file,
   };
 }

@@ -21,6 +21,8 @@ import {
 export interface ParsedPipelineFile {
   readonly input: SubmitPipelineInput['spec'];
   readonly spec: PipelineSpec;
+  /** The file's name, for later errors about its fields. */
+  readonly file: string;
 }
 
 /**
@@ -39,7 +41,7 @@ export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipeli
   if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value))
     throw new JobFileError(file, [{ path: '', message: 'the file must hold one pipeline spec (a mapping)' }]);
   const { spec, issues } = checkSpec(PipelineSpecSchema, doc, [], value, lines);
-  if (spec && issues.length === 0) return { input: value as SubmitPipelineInput['spec'], spec };
+  if (spec && issues.length === 0) return { input: value as SubmitPipelineInput['spec'], spec, file };
   throw new JobFileError(file, issues);
 }
 
@@ -62,18 +64,16 @@ export async function pipelineSubmitCommand(
 ): Promise<
   CommandOutput<{ pipelineId: string; name: string; uploads?: ModelUpload[]; record?: PipelineRecord }>
 > {
-  const name = typeof file === 'string' ? basename(file) : 'pipeline';
   const parsed = typeof file === 'string' ? await readPipelineFile(file) : file;
   let uploads: ModelUpload[] | undefined;
   let sending = parsed;
   if (opts.uploadModelsTo) {
     const up = await uploadLocalModels(parsed, opts.uploadModelsTo, source.adapters.modelUploads, {
-      file: name,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     uploads = up.uploads;
     sending = up.file;
-  } else if (source.endpoint === undefined) refuseLocalModels(parsed, name);
+  } else if (source.endpoint === undefined) refuseLocalModels(parsed);
   const { input, spec } = sending;
   const { pipelineId } = await source.client.submitPipeline(input, { pipelineId: opts.pipelineId });
   if (!opts.wait)
@@ -103,14 +103,15 @@ export async function pipelineSubmitCommand(
  * A stack on AWS runs its replicas on EC2 instances, which cannot read a path on the machine the CLI runs
  * on: such a spec is stopped here, with how to send the models, rather than refused by admission later.
  */
-function refuseLocalModels(parsed: ParsedPipelineFile, file: string): void {
-  const issues = [...localModels(parsed.spec)].flatMap(([path, { indices }]) =>
-    indices.map((i) => ({
+function refuseLocalModels(parsed: ParsedPipelineFile): void {
+  const issues = [...localModels(parsed.spec)]
+    .flatMap(([path, { indices }]) => indices.map((i) => ({ i, path })))
+    .sort((a, b) => a.i - b.i)
+    .map(({ i, path }) => ({
       path: `stages.${i}.model.uri`,
       message: `${path} is a path on this machine, which the stack's instances cannot read: pass --upload-models s3://BUCKET/PREFIX (a bucket the stack may read, its modelBuckets), or give an s3:// URI`,
-    })),
-  );
-  if (issues.length > 0) throw new JobFileError(file, issues);
+    }));
+  if (issues.length > 0) throw new JobFileError(parsed.file, issues);
 }
 
 export async function pipelineStatusCommand(

@@ -167,12 +167,22 @@ describe('tetrafleet pipeline', () => {
         stages: [
           { id: 'a', model: { uri: '/m/a.onnx' } },
           { id: 'b', model: { uri: 's3://models/b.onnx' } },
+          { id: 'c', model: { uri: '/m/c.onnx' } },
+          { id: 'd', model: { uri: '/m/a.onnx' } },
         ],
       }),
+      'vision.yaml',
     );
     const error = await pipelineSubmitCommand(s, parsed).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(JobFileError);
-    expect((error as JobFileError).issues.map((i) => i.path)).toEqual(['stages.0.model.uri']);
+    expect((error as JobFileError).issues.map((i) => i.path)).toEqual([
+      'stages.0.model.uri',
+      'stages.2.model.uri',
+      'stages.3.model.uri',
+    ]);
+    expect((error as JobFileError).message).toContain(
+      'vision.yaml: stages.0.model.uri: /m/a.onnx is a path on this machine',
+    );
     expect((error as JobFileError).message).toContain('pass --upload-models s3://BUCKET/PREFIX');
     expect(calls).toEqual([]);
   });

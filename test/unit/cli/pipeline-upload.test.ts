@@ -48,6 +48,7 @@ function specNaming(uris: readonly string[]) {
       stages: uris.map((uri, i) => ({ id: `s${i}`, model: { uri } })),
       edges: uris.slice(1).map((_, i) => ({ from: `s${i}`, to: `s${i + 1}` })),
     }),
+    'vision.yaml',
   );
 }
 
@@ -128,7 +129,6 @@ describe('pipeline submit --upload-models', () => {
       specNaming([a, missing, missing, dir]),
       parseUploadDestination('s3://models'),
       uploader,
-      { file: 'vision.yaml' },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(JobFileError);
     expect((error as JobFileError).issues.map((i) => i.path)).toEqual([
