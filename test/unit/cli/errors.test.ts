@@ -95,6 +95,10 @@ describe('runCli', () => {
       ['pipeline', 'load', 'p', 'q.json', '--cv', 'high'],
       '--cv must be a number from 0.1 to 100, got "high"',
     ],
+    [
+      ['pipeline', 'submit', 'p.yaml', '--upload-models', 'my-models'],
+      '--upload-models must be s3://BUCKET or s3://BUCKET/PREFIX with a valid bucket name',
+    ],
   ])('fails with exit 2 for %j before starting anything', async (args, message) => {
     const run = io();
     expect(await runCli(args, run.io)).toBe(EXIT.usage);
