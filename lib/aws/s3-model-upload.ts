@@ -21,7 +21,7 @@ export interface ModelUploader {
 
 /**
  * Uploads models to S3 with one PutObject each (S3 takes up to 5 GB that way; ONNX files are far
- * smaller). A missing bucket is a NotFoundError and a refused write a PermissionError, a refused one a ModelUploadError naming the URI.
+ * smaller). A missing bucket is a NotFoundError, and a refused request a ModelUploadError naming the URI.
  */
 export class S3ModelUploader implements ModelUploader {
   constructor(private readonly s3: S3Api) {}
@@ -34,7 +34,7 @@ export class S3ModelUploader implements ModelUploader {
       // HeadBucket answers with a bare status: 404 for a missing bucket, 403 for one this identity may not use.
       if (code === 'NotFound' || code === 'NoSuchBucket' || code === '404')
         throw new NotFoundError('bucket', bucket);
-      throw uploadError(error, `s3://${bucket}/`, 'write');
+      throw uploadError(error, bucket, `s3://${bucket}/`, 'write');
     }
   }
 
@@ -46,7 +46,7 @@ export class S3ModelUploader implements ModelUploader {
     } catch (error) {
       const code = awsErrorCode(error);
       if (code === 'NotFound' || code === 'NoSuchKey' || code === '404') return undefined;
-      throw uploadError(error, uri, 'read');
+      throw uploadError(error, bucket, uri, 'read');
     }
   }
 
@@ -63,14 +63,14 @@ export class S3ModelUploader implements ModelUploader {
         }),
       );
     } catch (error) {
-      throw uploadError(error, uri, 'write');
+      throw uploadError(error, bucket, uri, 'write');
     }
   }
 }
 
-function uploadError(error: unknown, uri: string, action: 'read' | 'write'): unknown {
+/** `uri` is what the message names; the bucket is passed apart, since a bucket's URI has no key to parse. */
+function uploadError(error: unknown, bucket: string, uri: string, action: 'read' | 'write'): unknown {
   const code = awsErrorCode(error);
-  const { bucket } = parseS3Uri(uri);
   if (code === 'NoSuchBucket') return new NotFoundError('bucket', bucket);
   if (code === 'AccessDenied' || code === 'Forbidden' || code === '403')
     return new ModelUploadError(`this identity may not ${action} ${uri} (${code})`);
