@@ -99,6 +99,8 @@ const TOLERANCE = 0.15;
 const PROFILED_TOLERANCE = 0.3;
 
 let router: RouterHandle | undefined;
+/** The router's log lines (failed batches, failed queries), for a failure message. */
+const routerLog: string[] = [];
 let cleanup: (() => Promise<void>) | undefined;
 
 /** Replay arrivals open-loop: each query is sent at its time, whether or not earlier ones answered. */
@@ -112,6 +114,8 @@ async function replay(
   /** performance.now() at trace time 0. */
   originMs: number;
   failed: number;
+  /** Why each failed query failed (its status and answer, or the socket error), for the failure message. */
+  failures: string[];
   router: PipelineRouter;
 }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 512 });
@@ -124,6 +128,7 @@ async function replay(
   // When each query actually left: the trace as delivered, which the estimator replays.
   const sentMs = new Float64Array(trace.length);
   let failed = 0;
+  const failures: string[] = [];
   const pending: Promise<void>[] = [];
   const send = (i: number) =>
     new Promise<void>((resolve) => {
@@ -140,16 +145,23 @@ async function replay(
           },
         },
         (res) => {
-          res.resume();
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             if (res.statusCode === 200) totalMs[i] = Number(res.headers['x-total-ms']);
-            else failed++;
+            else {
+              failed++;
+              failures.push(
+                `query ${i}: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`,
+              );
+            }
             resolve();
           });
         },
       );
-      req.on('error', () => {
+      req.on('error', (e) => {
         failed++;
+        failures.push(`query ${i}: ${e.message}`);
         resolve();
       });
       req.end(body);
@@ -172,7 +184,7 @@ async function replay(
   agent.destroy();
   // Sends in order, each no earlier than its trace time: sorted, as the estimator needs.
   for (let i = 1; i < sentMs.length; i++) sentMs[i] = Math.max(sentMs[i] as number, sentMs[i - 1] as number);
-  return { totalMs, sentMs, originMs: start, failed, router: (router as RouterHandle).router };
+  return { totalMs, sentMs, originMs: start, failed, failures, router: (router as RouterHandle).router };
 }
 
 describe('router against the estimator', () => {
@@ -264,7 +276,7 @@ describe('router against the estimator', () => {
       tunerIntervalMs: 0,
       queueBound: 100_000,
       onBatch: (stage, size, sentAtMs, ms) => log.push({ stage, size, sentAtMs, ms }),
-      log: () => {},
+      log: (line) => routerLog.push(line),
     });
     return { rec, router, url: `${router.url}/v1/pipelines/${rec.pipelineId}/infer` };
   }
@@ -323,6 +335,7 @@ describe('router against the estimator', () => {
       ratePerSecond: round(ratePerSecond),
       queries: trace.length,
       failed: live.failed,
+      failures: [...live.failures.slice(0, 5), ...routerLog.splice(0).slice(-5)],
       foreignCpu: round(foreignCpu),
       liveP50: round(percentile(liveLatency, 50)),
       liveP99: round(liveP99),
@@ -361,7 +374,7 @@ describe('router against the estimator', () => {
       decisive.length,
       `other work used more than ${MAX_FOREIGN_CPU * 100}% of the CPU in too many runs: ${runs.map((r) => r.foreignCpu).join(', ')}`,
     ).toBe(CLEAN_RUNS);
-    for (const r of decisive) expect(r.failed).toBe(0);
+    for (const r of decisive) expect(r.failed, JSON.stringify(r.failures)).toBe(0);
     const pooled = (pick: (r: (typeof decisive)[number]) => Float64Array) =>
       Float64Array.from(decisive.flatMap((r) => [...pick(r)]));
     const liveP99 = percentile(
