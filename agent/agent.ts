@@ -230,7 +230,7 @@ export class Agent {
   private startServing(task: RunTask): Promise<ServingRun> {
     const host = this.deps.servingHost;
     if (!host) return Promise.resolve(notStarted(`this agent does not run ${task.task.kind} tasks`));
-    return host.start(task);
+    return host.start(task, { stopGraceMs: this.deps.settings.killGraceMs });
   }
 
   private async finishRun(entry: Entry, result: TaskResult): Promise<void> {
@@ -351,7 +351,8 @@ export class Agent {
       else entry.pendingStop = 'drain';
     }
     this.pollAbort.abort();
-    // Bounded by the kill grace: every stopped task is SIGKILLed after it.
+    // Bounded by the kill grace: a stopped command task's group is SIGKILLed after it, and a serving task's
+    // run ends by then (plus a second) even if its server is still stopping.
     await this.changes.waitFor(() => this.entries.size === 0);
     await this.pollerDone;
     for (const t of this.timers) clearInterval(t);

@@ -1,6 +1,7 @@
 import type { ReportSink, ServingDirectory } from '../lib/core/ports.ts';
 import type { RunTask } from '../lib/core/protocol/tasks.ts';
 import { errorText, type Logger } from './log.ts';
+import { setLongTimeout } from './long-timer.ts';
 import type { ModelFetcher } from './model-server/options.ts';
 import type { RouterOptions } from './router/index.ts';
 import type { RunningTask, StopReason, TaskOutcome, TaskResult } from './task-runner.ts';
@@ -23,7 +24,11 @@ export interface ServingRun extends RunningTask {
 }
 
 export interface ServingHost {
-  start(task: RunTask): Promise<ServingRun>;
+  /**
+   * Start the task's server. `stopGraceMs` (the agent's kill grace) bounds a stop: the run ends by then
+   * even if its server has not finished stopping.
+   */
+  start(task: RunTask, limits?: { readonly stopGraceMs?: number }): Promise<ServingRun>;
 }
 
 export interface ServingHostOptions {
@@ -54,8 +59,9 @@ export function servingHost(options: ServingHostOptions): ServingHost {
   const log = (fields: Record<string, unknown>) => (message: string) =>
     options.logger.log('info', message, fields);
   return {
-    async start(task) {
+    async start(task, limits = {}) {
       const startedAt = now();
+      const graceMs = limits.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
       const t = task.task;
       try {
         if (t.kind === 'model') {
@@ -80,9 +86,8 @@ export function servingHost(options: ServingHostOptions): ServingHost {
           return servingRun(
             task,
             endpoint,
-            (reason) => server.stop({ drain: reason !== 'timeout' }),
-            startedAt,
-            now,
+            (reason) => server.stop({ drain: reason !== 'timeout', graceMs }),
+            { startedAt, now, graceMs },
           );
         }
         if (t.kind === 'router') {
@@ -106,7 +111,7 @@ export function servingHost(options: ServingHostOptions): ServingHost {
           });
           // The router's base URL: clients call `{endpoint}/v1/pipelines/{id}/infer`.
           const endpoint = `http://${options.advertiseHost}:${router.port}`;
-          return servingRun(task, endpoint, () => router.stop(), startedAt, now);
+          return servingRun(task, endpoint, () => router.stop({ graceMs }), { startedAt, now, graceMs });
         }
         throw new Error(`task kind ${t.kind} is not a serving task`);
       } catch (error) {
@@ -130,13 +135,16 @@ export function notStarted(message: string): ServingRun {
   return { pid: undefined, done: Promise.resolve(result), stop: () => {} };
 }
 
+/** Stop grace of a serving task started without one. */
+const DEFAULT_STOP_GRACE_MS = 10_000;
+
 function servingRun(
   task: RunTask,
   endpoint: string,
   stopServer: (reason: StopReason) => Promise<void>,
-  startedAt: number,
-  now: () => number,
+  clock: { readonly startedAt: number; readonly now: () => number; readonly graceMs: number },
 ): ServingRun {
+  const { startedAt, now, graceMs } = clock;
   let finish!: (result: TaskResult) => void;
   const done = new Promise<TaskResult>((resolve) => {
     finish = resolve;
@@ -147,7 +155,7 @@ function servingRun(
   const stop = (reason: StopReason) => {
     if (stopping) return;
     stopping = reason;
-    clearTimeout(timer);
+    timer?.clear();
     const { outcome, reason: why } = OUTCOME[reason];
     const ended = (message?: string) =>
       finish({
@@ -158,12 +166,24 @@ function servingRun(
         ...(message ? { message } : {}),
         output: NO_OUTPUT,
       });
-    stopServer(reason).then(
-      () => ended(),
-      (error: unknown) => ended(`server did not stop cleanly: ${errorText(error)}`),
-    );
+    // The server lets answers in progress finish within the grace; a stop still running after it
+    // (a drain stuck behind a slow batch) must not hold the agent's drain, so the run ends anyway.
+    let graceTimer: NodeJS.Timeout | undefined;
+    const overdue = new Promise<string>((resolve) => {
+      graceTimer = setTimeout(() => resolve(`server still stopping after ${graceMs} ms`), graceMs + 1000);
+    });
+    Promise.race([
+      stopServer(reason).then(
+        () => undefined,
+        (error: unknown) => `server did not stop cleanly: ${errorText(error)}`,
+      ),
+      overdue,
+    ]).then((message) => {
+      clearTimeout(graceTimer);
+      ended(message);
+    });
   };
   const timer =
-    limitSeconds === undefined ? undefined : setTimeout(() => stop('timeout'), limitSeconds * 1000);
+    limitSeconds === undefined ? undefined : setLongTimeout(() => stop('timeout'), limitSeconds * 1000);
   return { pid: undefined, endpoint, done, stop };
 }

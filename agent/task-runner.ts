@@ -1,14 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { OutputTail as OutputTailMessage, RunTask, TaskEndReason } from '../lib/core/protocol/tasks.ts';
+import { setLongTimeout } from './long-timer.ts';
 import { OutputTail } from './output-tail.ts';
 
 /**
  * Runs one task as a child process in its own process group, so that stopping it also stops whatever it
  * started (a shell and its children). Stopping is SIGTERM to the group, then SIGKILL after a grace
- * period. The runner never throws for the task's sake: every ending, a spawn failure included, comes
- * back as a TaskResult.
+ * period. However the task ends, what its leader left running in the group (`sleep 100 &`) is stopped the
+ * same way before the run is done, so nothing outlives the task's hold on its resources. The runner never
+ * throws for the task's sake: every ending, a spawn failure included, comes back as a TaskResult.
  */
 
 export interface TaskRunSpec {
@@ -109,6 +112,33 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Whether any process of the group is still there (zombies included). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Wait until the group is empty, SIGKILLing it at `killAt` (performance.now ms) if it is not. */
+async function reapGroup(pgid: number, killAt: number): Promise<void> {
+  while (groupAlive(pgid)) {
+    const left = killAt - performance.now();
+    if (left <= 0) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+      return;
+    }
+    // The group's other members are not our children: there is no event for their exit to wait on.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(left, 20)));
+  }
+}
+
 const OUTCOME_BY_STOP: Readonly<Record<StopReason, TaskOutcome>> = {
   cancel: 'cancelled',
   drain: 'handed-back',
@@ -156,24 +186,26 @@ export async function startTask(spec: TaskRunSpec, now: () => number = Date.now)
 
   let stopReason: StopReason | undefined;
   let killTimer: NodeJS.Timeout | undefined;
+  /** When the group was sent SIGTERM (performance.now ms): SIGKILL follows a grace later. */
+  let termSentAt: number | undefined;
   const stop = (reason: StopReason) => {
+    // Once the leader has exited its group is being reaped: a late cancel changes nothing.
     if (stopReason || child.exitCode !== null || child.signalCode !== null) return;
     stopReason = reason;
+    termSentAt = performance.now();
     signalGroup(child, 'SIGTERM');
     killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), spec.killGraceMs);
   };
   const timeoutTimer =
-    spec.timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout'), spec.timeoutMs);
+    spec.timeoutMs === undefined ? undefined : setLongTimeout(() => stop('timeout'), spec.timeoutMs);
 
   const done = new Promise<TaskResult>((resolve) => {
     let settled = false;
     const finish = (result: Omit<TaskResult, 'output' | 'durationMs'>) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timeoutTimer);
+      timeoutTimer?.clear();
       clearTimeout(killTimer);
-      // Whatever the leader left behind in its group goes with it once the agent has stopped the task.
-      if (stopReason) signalGroup(child, 'SIGKILL');
       resolve({ ...result, durationMs: Math.max(0, now() - startedAt), output: output() });
     };
     child.once('error', (error) =>
@@ -184,13 +216,27 @@ export async function startTask(spec: TaskRunSpec, now: () => number = Date.now)
       }),
     );
     child.once('exit', (code, signal) => {
-      const ended = () => finish(classifyExit(code, signal, stopReason, spec.timeoutMs));
+      const outcome = classifyExit(code, signal, stopReason, spec.timeoutMs);
+      // What the leader left in its group ends too: SIGTERM now (unless a stop sent it), SIGKILL once the
+      // grace since that SIGTERM has passed. Ending it also frees the pipes it may hold.
+      const pgid = child.pid as number;
+      let reaped = Promise.resolve();
+      if (groupAlive(pgid)) {
+        if (termSentAt === undefined) {
+          termSentAt = performance.now();
+          signalGroup(child, 'SIGTERM');
+        }
+        reaped = reapGroup(pgid, termSentAt + spec.killGraceMs);
+      }
       // Wait for the pipes to drain so the tail is complete, but not forever: a grandchild may hold them.
-      const drainTimer = setTimeout(ended, 2000);
-      child.once('close', () => {
-        clearTimeout(drainTimer);
-        ended();
+      const drained = new Promise<void>((resolve) => {
+        const drainTimer = setTimeout(resolve, 2000);
+        child.once('close', () => {
+          clearTimeout(drainTimer);
+          resolve();
+        });
       });
+      void Promise.all([reaped, drained]).then(() => finish(outcome));
     });
   });
   return { pid: child.pid, done, stop };

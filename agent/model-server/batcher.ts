@@ -97,18 +97,28 @@ export class DynamicBatcher<I, O> {
 
   /** Queue one request of `rows` rows; resolves with its output and timing once its batch has run. */
   submit(input: I, rows = 1, key = ''): Promise<{ output: O; timing: RequestTiming }> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     this.observer.onArrival?.();
-    if (this.closed) return Promise.reject(new BatcherClosedError());
-    if (this.queue.length >= this.options.queueCapacity) {
-      this.observer.onShed?.();
-      return Promise.reject(
-        new QueueFullError(this.queue.length, this.options.queueCapacity, this.retryAfter()),
-      );
-    }
     return new Promise((resolve, reject) => {
       this.queue.push({ input, rows, key, arrivedAt: this.options.now(), resolve, reject });
       this.pump();
     });
+  }
+
+  /**
+   * Why a request arriving now would be refused (closed, or the queue full), counted as that request's
+   * arrival and shed; undefined when it would be queued. Lets a server refuse before reading a body.
+   */
+  refusal(): BatcherClosedError | QueueFullError | undefined {
+    if (this.closed) {
+      this.observer.onArrival?.();
+      return new BatcherClosedError();
+    }
+    if (this.queue.length < this.options.queueCapacity) return undefined;
+    this.observer.onArrival?.();
+    this.observer.onShed?.();
+    return new QueueFullError(this.queue.length, this.options.queueCapacity, this.retryAfter());
   }
 
   /** Stop taking requests. With `drain`, queued requests still run; otherwise they fail now. */

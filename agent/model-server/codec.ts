@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
-import { parseJsonBody } from '../http-util.ts';
+import { parseDims, parseJsonBody } from '../http-util.ts';
 import type { RequestTiming } from './batcher.ts';
 import type { TensorInfo } from './session.ts';
 import {
@@ -89,8 +89,8 @@ export function decodeBinaryRequest(
 ): InferRequest {
   const issues: FieldIssue[] = [];
   const dimsText = header(headers, 'x-tensor-dims');
-  const dims = (dimsText ?? '').split(',').map((d) => Number(d.trim()));
-  if (!dimsText || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+  const dims = parseDims(dimsText, 1) ?? [];
+  if (dims.length === 0) {
     issues.push({
       path: 'X-Tensor-Dims',
       message: `must be positive integers like "1,64", got ${JSON.stringify(dimsText ?? '')}`,

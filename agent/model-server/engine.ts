@@ -44,6 +44,11 @@ export class ModelEngine {
     return this.batcher.submit(feeds, rows, key);
   }
 
+  /** The error a request arriving now would get (stopping, queue full), counted as refused; else undefined. */
+  refusal(): Error | undefined {
+    return this.batcher.refusal();
+  }
+
   close(drain = true): Promise<void> {
     return this.batcher.close(drain);
   }

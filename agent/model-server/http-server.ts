@@ -1,6 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { NotFoundError, ValidationError } from '../../lib/core/errors.ts';
-import { type ErrorAnswer, HttpError, readBody, sendErrorAnswer, sendJson } from '../http-util.ts';
+import {
+  type ActiveRequests,
+  BodyBudget,
+  type ErrorAnswer,
+  HttpError,
+  MAX_BINARY_BODY_BYTES,
+  MAX_JSON_BODY_BYTES,
+  readBody,
+  SERVER_OPTIONS,
+  sendErrorAnswer,
+  sendJson,
+} from '../http-util.ts';
 import { BatcherClosedError, QueueFullError } from './batcher.ts';
 import {
   decodeBinaryRequest,
@@ -18,8 +29,9 @@ import type { ModelEngine } from './engine.ts';
  *   GET  /v1/models/{id}              metadata: inputs, outputs, provider, maxBatch, ...
  *   POST /v1/models/{id}/infer        JSON or binary tensors (see codec.ts)
  * Errors are JSON `{"error": "...", "issues": [{path, message}]?}`: 400 bad input, 404 unknown model or
- * route, 413 body too large, 415 other content types, 503 + Retry-After when the queue is full or the
- * server is stopping, 500 when the model run fails.
+ * route, 413 body too large (64 MiB binary, 4 MiB JSON), 415 other content types, 503 + Retry-After when
+ * the queue is full, the server is stopping or too many body bytes are being read, 500 when the model
+ * run fails. A full queue or a stop is answered before the body is read.
  */
 
 export interface HttpContext {
@@ -28,18 +40,29 @@ export interface HttpContext {
   readonly metadata: () => Record<string, unknown>;
   readonly stopping: () => boolean;
   readonly log: (message: string) => void;
+  /** Requests being answered, for a stop that lets them finish. */
+  readonly active: ActiveRequests;
+  /** Body bytes being read at once. @default a BodyBudget of MAX_BUFFERED_BODY_BYTES */
+  readonly budget?: BodyBudget;
 }
 
 export function createModelHttpServer(ctx: HttpContext): Server {
-  const server = createServer((req, res) => {
-    route(ctx, req, res).catch((error: unknown) => sendError(ctx, res, error));
+  const budget = ctx.budget ?? new BodyBudget();
+  const server = createServer(SERVER_OPTIONS, (req, res) => {
+    ctx.active.track(res);
+    route(ctx, budget, req, res).catch((error: unknown) => sendError(ctx, res, error));
   });
   // Many clients keep connections open between requests; keep them longer than a typical client pool.
   server.keepAliveTimeout = 30_000;
   return server;
 }
 
-async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  ctx: HttpContext,
+  budget: BodyBudget,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   if (path === '/healthz' && req.method === 'GET') {
     const status = ctx.stopping() ? 503 : 200;
@@ -60,10 +83,15 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   }
   if (req.method !== 'POST')
     throw new HttpError(405, `method ${req.method} not allowed on ${path}; use POST`);
-  return infer(ctx, req, res);
+  return infer(ctx, budget, req, res);
 }
 
-async function infer(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function infer(
+  ctx: HttpContext,
+  budget: BodyBudget,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
   const binary = type === 'application/octet-stream';
   if (!binary && type !== 'application/json') {
@@ -72,7 +100,13 @@ async function infer(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
       `content-type must be application/json or application/octet-stream, got ${type}`,
     );
   }
-  const body = await readBody(req);
+  // Refused now, a request costs no body read: a client sending 64 MiB to a full queue learns at once.
+  const refusal = ctx.engine.refusal();
+  if (refusal) throw refusal;
+  const body = await readBody(req, {
+    maxBytes: binary ? MAX_BINARY_BODY_BYTES : MAX_JSON_BODY_BYTES,
+    budget,
+  });
   const shape = ctx.engine.model;
   const modelShape = { inputs: shape.inputs, outputs: shape.outputs, maxBatch: ctx.engine.config.maxBatch };
   const request: InferRequest = binary
@@ -128,7 +162,8 @@ function errorResponse(ctx: HttpContext, error: unknown): ErrorAnswer {
   if (error instanceof ValidationError)
     return { status: 400, body: { error: error.message, issues: error.issues } };
   if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
-  if (error instanceof HttpError) return { status: error.status, body: { error: error.message } };
+  if (error instanceof HttpError)
+    return { status: error.status, body: { error: error.message }, headers: { ...error.headers } };
   const message = error instanceof Error ? error.message : String(error);
   ctx.log(`inference failed: ${message}`);
   return { status: 500, body: { error: `inference failed: ${message}` } };

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { ExecutionProvider, LatencyReport } from '../../lib/core/protocol/inference.ts';
+import { ActiveRequests, closeServer } from '../http-util.ts';
 import { ModelEngine } from './engine.ts';
 import { createModelHttpServer } from './http-server.ts';
 import { LatencyRecorder, type LatencySnapshot } from './latency-stats.ts';
@@ -38,8 +39,11 @@ export interface ModelServerHandle {
   readonly outputs: readonly TensorInfo[];
   /** Everything since start: counts, latency percentiles (total, queueing, compute), batch sizes. */
   stats(): ModelServerStats;
-  /** Stop taking requests, finish (drain) or fail queued ones, send a last report, free the session. */
-  stop(options?: { drain?: boolean }): Promise<void>;
+  /**
+   * Stop taking requests, finish (drain) or fail queued ones, let their answers reach the clients for
+   * up to `graceMs` (default 5000), send a last report, free the session.
+   */
+  stop(options?: { drain?: boolean; graceMs?: number }): Promise<void>;
 }
 
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServerHandle> {
@@ -54,12 +58,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   const recorder = new LatencyRecorder(() => opts.clock.now());
   const engine = new ModelEngine(model, opts, recorder);
   let stopping = false;
+  const active = new ActiveRequests();
   const server = createModelHttpServer({
     modelId: opts.modelId,
     engine,
     metadata: () => metadata(opts, model),
     stopping: () => stopping,
     log: opts.log,
+    active,
   });
   try {
     await listen(server, opts.port, opts.host);
@@ -98,11 +104,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     stop(stopOptions = {}) {
       stopped ??= (async () => {
         stopping = true;
-        await engine.close(stopOptions.drain ?? true);
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        // Drained answers are still being written when the queue empties: a large one takes many socket
+        // writes, so the connections stay until they are sent (bounded by the grace), not cut mid-body.
+        await closeServer(server, active, stopOptions.graceMs ?? 5000, () =>
+          engine.close(stopOptions.drain ?? true),
+        );
         await reporter?.stop();
         await model.session.release();
         opts.log('stopped');

@@ -22,11 +22,14 @@ export class ShedError extends TransientError {
   }
 }
 
-/** A query that was accepted but could not be answered: a replica failed twice, or its deadline passed. */
+/**
+ * A query that was accepted but could not be answered: a replica failed twice (502), its deadline passed
+ * (504), the router stopped (503), or on its own it is over a replica's body limit (413).
+ */
 export class QueryFailedError extends TetrafleetError {
   readonly retryable = true;
   constructor(
-    readonly reason: 'replica' | 'deadline' | 'closed',
+    readonly reason: 'replica' | 'deadline' | 'closed' | 'too-large',
     message: string,
   ) {
     super(message);

@@ -2,10 +2,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
 import {
+  type ActiveRequests,
+  BodyBudget,
   type ErrorAnswer,
   HttpError,
+  MAX_BINARY_BODY_BYTES,
+  MAX_JSON_BODY_BYTES,
+  parseDims,
   parseJsonBody,
   readBody,
+  SERVER_OPTIONS,
   sendErrorAnswer,
   sendJson,
 } from '../http-util.ts';
@@ -24,9 +30,11 @@ export interface RouterHttpContext {
   readonly pipelineId: string;
   readonly router: PipelineRouter;
   readonly stopping: () => boolean;
-  /** Called for every infer request that reaches the router (the tuner's arrivals). */
-  readonly onArrival: () => void;
   readonly log: (message: string) => void;
+  /** Requests being answered, for a stop that lets them finish. */
+  readonly active: ActiveRequests;
+  /** Body bytes being read at once. @default a BodyBudget of MAX_BUFFERED_BODY_BYTES */
+  readonly budget?: BodyBudget;
 }
 
 const JsonInputSchema = z.object({
@@ -42,14 +50,21 @@ const JsonInputSchema = z.object({
 });
 
 export function createRouterHttpServer(ctx: RouterHttpContext): Server {
-  const server = createServer((req, res) => {
-    route(ctx, req, res).catch((error: unknown) => sendError(ctx, res, error));
+  const budget = ctx.budget ?? new BodyBudget();
+  const server = createServer(SERVER_OPTIONS, (req, res) => {
+    ctx.active.track(res);
+    route(ctx, budget, req, res).catch((error: unknown) => sendError(ctx, res, error));
   });
   server.keepAliveTimeout = 30_000;
   return server;
 }
 
-async function route(ctx: RouterHttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  ctx: RouterHttpContext,
+  budget: BodyBudget,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   if (path === '/healthz' && req.method === 'GET') {
     const status = ctx.stopping() ? 503 : 200;
@@ -70,10 +85,15 @@ async function route(ctx: RouterHttpContext, req: IncomingMessage, res: ServerRe
   }
   if (req.method !== 'POST')
     throw new HttpError(405, `method ${req.method} not allowed on ${path}; use POST`);
-  return infer(ctx, req, res);
+  return infer(ctx, budget, req, res);
 }
 
-async function infer(ctx: RouterHttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function infer(
+  ctx: RouterHttpContext,
+  budget: BodyBudget,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
   const binary = type === 'application/octet-stream';
   if (!binary && type !== 'application/json')
@@ -81,10 +101,16 @@ async function infer(ctx: RouterHttpContext, req: IncomingMessage, res: ServerRe
       415,
       `content-type must be application/json or application/octet-stream, got ${type}`,
     );
-  const body = await readBody(req);
+  // Refused now (stopping, not serving, a queue at its bound), a query costs no body read.
+  if (ctx.stopping()) throw new NotServingError(ctx.pipelineId, 'router is stopping');
+  const refusal = ctx.router.refusal();
+  if (refusal) throw refusal;
+  const body = await readBody(req, {
+    maxBytes: binary ? MAX_BINARY_BODY_BYTES : MAX_JSON_BODY_BYTES,
+    budget,
+  });
   const input = binary ? decodeBinary(body, req.headers['x-tensor-dims']) : decodeJson(body);
   if (ctx.stopping()) throw new NotServingError(ctx.pipelineId, 'router is stopping');
-  ctx.onArrival();
   const result = await ctx.router.submit(input);
   const headers = {
     'x-total-ms': result.totalMs.toFixed(3),
@@ -118,9 +144,9 @@ async function infer(ctx: RouterHttpContext, req: IncomingMessage, res: ServerRe
 
 function decodeBinary(body: Buffer, dimsHeader: string | string[] | undefined): Tensor {
   const text = Array.isArray(dimsHeader) ? dimsHeader[0] : dimsHeader;
-  const dims = (text ?? '').split(',').map((d) => Number(d.trim()));
+  const dims = parseDims(text, 1) ?? [];
   const issues: FieldIssue[] = [];
-  if (!text || dims.some((d) => !Number.isInteger(d) || d < 1))
+  if (dims.length === 0)
     issues.push({
       path: 'X-Tensor-Dims',
       message: `must be positive integers like "1,64", got ${JSON.stringify(text ?? '')}`,
@@ -158,12 +184,22 @@ function errorResponse(ctx: RouterHttpContext, error: unknown): ErrorAnswer {
     return { status: 503, body: { error: message }, headers: { 'retry-after': '1' } };
   if (error instanceof ValidationError)
     return { status: 400, body: { error: message, issues: error.issues } };
-  if (error instanceof HttpError) return { status: error.status, body: { error: message } };
+  if (error instanceof HttpError)
+    return { status: error.status, body: { error: message }, headers: { ...error.headers } };
   if (error instanceof QueryFailedError)
     return {
-      status: error.reason === 'deadline' ? 504 : 502,
+      status: FAILED_STATUS[error.reason],
       body: { error: message, reason: error.reason },
+      // A query failed by a stop may be sent again at once, to another router or this one restarted.
+      ...(error.reason === 'closed' ? { headers: { 'retry-after': '1' } } : {}),
     };
   ctx.log(`infer failed: ${message}`);
   return { status: 500, body: { error: `infer failed: ${message}` } };
 }
+
+const FAILED_STATUS: Readonly<Record<QueryFailedError['reason'], number>> = {
+  replica: 502,
+  deadline: 504,
+  closed: 503,
+  'too-large': 413,
+};

@@ -7,9 +7,10 @@ import { parseOrThrow, toFieldIssues } from '../../lib/core/model/validate.ts';
 import type { Clock, ReportSink, ServingDirectory } from '../../lib/core/ports.ts';
 import { PROTOCOL_VERSION } from '../../lib/core/protocol/envelope.ts';
 import { type PipelineReport, PipelineReportSchema } from '../../lib/core/protocol/pipeline.ts';
+import { ActiveRequests, closeServer } from '../http-util.ts';
 import { createRouterHttpServer } from './http-server.ts';
 import { type BatchObserver, PipelineRouter } from './pipeline-router.ts';
-import { type BatchSender, postBatch } from './replica-client.ts';
+import { type BatchSender, type DescribeStage, fetchInputShape, postBatch } from './replica-client.ts';
 import { TunerLoop } from './tuner-loop.ts';
 
 /**
@@ -47,14 +48,21 @@ export interface RouterOptions {
   readonly seed?: number;
   /** Drop queued queries whose deadline passed. @default true */
   readonly dropExpired?: boolean;
-  /** @default 30000 */
+  /** Longest a batch may be in flight; a batch's latest deadline (plus 50 ms) bounds it sooner. @default 30000 */
   readonly batchTimeoutMs?: number;
+  /** How long a stop waits for answers in progress before cutting their connections. @default 5000 */
+  readonly stopGraceMs?: number;
   /** How long a replica that failed a batch is skipped. @default 5000 */
   readonly replicaCooldownMs?: number;
   /** Wall clock of reports and the tuner. @default Date.now */
   readonly clock?: Clock;
   /** How batches reach replicas. @default HTTP to the model server */
   readonly send?: BatchSender;
+  /**
+   * Reads an entry stage's model input shape from one of its replicas, for checks at the door.
+   * @default the model server's metadata over HTTP, with the default `send`; none with a given `send`
+   */
+  readonly describe?: DescribeStage;
   /** Told of every answered batch, when it was sent and how long it took (see BatchObserver). */
   readonly onBatch?: BatchObserver;
   readonly log?: (message: string) => void;
@@ -74,6 +82,7 @@ const OptionsSchema = z.object({
   seed: z.number().int().default(1),
   dropExpired: z.boolean().default(true),
   batchTimeoutMs: z.number().positive().default(30_000),
+  stopGraceMs: z.number().min(0).default(5000),
   replicaCooldownMs: z.number().min(0).default(5000),
 });
 
@@ -90,8 +99,11 @@ export interface RouterHandle {
   tuneOnce(): ReturnType<TunerLoop['tick']>;
   /** Build (and send, with a sink) the PipelineReport of the interval since the last one. */
   reportOnce(): Promise<PipelineReport>;
-  /** Stop taking queries, fail queued ones, send a last report, close the server. */
-  stop(): Promise<void>;
+  /**
+   * Stop taking queries (503), fail queued ones (503 with Retry-After), let the answers in progress
+   * finish for up to `graceMs` (default: the stopGraceMs option), send a last report, close the server.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
 }
 
 export async function startRouter(options: RouterOptions): Promise<RouterHandle> {
@@ -101,6 +113,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     tuner: tunerOptions,
     clock: givenClock,
     send,
+    describe: givenDescribe,
     onBatch,
     log: givenLog,
     ...plain
@@ -110,6 +123,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   const o = parsed.data;
   const clock = givenClock ?? { now: () => Date.now() };
   const log = givenLog ?? ((m: string) => process.stderr.write(`[router ${o.pipelineId}] ${m}\n`));
+  let onArrival = () => {};
   const router = new PipelineRouter({
     pipelineId: o.pipelineId,
     send: send ?? postBatch,
@@ -120,6 +134,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     batchTimeoutMs: o.batchTimeoutMs,
     replicaCooldownMs: o.replicaCooldownMs,
     retryAfterSeconds: 1,
+    onArrival: () => onArrival(),
     ...(onBatch ? { onBatch } : {}),
     log,
   });
@@ -132,19 +147,44 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     request: async (m) => reportSink?.send(m),
     log,
   });
+  onArrival = () => tuner.recordArrival();
   let stopping = false;
+  const active = new ActiveRequests();
   const server = createRouterHttpServer({
     pipelineId: o.pipelineId,
     router,
     stopping: () => stopping,
-    onArrival: () => tuner.recordArrival(),
     log,
+    active,
   });
 
-  const pollOnce = async () => {
+  const describe = givenDescribe ?? (send ? undefined : fetchInputShape);
+  const asking = new Set<string>();
+  const learnShapes = () => {
+    for (const { stageId, urls } of router.entryStagesWithoutShape()) {
+      const url = urls[0];
+      if (!describe || !url || asking.has(stageId)) continue;
+      asking.add(stageId);
+      describe(url)
+        .then((shape) => shape && router.setInputShape(stageId, shape))
+        .catch((e: unknown) => log(`input shape of stage ${stageId} not read from ${url}: ${String(e)}`))
+        .finally(() => asking.delete(stageId));
+    }
+  };
+  const readDirectory = async () => {
     const serving = await directory.getServing(o.pipelineId);
     if (serving) router.apply(serving);
     else router.unavailable(`pipeline ${o.pipelineId} is not in the directory`);
+    learnShapes();
+  };
+  // One read at a time: reads that overlap can finish out of order and apply an older record last.
+  let polling: Promise<void> | undefined;
+  const pollOnce = async (): Promise<void> => {
+    while (polling) await polling.catch(() => undefined);
+    polling = readDirectory().finally(() => {
+      polling = undefined;
+    });
+    return polling;
   };
   let intervalStart = clock.now();
   const reportOnce = async (): Promise<PipelineReport> => {
@@ -179,8 +219,9 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   await listen(server, o.port, o.host);
   const port = (server.address() as AddressInfo).port;
   const timers = [
+    // A tick while a read is still in flight is skipped, not queued behind it.
     every(o.pollIntervalMs, () =>
-      pollOnce().catch((e: unknown) => log(`directory read failed: ${String(e)}`)),
+      polling ? undefined : pollOnce().catch((e: unknown) => log(`directory read failed: ${String(e)}`)),
     ),
     every(o.reportIntervalMs, () => reportOnce().catch((e: unknown) => log(`report not sent: ${String(e)}`))),
     every(o.tunerIntervalMs, () => {
@@ -203,16 +244,14 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     pollOnce,
     tuneOnce: () => tuner.tick(),
     reportOnce,
-    stop() {
+    stop(stopOptions = {}) {
       stopped ??= (async () => {
         stopping = true;
         for (const t of timers) if (t) clearInterval(t);
         router.close();
+        // Batches in flight end within their deadlines; their answers get the grace to reach the clients.
+        await closeServer(server, active, stopOptions.graceMs ?? o.stopGraceMs);
         await reportOnce().catch((e: unknown) => log(`last report not sent: ${String(e)}`));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
       })();
       return stopped;
     },

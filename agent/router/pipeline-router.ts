@@ -12,8 +12,9 @@ import {
   type ServingPlan,
 } from '../../lib/core/model/pipeline-serving.ts';
 import type { StageReport } from '../../lib/core/protocol/pipeline.ts';
+import { MAX_BINARY_BODY_BYTES } from '../http-util.ts';
 import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
-import { type BatchSender, concatRows, splitRows, type Tensor } from './replica-client.ts';
+import { type BatchSender, concatRows, ReplicaError, splitRows, type Tensor } from './replica-client.ts';
 import type { Replica } from './replica-set.ts';
 import {
   answerOf,
@@ -26,7 +27,7 @@ import {
   takeBatch,
 } from './router-query.ts';
 import { routerStatus, sizeBounds, takeIntervalReport } from './router-report.ts';
-import { newStage } from './stage.ts';
+import { type InputShape, newStage, shapeIssues } from './stage.ts';
 import { type IntervalStats, RouterStats } from './stats.ts';
 
 export type { QueryResult } from './router-query.ts';
@@ -49,6 +50,9 @@ export type { QueryResult } from './router-query.ts';
  * - the answer is the output of the visited stage that comes last in topological order.
  * A failed batch is retried once, on another replica where one is free; a second failure fails its
  * queries. A queued query whose deadline has passed is dropped (counted as an error and as dropped).
+ * A batch in flight is given until its latest deadline (plus a margin) at most: then it has failed.
+ * A replica's 400 is the queries' fault (their input does not fit the model): they fail at once, and the
+ * replica is not cooled down.
  */
 
 export interface PipelineRouterOptions {
@@ -64,6 +68,12 @@ export interface PipelineRouterOptions {
   readonly batchTimeoutMs: number;
   readonly replicaCooldownMs: number;
   readonly retryAfterSeconds: number;
+  /** How long past its latest deadline a batch in flight is still waited for. @default 50 */
+  readonly deadlineMarginMs?: number;
+  /** Largest batch body; a replica's 413 lowers a stage's own. @default MAX_BINARY_BODY_BYTES */
+  readonly maxBatchBytes?: number;
+  /** Told of every query that counts as traffic: accepted, or shed for capacity. */
+  readonly onArrival?: () => void;
   readonly onBatch?: BatchObserver;
   readonly log: (message: string) => void;
 }
@@ -114,6 +124,8 @@ export class PipelineRouter {
       this.notServing = `status is ${record.status}${record.reason ? ` (${record.reason})` : ''}`;
       return;
     }
+    // Directory reads can finish out of order: a reading of an older plan than the one served is stale.
+    if (this.plan && record.plan.plannedAt < this.plan.plannedAt) return;
     if (!this.topo) this.build(record.spec);
     this.sloMs = record.spec.sloP99Ms;
     const replan = this.plan?.plannedAt !== record.plan.plannedAt;
@@ -143,37 +155,55 @@ export class PipelineRouter {
     this.sweep();
   }
 
-  /** Queue a query; resolves with the answer, rejects with ShedError, NotServingError or QueryFailedError. */
-  submit(input: Tensor): Promise<QueryResult> {
-    if (this.closed)
-      return Promise.reject(new NotServingError(this.options.pipelineId, 'router is stopping'));
+  /** An entry stage's model input shape (a replica's metadata), checked against queries at the door. */
+  setInputShape(stageId: string, shape: InputShape): void {
+    const st = this.stages.find((s) => s.id === stageId);
+    if (st) st.inputShape = shape;
+  }
+
+  /** Entry stages (no incoming edge) whose model input shape is not known yet. */
+  entryStagesWithoutShape(): { stageId: string; urls: string[] }[] {
+    return this.stages
+      .filter((st) => this.inEdges[st.index]?.length === 0 && !st.inputShape)
+      .map((st) => ({ stageId: st.id, urls: st.replicas.urls() }));
+  }
+
+  /**
+   * Why a query arriving now would be refused before its input is looked at (stopping, not serving, a
+   * queue at its bound); a shed one is counted. Lets the front door refuse before reading a body.
+   */
+  refusal(): NotServingError | ShedError | undefined {
+    if (this.closed) return new NotServingError(this.options.pipelineId, 'router is stopping');
     if (!this.serving || !this.topo || !this.paths)
-      return Promise.reject(new NotServingError(this.options.pipelineId, this.notServing));
+      return new NotServingError(this.options.pipelineId, this.notServing);
     // A stage with no replica yet (the pipeline is starting) could only hold the query until its deadline
     // passed: say so at once, with Retry-After, rather than answer 504 an SLO later.
     const idle = this.stages.find((s) => s.replicas.size === 0);
     if (idle)
-      return Promise.reject(
-        new NotServingError(this.options.pipelineId, `stage ${idle.id} has no replica serving yet`),
-      );
+      return new NotServingError(this.options.pipelineId, `stage ${idle.id} has no replica serving yet`);
+    const full = this.stages.find((s) => s.queue.size >= s.bound);
+    if (!full) return undefined;
+    this.stats.count('arrivals');
+    this.options.onArrival?.();
+    this.stats.count('shed');
+    return new ShedError(full.id, full.queue.size, full.bound, this.options.retryAfterSeconds);
+  }
+
+  /** Queue a query; resolves with the answer, rejects with ShedError, NotServingError or QueryFailedError. */
+  submit(input: Tensor): Promise<QueryResult> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const rows = input.dims[0] ?? 1;
     const limit = Math.min(...this.stages.map((s) => s.maxBatch));
+    const issues = this.stages.flatMap((st) => shapeIssues(st, input.dims));
     if (rows > limit)
-      return Promise.reject(
-        new ValidationError('infer request', [
-          {
-            path: 'dims.0',
-            message: `must be at most ${limit} rows (the smallest stage batch), got ${rows}`,
-          },
-        ]),
-      );
+      issues.unshift({
+        path: 'dims.0',
+        message: `must be at most ${limit} rows (the smallest stage batch), got ${rows}`,
+      });
+    if (issues.length > 0) return Promise.reject(new ValidationError('infer request', issues));
     this.stats.count('arrivals');
-    const full = this.stages.find((s) => s.queue.size >= s.bound);
-    if (full) {
-      this.stats.count('shed');
-      const retry = this.options.retryAfterSeconds;
-      return Promise.reject(new ShedError(full.id, full.queue.size, full.bound, retry));
-    }
+    this.options.onArrival?.();
     return new Promise((resolve, reject) => this.start(input, rows, resolve, reject));
   }
 
@@ -229,7 +259,17 @@ export class PipelineRouter {
     const rows = batch.map((i) => i.input.dims[0] ?? 1);
     const o = this.options;
     const sentAt = o.now();
-    o.send(replica.url, concatRows(batch.map((i) => i.input)), o.batchTimeoutMs)
+    const timeoutMs = this.batchTimeout(batch, sentAt);
+    let timer: NodeJS.Timeout | undefined;
+    // Bounded here as well as in the sender: whatever the sender does, the batch is over by then.
+    new Promise<Tensor>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new ReplicaError(`${replica.url} gave no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      o.send(replica.url, concatRows(batch.map((i) => i.input)), timeoutMs).then(resolve, reject);
+    })
+      .finally(() => clearTimeout(timer))
       .then((out) => {
         const ms = o.now() - sentAt;
         this.stats.batchTime(st.id, batch.length, ms);
@@ -246,16 +286,64 @@ export class PipelineRouter {
       })
       .catch((error: unknown) => {
         replica.busy = false;
-        replica.brokenUntil = o.now() + o.replicaCooldownMs;
-        const message = error instanceof Error ? error.message : String(error);
-        o.log(`stage ${st.id} batch of ${batch.length} failed on ${replica.url}: ${message}`);
-        for (const item of batch) {
-          if (item.query.done) continue;
-          if (item.failedOn) this.fail(item.query, 'replica', `stage ${st.id} failed twice: ${message}`);
-          else st.queue.push({ ...item, failedOn: replica.url }, item.query.deadline, o.now());
-        }
+        this.batchFailed(st, replica, batch, error);
       })
-      .finally(() => this.dispatch(st));
+      .finally(() => {
+        if (!this.closed) this.dispatch(st);
+      });
+  }
+
+  /**
+   * A batch in flight waits at most batchTimeoutMs, and no longer than its latest deadline plus a margin
+   * (an answer just past the deadline is still an answer, counted late); with dropExpired off, deadlines
+   * are not enforced and only batchTimeoutMs applies.
+   */
+  private batchTimeout(batch: readonly Item[], now: number): number {
+    const o = this.options;
+    if (!o.dropExpired) return o.batchTimeoutMs;
+    const latest = Math.max(...batch.map((i) => i.query.deadline));
+    return Math.max(1, Math.min(o.batchTimeoutMs, latest - now + (o.deadlineMarginMs ?? 50)));
+  }
+
+  private batchFailed(st: Stage, replica: Replica, batch: Item[], error: unknown): void {
+    const o = this.options;
+    const message = error instanceof Error ? error.message : String(error);
+    o.log(`stage ${st.id} batch of ${batch.length} failed on ${replica.url}: ${message}`);
+    const live = batch.filter((item) => !item.query.done);
+    if (this.closed) {
+      for (const item of live) this.fail(item.query, 'closed', 'router is stopping');
+      return;
+    }
+    if (error instanceof ReplicaError && error.inputRefused) {
+      const issues = error.issues.map((i) => ({ path: `stages.${st.id}.${i.path}`, message: i.message }));
+      const refused = new ValidationError(
+        `input at stage ${st.id}`,
+        issues.length > 0 ? issues : [{ path: `stages.${st.id}`, message }],
+      );
+      for (const item of live) this.reject(item.query, refused);
+      return;
+    }
+    if (error instanceof ReplicaError && error.status === 413) {
+      // Each query fits the router's limit but together they passed the replica's: batches at this stage
+      // are capped to half of what was refused, and the queries go back unharmed. A query refused alone
+      // is over the replica's limit by itself.
+      if (live.length === 1) {
+        this.fail(live[0]?.query as Query, 'too-large', `stage ${st.id}: ${message}`);
+        return;
+      }
+      const bytes = live.reduce((n, i) => n + i.input.data.byteLength, 0);
+      st.maxBatchBytes = Math.min(st.maxBatchBytes, Math.floor(bytes / 2));
+      for (const item of live) st.queue.push(item, item.query.deadline, o.now());
+      return;
+    }
+    replica.brokenUntil = o.now() + o.replicaCooldownMs;
+    const why = `stage ${st.id} batch failed on ${replica.url}: ${message}`;
+    for (const item of live) {
+      if (o.dropExpired && item.query.deadline <= o.now())
+        this.fail(item.query, 'deadline', `deadline passed: ${why}`);
+      else if (item.failedOn) this.fail(item.query, 'replica', `stage ${st.id} failed twice: ${message}`);
+      else st.queue.push({ ...item, failedOn: replica.url, lastError: why }, item.query.deadline, o.now());
+    }
   }
 
   /**
@@ -290,19 +378,24 @@ export class PipelineRouter {
   }
 
   private fail(q: Query, reason: QueryFailedError['reason'], message: string): void {
+    if (reason === 'deadline' && !q.done) this.stats.count('dropped');
+    this.reject(q, new QueryFailedError(reason, message));
+  }
+
+  private reject(q: Query, error: Error): void {
     if (q.done) return;
     q.done = true;
     q.outputs.fill(undefined);
     this.stats.count('errors');
-    if (reason === 'deadline') this.stats.count('dropped');
-    q.reject(new QueryFailedError(reason, message));
+    q.reject(error);
   }
 
   private dropExpired(st: Stage, now: number): void {
     if (!this.options.dropExpired) return;
     while (st.queue.size > 0 && (st.queue.headDeadline() as number) < now) {
-      const { query } = st.queue.pop() as Item;
-      this.fail(query, 'deadline', `deadline passed while queued at stage ${st.id}`);
+      const { query, lastError } = st.queue.pop() as Item;
+      const why = lastError ? `, after ${lastError}` : '';
+      this.fail(query, 'deadline', `deadline passed while queued at stage ${st.id}${why}`);
     }
   }
 
@@ -335,7 +428,8 @@ export class PipelineRouter {
     topo.edgeTo.forEach((to, e) => {
       this.inEdges[to]?.push(e);
     });
-    this.stages = topo.ids.map((id, index) => newStage<Item>(index, id));
+    const maxBytes = this.options.maxBatchBytes ?? MAX_BINARY_BODY_BYTES;
+    this.stages = topo.ids.map((id, index) => newStage<Item>(index, id, maxBytes));
   }
 
   /** Per-stage report fields: dispatchable replicas and the interval's counts. */

@@ -30,6 +30,8 @@ export interface Item {
   readonly input: Tensor;
   /** The replica whose failure put it back; a retry prefers another. */
   readonly failedOn?: string;
+  /** That failure, named if the query's deadline then passes while it waits for the retry. */
+  readonly lastError?: string;
 }
 
 export type Stage = StageOf<Item>;
@@ -67,10 +69,14 @@ export function newQuery(
   return q;
 }
 
-/** Up to maxBatch rows from the head, in deadline order, all with the head's non-batch dims. */
+/**
+ * Up to maxBatch rows from the head, in deadline order, all with the head's non-batch dims, and no more
+ * than maxBatchBytes of input (the head always goes, alone if it must).
+ */
 export function takeBatch(st: Stage): Item[] {
   const batch: Item[] = [];
   let rows = 0;
+  let bytes = 0;
   let key: string | undefined;
   while (st.queue.size > 0) {
     const next = st.queue.peek() as Item;
@@ -80,9 +86,11 @@ export function takeBatch(st: Stage): Item[] {
     }
     const k = trailingKey(next.input);
     const r = next.input.dims[0] ?? 1;
-    if (key !== undefined && (k !== key || rows + r > st.maxBatch)) break;
+    const b = next.input.data.byteLength;
+    if (key !== undefined && (k !== key || rows + r > st.maxBatch || bytes + b > st.maxBatchBytes)) break;
     key = k;
     rows += r;
+    bytes += b;
     batch.push(st.queue.pop() as Item);
   }
   return batch;

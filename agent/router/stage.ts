@@ -1,3 +1,4 @@
+import type { FieldIssue } from '../../lib/core/errors.ts';
 import { EdfQueue } from './edf-queue.ts';
 import { ReplicaSet } from './replica-set.ts';
 
@@ -11,12 +12,19 @@ export interface Stage<T> {
   readonly replicas: ReplicaSet;
   /** Queued queries at which arrivals are shed. */
   bound: number;
+  /** Largest batch body sent to a replica: its body limit, lowered when a replica refuses one as too large. */
+  maxBatchBytes: number;
+  /** The model's input shape where a replica told it (entry stages): checked at the door. */
+  inputShape?: InputShape;
   timer?: NodeJS.Timeout;
   timerAt: number;
 }
 
+/** A model input's dims as the model server lists them: a number, or a symbolic name (or -1) for any. */
+export type InputShape = readonly (number | string)[];
+
 /** A stage before the first plan is applied: batch 1, no delay, no replicas. */
-export function newStage<T>(index: number, id: string): Stage<T> {
+export function newStage<T>(index: number, id: string, maxBatchBytes: number): Stage<T> {
   return {
     index,
     id,
@@ -25,6 +33,7 @@ export function newStage<T>(index: number, id: string): Stage<T> {
     queue: new EdfQueue<T>(),
     replicas: new ReplicaSet(),
     bound: 1,
+    maxBatchBytes,
     timerAt: Number.POSITIVE_INFINITY,
   };
 }
@@ -40,4 +49,18 @@ export function stageStatus<T>(st: Stage<T>, active: number, now: number): Recor
     queueBound: st.bound,
     replicas: st.replicas.urls().map((url) => ({ url, dispatchable: dispatchable.has(url) })),
   };
+}
+
+/** How a query's dims miss the stage's known model input shape (the batch dimension is the router's). */
+export function shapeIssues<T>(st: Stage<T>, dims: readonly number[]): FieldIssue[] {
+  const shape = st.inputShape;
+  if (!shape || shape.length === 0) return [];
+  const model = `stage ${st.id}'s model takes [${shape.join(', ')}]`;
+  if (dims.length !== shape.length)
+    return [{ path: 'dims', message: `must have ${shape.length} dimensions (${model}), got ${dims.length}` }];
+  return shape.flatMap((want, d) =>
+    d > 0 && typeof want === 'number' && want > 0 && dims[d] !== want
+      ? [{ path: `dims.${d}`, message: `must be ${want} (${model}), got ${dims[d]}` }]
+      : [],
+  );
 }

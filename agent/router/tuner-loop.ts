@@ -12,8 +12,9 @@ import { type ReplicaRequest, ReplicaRequestSchema } from '../../lib/core/protoc
 import type { PipelineRouter } from './pipeline-router.ts';
 
 /**
- * The tuner beside the router: it records every arrival (the router's clock, epoch ms), and on each
- * tick runs `tune()` over the live arrivals against the plan's stored basis. A changed count goes to the
+ * The tuner beside the router: it records every arrival that is traffic the replicas must carry (a
+ * query accepted, or shed at a queue bound; not one refused as malformed or while the pipeline is not
+ * serving), stamped with the router's clock (epoch ms), and on each tick runs `tune()` over the live arrivals against the plan's stored basis. A changed count goes to the
  * control plane as a ReplicaRequest, so it provisions the replicas, the plan's warm headroom serving scale-ups
  * above the plan first (servingCount in headroom.ts). A new plan (a
  * re-plan changes `plannedAt`) restarts the tuner from that plan's targets.
@@ -28,6 +29,9 @@ export interface TunerLoopDeps {
   readonly request: (message: ReplicaRequest) => Promise<void>;
   readonly log: (message: string) => void;
 }
+
+/** Most arrivals kept (8 MiB): past it the oldest go, whatever their age. */
+const MAX_ARRIVALS = 1 << 20;
 
 export class TunerLoop {
   private arrivals = new Float64Array(4096);
@@ -47,12 +51,25 @@ export class TunerLoop {
     this.keepMs = Math.max(o.historyMs, o.lookbackMs + o.bucketMs);
   }
 
-  /** Stamp one arrival; the times stay sorted even if the wall clock steps back. */
+  /**
+   * Stamp one arrival; the times stay sorted even if the wall clock steps back. Arrivals older than the
+   * tuner looks at are dropped here too, so the buffer stays bounded whether or not ticks run.
+   */
   recordArrival(): void {
+    const now = this.deps.clock.now();
     const last = this.tail > this.head ? (this.arrivals[this.tail - 1] as number) : Number.NEGATIVE_INFINITY;
-    const t = Math.max(this.deps.clock.now(), last);
-    if (this.tail === this.arrivals.length) this.compact();
+    const t = Math.max(now, last);
+    if (this.tail === this.arrivals.length) {
+      this.prune(now);
+      if (this.tail - this.head >= MAX_ARRIVALS) this.head += this.tail - this.head - MAX_ARRIVALS + 1;
+      this.compact();
+    }
     this.arrivals[this.tail++] = t;
+  }
+
+  /** Arrivals held (those within the tuner's history, after the last prune). */
+  get arrivalCount(): number {
+    return this.tail - this.head;
   }
 
   get replicas(): Readonly<Record<string, number>> | undefined {
@@ -61,14 +78,14 @@ export class TunerLoop {
 
   /** One tuner step; returns the decision, or undefined while nothing is planned. */
   tick(): TunerDecision | undefined {
+    const now = this.deps.clock.now();
+    this.prune(now);
     const plan = this.deps.router.servingPlan;
     if (!plan) return undefined;
-    const now = this.deps.clock.now();
     if (plan.plannedAt !== this.plannedAt || !this.state) {
       this.plannedAt = plan.plannedAt;
       this.state = { replicas: { ...this.deps.router.active }, lastChangeMs: now };
     }
-    this.prune(now);
     const live = this.arrivals.subarray(this.head, this.tail);
     const decision = tune(plan.basis, this.state, live, now, this.options);
     if (decision.reason !== 'scale-up' && decision.reason !== 'scale-down') return decision;
@@ -106,7 +123,8 @@ export class TunerLoop {
   /** Move live arrivals to the front, growing the buffer when it is mostly live. */
   private compact(): void {
     const live = this.tail - this.head;
-    const size = live * 2 > this.arrivals.length ? this.arrivals.length * 2 : this.arrivals.length;
+    const grow = live * 2 > this.arrivals.length && this.arrivals.length < MAX_ARRIVALS;
+    const size = grow ? this.arrivals.length * 2 : this.arrivals.length;
     const next = new Float64Array(size);
     next.set(this.arrivals.subarray(this.head, this.tail));
     this.arrivals = next;

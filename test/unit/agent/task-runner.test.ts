@@ -1,8 +1,23 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { setLongTimeout } from '../../../agent/long-timer.ts';
 import { startTask, type TaskRunSpec, taskEnvironment } from '../../../agent/task-runner.ts';
+
+/** Whether a process is still running (a zombie awaiting its reaper counts as gone). */
+async function running(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function shellTask(script: string, overrides: Partial<TaskRunSpec> = {}): Promise<TaskRunSpec> {
+  return spec('', { command: '/bin/sh', args: ['-c', script], ...overrides });
+}
 
 async function spec(script: string, overrides: Partial<TaskRunSpec> = {}): Promise<TaskRunSpec> {
   const dir = await mkdtemp(join(tmpdir(), 'runner-'));
@@ -112,5 +127,52 @@ describe('task runner', () => {
     const result = await run.done;
     expect(result).toMatchObject({ outcome: 'failed', reason: 'spawn-error' });
     expect(result.message).toContain('/nonexistent/tetrafleet-cmd');
+  });
+
+  it('stops what a command left running in its group when it exits: SIGTERM, then SIGKILL after the grace', async () => {
+    const task = await shellTask(
+      "sleep 100 & echo $! > polite.pid; (trap '' TERM; exec sleep 100) & echo $! > stubborn.pid; echo started",
+      { killGraceMs: 300 },
+    );
+    const run = await startTask(task);
+    const result = await run.done;
+    expect(result).toMatchObject({ outcome: 'succeeded', reason: 'exit', exitCode: 0 });
+    expect(result.output.stdout).toContain('started');
+    for (const file of ['polite.pid', 'stubborn.pid']) {
+      const pid = Number(await readFile(join(task.cwd, file), 'utf8'));
+      expect(await running(pid)).toBe(false);
+    }
+  });
+
+  it('runs a task with a timeout beyond what setTimeout holds to its own end', async () => {
+    const run = await startTask(
+      await spec('setTimeout(() => {}, 200)', { timeoutMs: 30 * 24 * 3600 * 1000 }),
+    );
+    expect(await run.done).toMatchObject({ outcome: 'succeeded', reason: 'exit' });
+  });
+});
+
+describe('long timeouts', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('fires a 30-day timeout after 30 days, not before', () => {
+    vi.useFakeTimers();
+    const day = 24 * 3600 * 1000;
+    let fired = 0;
+    setLongTimeout(() => fired++, 30 * day);
+    vi.advanceTimersByTime(29 * day);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(day);
+    expect(fired).toBe(1);
+  });
+
+  it('never fires once cleared', () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    setLongTimeout(() => fired++, 2 ** 32).clear();
+    vi.advanceTimersByTime(2 ** 33);
+    expect(fired).toBe(0);
   });
 });

@@ -319,4 +319,56 @@ describe('startModelServer', () => {
       await cleanup();
     }
   });
+
+  it('lets a drained answer reach its client whole on stop, however large', async () => {
+    const width = 64 * 1024;
+    const { path, cleanup } = await tempMlp({ inputSize: 4, hiddenSizes: [4], outputSize: width });
+    // A long batching delay keeps the request queued until the stop flushes it.
+    const server = await startModelServer({
+      modelPath: path,
+      modelId: 'big',
+      host: '127.0.0.1',
+      maxBatch: 64,
+      maxQueueDelayMs: 10_000,
+      log: () => {},
+    });
+    try {
+      // 32 rows of 256 KiB: far more than the socket buffers hold while the client has not read yet.
+      const rows = 32;
+      const answer = fetch(`${server.url}/v1/models/big/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'x-tensor-dims': `${rows},4` },
+        body: Buffer.alloc(rows * 4 * 4),
+      }).then(async (res) => ({ status: res.status, bytes: (await res.arrayBuffer()).byteLength }));
+      await until(() => server.stats().queueDepth === 1, 'the queued request');
+      const stopped = server.stop({ drain: true });
+      expect(await answer).toEqual({ status: 200, bytes: rows * width * 4 });
+      await stopped;
+    } finally {
+      await server.stop();
+      await cleanup();
+    }
+  });
+
+  it('fails a JSON body over the JSON limit with 413, long before the binary limit', async () => {
+    const { path, cleanup } = await tempMlp({ inputSize: 8, hiddenSizes: [8], outputSize: 2 });
+    const server = await startModelServer({
+      modelPath: path,
+      modelId: 'json',
+      host: '127.0.0.1',
+      log: () => {},
+    });
+    try {
+      const res = await fetch(`${server.url}/v1/models/json/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: ' '.repeat(5 * 1024 * 1024),
+      });
+      expect(res.status).toBe(413);
+      expect(server.stats().arrivals).toBe(0);
+    } finally {
+      await server.stop();
+      await cleanup();
+    }
+  });
 });

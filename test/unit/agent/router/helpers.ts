@@ -138,7 +138,8 @@ export interface SentBatch {
   /** First value of each row: tests tag queries by it. */
   readonly tags: number[];
   release(): void;
-  fail(message?: string): void;
+  /** Fail the batch with an Error of this message, or with this error. */
+  fail(error?: string | Error): void;
 }
 
 /**
@@ -173,11 +174,11 @@ export class HeldSender {
           done();
           resolve({ dims: input.dims, data: input.data.map((v) => v + this.add(url)) });
         },
-        fail: (message = 'replica down') => {
+        fail: (error = 'replica down') => {
           if (batch.settled) return;
           batch.settled = true;
           done();
-          reject(new Error(message));
+          reject(typeof error === 'string' ? new Error(error) : error);
         },
       };
       this.sent.push(batch);
