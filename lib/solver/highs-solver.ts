@@ -118,7 +118,8 @@ export class HighsSolver implements MilpSolver {
       return failed('infeasible', started, `row ${compact.violatedRow} cannot hold with its fixed variables`);
     if (!compact) return this.solveChecked(highs, model, options, started);
     const result = this.solveChecked(highs, compact.model, options, started);
-    if (result.values.length === 0) return result;
+    // Not `values.length`: when every column is fixed the compact answer is optimal with no values.
+    if (result.status !== 'optimal' && result.status !== 'feasible') return result;
     return {
       ...result,
       values: expandValues(model, compact, result.values),
@@ -133,7 +134,12 @@ export class HighsSolver implements MilpSolver {
     started: number,
   ): MilpSolution {
     if (model.vars.length === 0)
-      return emptyModel(model, model.rows.length === 0 || rowsAdmitZero(model), started);
+      return emptyModel(
+        model,
+        model.rows.length === 0 || rowsAdmitZero(model),
+        options.relaxIntegrality === true,
+        started,
+      );
     const state: RunState = {
       deadline: started + Math.max(0, options.timeLimitMs),
       interrupted: false,
@@ -364,7 +370,7 @@ function rowsAdmitZero(model: MilpModel): boolean {
   return model.rows.every((r) => r.lb <= 0 && r.ub >= 0);
 }
 
-function emptyModel(model: MilpModel, feasible: boolean, started: number): MilpSolution {
+function emptyModel(model: MilpModel, feasible: boolean, relax: boolean, started: number): MilpSolution {
   if (!feasible) return failed('infeasible', started, 'a row with no variables excludes 0');
   const objective = model.objOffset ?? 0;
   return {
@@ -374,6 +380,8 @@ function emptyModel(model: MilpModel, feasible: boolean, started: number): MilpS
     bound: objective,
     gap: 0,
     solveMs: performance.now() - started,
+    // No row can bind without variables, so 0 is an optimal dual (pricing needs one from every LP).
+    ...(relax ? { rowDuals: new Float64Array(model.rows.length) } : {}),
   };
 }
 

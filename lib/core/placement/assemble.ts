@@ -10,6 +10,7 @@ import type { Fleet, LaunchPool } from './fleet.ts';
 import type { PreparedJobs } from './jobs.ts';
 import type { NewHost, Packer, PlacedTask } from './pack.ts';
 import { bootingCounts, cheapestPattern, launchesOf, patternCost } from './pool-cost.ts';
+import { seniorsFirst } from './seniority.ts';
 import type {
   FuturePlacement,
   Launch,
@@ -71,7 +72,8 @@ export function settle(
   repairs: readonly Repair[],
   dropped: ReadonlyMap<string, string>,
 ): Outcome {
-  const tasks = [...packer.placed.values()].flat();
+  const packed = seniorsFirst(ctx, { placed: packer.placed, dropped, repairs });
+  const tasks = [...packed.placed.values()].flat();
   const pattern = finalPattern(ctx.fleet, packer);
   verifyTasks(ctx.fleet, tasks, pattern);
   let cost = 0;
@@ -80,14 +82,22 @@ export function settle(
     cost += patternCost(a, pool.pricePerHour * ctx.fleet.slotHours, pool.bootSlots);
   }
   let utility = 0;
-  for (const [jobId, list] of packer.placed) {
+  for (const [jobId, list] of packed.placed) {
     const expr = ctx.prepared.exprs.get(jobId);
     if (!expr) continue;
     const granted = new Array<number>(leaves(expr).length).fill(0);
     for (const t of list) granted[t.leafIndex] = (granted[t.leafIndex] ?? 0) + 1;
     utility += evaluate(expr, granted);
   }
-  return { tasks, pattern, utility, cost, objective: utility - cost, repairs, dropped };
+  return {
+    tasks,
+    pattern,
+    utility,
+    cost,
+    objective: utility - cost,
+    repairs: packed.repairs,
+    dropped: packed.dropped,
+  };
 }
 
 /** Labels new instances per pool: those launched now first (0..n-1), then later ones. */

@@ -6,10 +6,15 @@
  * is a MAX or SUM) and returns e's contribution f_e to the objective:
  *
  *   nCk(S,k,s,d,v):  P_p in [0, k m] for p in S;  Σ_p P_p = k I;  f = v I.   (one pool: P_p := k I)
- *   LnCk:            Σ_p P_p <= k I (= under MIN);  f = Σ_p (v/k) P_p.
- *   MAX(e_i):        I_i per child;  Σ I_i <= I (= under MIN);  f = Σ f_i.
- *   MIN(e_i):        every child gets the shared I, exactly;  U in [0, ub(MIN)];  f_i - U >= 0;  f = U.
- *   SUM(e_i):        I_i <= I per child (children share I under MIN);  f = Σ f_i.
+ *   LnCk:            Σ_p P_p <= k I;  f = Σ_p (v/k) P_p.
+ *   MAX(e_i):        I_i per child;  Σ I_i <= I;  f = Σ f_i.
+ *   MIN(e_i):        every child gets the shared I;  U in [0, ub(MIN)];  f_i - U >= 0;  f = U.
+ *   SUM(e_i):        I_i <= I per child;  f = Σ f_i.
+ *
+ * MIN is TetriSched's: with I = 1 each child still grants what its own rule allows (part of an LnCk,
+ * any subset of a SUM, at most one MAX child), and U is the least child value. A child left with
+ * nothing is worth 0 and so is the MIN, as `evaluate` has it; forcing every child to be granted whole
+ * instead would price "worth its weakest part" as "all of it".
  *   BARRIER(e,v):    f_e - v I >= 0;  f = v I.          SCALE(e,s):  f = s f_e.
  *
  * No big-M: every link is k I or Σ I_i <= I, and U's bound is the tree's true upper bound.
@@ -120,7 +125,7 @@ class Compiler {
     const ind: Indicator = rootConst
       ? { kind: 'const', value: mult }
       : { kind: 'var', index: this.newVar(`${g.id}.I`, mult) };
-    const f = this.gen(e, ind, false, g.id, mult);
+    const f = this.gen(e, ind, g.id, mult);
     for (const [i, c] of f.terms) this.b.addObjective(i, c);
     return { group: g, leafRefs: this.leafRefs, varIndices: this.owned };
   }
@@ -135,13 +140,13 @@ class Compiler {
     return ind.kind === 'var' ? ind.index : this.newVar(name, Math.min(mult, ind.value));
   }
 
-  private gen(e: StrlExpr, ind: Indicator, exact: boolean, path: string, mult: number): Linear {
-    if (isLeaf(e)) return this.leaf(e, this.indicatorFor(ind, this.leafName(e, path), mult), exact, mult);
+  private gen(e: StrlExpr, ind: Indicator, path: string, mult: number): Linear {
+    if (isLeaf(e)) return this.leaf(e, this.indicatorFor(ind, this.leafName(e, path), mult), mult);
     switch (e.op) {
       case 'SCALE':
-        return addScaled(linear(), this.gen(e.child, ind, exact, `${path}.S`, mult), e.factor);
+        return addScaled(linear(), this.gen(e.child, ind, `${path}.S`, mult), e.factor);
       case 'BARRIER': {
-        const fe = this.gen(e.child, ind, exact, `${path}.B`, mult);
+        const fe = this.gen(e.child, ind, `${path}.B`, mult);
         const I = this.indicatorFor(ind, `${path}.B.I`, mult);
         this.b.addRow(
           `${path}.barrier`,
@@ -155,45 +160,38 @@ class Compiler {
         return this.min(e.children, ind, path, mult, upperBound(e));
       case 'MAX':
       case 'SUM':
-        return this.choice(e.op, e.children, ind, exact, path, mult);
+        return this.choice(e.op, e.children, ind, path, mult);
     }
   }
 
-  /** MAX: at most (exactly, under MIN) one child per unit of I. SUM: each child at most I. */
+  /** MAX: at most one child per unit of I. SUM: each child at most I. */
   private choice(
     op: 'MAX' | 'SUM',
     children: readonly StrlExpr[],
     ind: Indicator,
-    exact: boolean,
     path: string,
     mult: number,
   ) {
     const f = linear();
-    if (op === 'SUM' && exact) {
-      children.forEach((c, i) => {
-        addScaled(f, this.gen(c, ind, true, `${path}.s${i}`, mult), 1);
-      });
-      return f;
-    }
     const link = linear();
     const bound = ind.kind === 'const' ? ind.value : 0;
     if (ind.kind === 'var') addTerm(link, ind.index, -1);
     children.forEach((c, i) => {
       const name = isLeaf(c) ? this.leafName(c, path) : `${path}.${op === 'MAX' ? 'm' : 's'}${i}`;
       const Ii = this.newVar(name, Math.min(mult, ind.kind === 'const' ? ind.value : mult));
-      addScaled(f, this.gen(c, { kind: 'var', index: Ii }, exact && op === 'MAX', name, mult), 1);
+      addScaled(f, this.gen(c, { kind: 'var', index: Ii }, name, mult), 1);
       if (op === 'MAX') addTerm(link, Ii, 1);
       else if (ind.kind === 'var')
         this.b.addRow(`${name}.le`, addTerm(addTerm(linear(), Ii, 1), ind.index, -1), -Infinity, 0);
     });
-    if (op === 'MAX') this.b.addRow(`${path}.pick`, link, exact ? bound : Number.NEGATIVE_INFINITY, bound);
+    if (op === 'MAX') this.b.addRow(`${path}.pick`, link, Number.NEGATIVE_INFINITY, bound);
     return f;
   }
 
   private min(children: readonly StrlExpr[], ind: Indicator, path: string, mult: number, ub: number): Linear {
     const U = this.newVar(`${path}.U`, ub * mult, 'continuous');
     children.forEach((c, i) => {
-      const fi = this.gen(c, ind, true, `${path}.n${i}`, mult);
+      const fi = this.gen(c, ind, `${path}.n${i}`, mult);
       this.b.addRow(
         `${path}.min${i}`,
         addTerm(addScaled(linear(), fi, 1), U, -1),
@@ -225,7 +223,7 @@ class Compiler {
     return e.tag ? `${this.groupId}.a${e.tag.alternative}.t${abs}` : `${path}.c.t${abs}`;
   }
 
-  private leaf(e: ChooseExpr, I: number, exact: boolean, mult: number): Linear {
+  private leaf(e: ChooseExpr, I: number, mult: number): Linear {
     const name = this.b.varName(I);
     const leafIndex = this.leafCounter++;
     const units: UnitRef[] = [];
@@ -241,8 +239,7 @@ class Compiler {
         addTerm(link, P, 1);
         units.push({ poolId: p, varIndex: P, coef: 1 });
       }
-      const eq = e.op === 'nCk' || exact;
-      this.b.addRow(`${name}.units`, link, eq ? 0 : Number.NEGATIVE_INFINITY, 0);
+      this.b.addRow(`${name}.units`, link, e.op === 'nCk' ? 0 : Number.NEGATIVE_INFINITY, 0);
     }
     for (const u of units) {
       const term = { demand: e.demand, varIndex: u.varIndex, coef: u.coef };

@@ -7,6 +7,7 @@ import { utilityAt } from '../model/utility.ts';
 import { alternativeName } from '../policies/alternatives.ts';
 import { type ChooseExpr, leaves } from '../strl/expr.ts';
 import type { Outcome, PlanContext } from './assemble.ts';
+import { blockedReason, NOT_WORTH_CAPACITY } from './blocked.ts';
 import type { NewHost, PlacedTask } from './pack.ts';
 import type { PendingJob, PlacementPlan } from './types.ts';
 
@@ -90,8 +91,11 @@ export function explain(
     const list = byJob.get(job.id);
     const expr = ctx.prepared.exprs.get(job.id);
     if (rejected || !list || !expr) {
+      const vague = rejected === undefined || rejected === NOT_WORTH_CAPACITY;
       const reason =
-        rejected ?? 'worth less than the capacity it needs, or its capacity went to higher-value work';
+        (vague ? blockedReason(ctx.fleet, job, o) : undefined) ??
+        rejected ??
+        'worth less than the capacity it needs, or its capacity went to higher-value work';
       unplaced[job.id] = reason;
       explanations[job.id] = `not placed: ${reason}`;
       continue;

@@ -5,9 +5,11 @@
  * a final pass drops instances whose jobs, all together, are worth less than the instance costs.
  * It is always feasible, gives the MILP its incumbent, and is the answer when the solver is too slow.
  */
+import { fifoAgedValue } from '../policies/fifo.ts';
 import { type ChooseExpr, isLeaf, leaves } from '../strl/expr.ts';
 import type { Outcome, PlanContext } from './assemble.ts';
 import { settle } from './assemble.ts';
+import { NOT_WORTH_CAPACITY } from './blocked.ts';
 import { spanOf } from './capacity.ts';
 import type { LaunchPool } from './fleet.ts';
 import { type NewHost, Packer } from './pack.ts';
@@ -151,6 +153,22 @@ function trim(ctx: PlanContext, packer: Packer, dropped: Map<string, string>): s
   return removed;
 }
 
+/**
+ * FIFO jobs keep the places they hold in the ranking but take them oldest (most aged) first: a FIFO job
+ * then never finds capacity it could use taken by a younger one, which may only backfill what is left.
+ * By value alone a short young job could rank first (it gives up less for a late start).
+ */
+function fifoOldestFirst<T extends { c: Candidate }>(ctx: PlanContext, ranked: T[]): T[] {
+  const isFifo = (x: T) => ctx.jobs.get(x.c.jobId)?.spec.policy === 'fifo';
+  const fifo = ranked.filter(isFifo);
+  if (fifo.length < 2) return ranked;
+  const aged = new Map(fifo.map((x) => [x.c.jobId, fifoAgedValue(ctx.jobs.get(x.c.jobId)!, ctx.input.now)]));
+  const submitted = (x: T) => ctx.jobs.get(x.c.jobId)!.submittedAt;
+  fifo.sort((a, b) => aged.get(b.c.jobId)! - aged.get(a.c.jobId)! || submitted(a) - submitted(b));
+  let next = 0;
+  return ranked.map((x) => (isFifo(x) ? fifo[next++]! : x));
+}
+
 export function greedyPack(
   ctx: PlanContext,
   guide: GreedyGuide = {},
@@ -163,7 +181,8 @@ export function greedyPack(
   const cands = candidates(ctx, dropped);
   const jobRank = (c: Candidate) =>
     guide.jobRank?.(c.jobId) ?? Math.max(...c.leaves.map((l) => l.leaf.value));
-  const ranked = cands.map((c) => ({ c, r: jobRank(c) })).sort((a, b) => b.r - a.r);
+  let ranked = cands.map((c) => ({ c, r: jobRank(c) })).sort((a, b) => b.r - a.r);
+  if (!guide.jobRank) ranked = fifoOldestFirst(ctx, ranked);
   // Rounding: first every job on the pools the LP split it over, so that capacity the LP gave to one job
   // (existing instances above all) is not taken first by another that the LP placed elsewhere.
   const done = new Set<string>();
@@ -177,8 +196,7 @@ export function greedyPack(
     if (done.has(c.jobId)) continue;
     // Past the deadline the jobs not yet reached wait for the next cycle; what is placed stays valid.
     if (stop?.()) dropped.set(c.jobId, 'not reached before the planning time limit');
-    else if (!placeBest(packer, c, guide, false))
-      dropped.set(c.jobId, 'no choice earns more than the capacity it needs');
+    else if (!placeBest(packer, c, guide, false)) dropped.set(c.jobId, NOT_WORTH_CAPACITY);
   }
   // Jobs dropped by the trim may still fit, for free, on capacity that stays.
   const byId = new Map(cands.map((c) => [c.jobId, c]));

@@ -5,11 +5,22 @@
  */
 import type { Requirement } from '../model/job.ts';
 import { copiesThatFit } from '../model/resources.ts';
+import { NO_FITTING_TYPE } from '../policies/alternatives.ts';
 import { jobToStrl, type PolicyRegistry } from '../policies/registry.ts';
 import type { PolicyContext } from '../policies/types.ts';
 import { type ChooseExpr, isLeaf, leaves, type StrlExpr, upperBound } from '../strl/expr.ts';
-import { printStrl } from '../strl/print.ts';
-import { demandOf, type Fleet, type Pool, poolCanHost, poolCompatible, windowEnd } from './fleet.ts';
+import { strlKey } from '../strl/print.ts';
+import { blockedReason } from './blocked.ts';
+import {
+  demandOf,
+  type Fleet,
+  type LaunchPool,
+  launchCap,
+  type Pool,
+  poolCanHost,
+  poolCompatible,
+  windowEnd,
+} from './fleet.ts';
 import type { PendingJob, PlacementInput } from './types.ts';
 
 export interface JobGroup {
@@ -30,17 +41,25 @@ export interface PreparedJobs {
 
 /**
  * Launch types offered to one requirement: the `choices` cheapest per task that fits (price divided by
- * how many such tasks one instance holds). With ~40 launchable types a leaf would otherwise carry a
- * column per type; the dearer ones rarely win, and only through mixing with other jobs' tasks, so this
- * trades a little optimality for a model several times smaller.
+ * how many such tasks one instance holds), and the cheapest instance that fits, for a job that has the
+ * instance to itself (per task a big type wins, yet one task alone pays for all of it). Types the caps
+ * allow none of (over the budget left, or no room under the fleet size) are not offered. With ~40
+ * launchable types a leaf would otherwise carry a column per type; the dearer ones rarely win, and only
+ * through mixing with other jobs' tasks, so this trades a little optimality for a much smaller model.
  */
-function cheapestLaunchPools(r: Requirement, pools: readonly Pool[], choices: number): Pool[] {
+function cheapestLaunchPools(r: Requirement, fleet: Fleet, choices: number): Pool[] {
   const demand = demandOf(r);
   const perTask = (p: Pool) => p.pricePerHour / Math.max(1, copiesThatFit(demand, p.capacity));
-  return pools
-    .filter((p) => p.kind === 'new' && poolCompatible(r, p))
-    .sort((a, b) => perTask(a) - perTask(b) || a.pricePerHour - b.pricePerHour || (a.id < b.id ? -1 : 1))
+  const byId = (a: Pool, b: Pool) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const fitting = [...fleet.pools.values()].filter(
+    (p): p is LaunchPool => p.kind === 'new' && poolCompatible(r, p) && launchCap(fleet, p) > 0,
+  );
+  const offered = [...fitting]
+    .sort((a, b) => perTask(a) - perTask(b) || a.pricePerHour - b.pricePerHour || byId(a, b))
     .slice(0, choices);
+  const cheapest = [...fitting].sort((a, b) => a.pricePerHour - b.pricePerHour || byId(a, b))[0];
+  if (cheapest && !offered.includes(cheapest)) offered.push(cheapest);
+  return offered;
 }
 
 export function policyContext(
@@ -58,7 +77,7 @@ export function policyContext(
       let ids = cache.get(r);
       if (!ids) {
         const running = all.filter((p) => p.kind === 'existing' && poolCompatible(r, p));
-        ids = [...running, ...cheapestLaunchPools(r, all, launchChoices)].map((p) => p.id);
+        ids = [...running, ...cheapestLaunchPools(r, fleet, launchChoices)].map((p) => p.id);
         cache.set(r, ids);
       }
       return ids;
@@ -105,8 +124,12 @@ export function isSimpleShape(e: StrlExpr): boolean {
   return isLeaf(e) || (e.op === 'MAX' && e.children.every(isLeaf));
 }
 
-function signature(e: StrlExpr): string {
-  return `${printStrl(e)}|${leaves(e)
+/**
+ * Exact: every job of a group is placed with the first one's leaves (demand, value) in the model.
+ * Without `values`, jobs that ask for the same thing but value it differently share a signature.
+ */
+export function signature(e: StrlExpr, values = true): string {
+  return `${strlKey(e, values)}|${leaves(e)
     .map((l) => l.tag?.alternative ?? '-')
     .join(',')}`;
 }
@@ -126,12 +149,17 @@ export function prepareJobs(
   for (const job of ordered) {
     const res = jobToStrl(registry, job, ctx);
     if (!res.ok) {
-      rejected.set(job.id, res.reason);
+      // Types the caps allow none of are not offered, so "nothing fits" may really be a cap.
+      const capped = res.reason === NO_FITTING_TYPE ? blockedReason(fleet, job) : undefined;
+      rejected.set(job.id, capped ?? res.reason);
       continue;
     }
     const expr = pruneStrl(res.expr, fleet);
     if (!expr) {
-      rejected.set(job.id, 'no start slot in the window can host it (capacity or boot time)');
+      rejected.set(
+        job.id,
+        blockedReason(fleet, job) ?? 'no start slot in the window can host it (capacity or boot time)',
+      );
       continue;
     }
     exprs.set(job.id, expr);

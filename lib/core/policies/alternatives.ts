@@ -7,6 +7,9 @@ import type { PolicyContext, PolicyResult } from './types.ts';
 /** Value of running `alt` from `startSlot`, finishing `completionSeconds` after submission. */
 export type ValueAt = (alt: Alternative, startSlot: number, completionSeconds: number) => number;
 
+/** Why a policy offers a job nothing: no pool (running, or launchable within the caps) fits it. */
+export const NO_FITTING_TYPE = 'no instance type in the fleet or catalog fits any alternative';
+
 export function alternativeName(alt: Alternative, index: number): string {
   if (alt.name) return alt.name;
   const r = alt.requirement;
@@ -42,8 +45,7 @@ export function maxOverStarts(job: PendingJob, ctx: PolicyContext, valueAt: Valu
       leaves.push(nCk(pools, job.spec.gang, s, duration, v, demand, { jobId: job.id, alternative: a }));
     }
   });
-  if (fitting === 0)
-    return { ok: false, reason: 'no instance type in the fleet or catalog fits any alternative' };
+  if (fitting === 0) return { ok: false, reason: NO_FITTING_TYPE };
   if (leaves.length === 0)
     return { ok: false, reason: 'no start slot in the window earns value (deadline passed)' };
   return { ok: true, expr: leaves.length === 1 ? leaves[0]! : MAX(...leaves) };

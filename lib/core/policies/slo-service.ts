@@ -42,6 +42,7 @@ import { copiesThatFit, type Resources } from '../model/resources.ts';
 import { compatible, demandOf, slotsFor, typeCapacity } from '../placement/fleet.ts';
 import type { PendingJob, PlacementInput } from '../placement/types.ts';
 import { type ChooseExpr, MAX, nCk } from '../strl/expr.ts';
+import { NO_FITTING_TYPE } from './alternatives.ts';
 import { FIFO_AGING_SECONDS, FIFO_BASE_VALUE } from './fifo.ts';
 import type { Policy, PolicyContext, PolicyResult } from './types.ts';
 
@@ -161,8 +162,7 @@ export function sloServicePolicy(basis?: SloServiceBasis): Policy {
           reason: `the slo-service policy serves model and router tasks until cancelled, got task kind ${kind}`,
         };
       const leaves = leavesFor(job, ctx, (r) => perSlotValue(r, ctx));
-      if (leaves.length === 0)
-        return { ok: false, reason: 'no instance type in the fleet or catalog fits any alternative' };
+      if (leaves.length === 0) return { ok: false, reason: NO_FITTING_TYPE };
       return { ok: true, expr: leaves.length === 1 ? leaves[0]! : MAX(...leaves) };
     },
   };

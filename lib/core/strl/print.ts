@@ -22,6 +22,22 @@ export function printStrl(e: StrlExpr): string {
   return `${e.op}(${e.children.map(printStrl).join(', ')})`;
 }
 
+/**
+ * A canonical one-line form with every number exact (no rounding), so two trees share a key only when
+ * they ask for exactly the same thing: safe to key identical jobs on, unlike `printStrl`. Without
+ * `values` it keys the shape alone (what is asked for, where and when, not what it is worth).
+ */
+export function strlKey(e: StrlExpr, values = true): string {
+  const v = (x: number) => (values ? `;${x}` : '');
+  if (isLeaf(e)) {
+    const d = e.demand;
+    return `${e.op}(${e.partitions.join(',')};${e.k};${e.start};${e.duration}${v(e.value)};${d.vcpu};${d.memoryMiB};${d.gpus})`;
+  }
+  if (e.op === 'BARRIER') return `BARRIER(${strlKey(e.child, values)}${v(e.value)})`;
+  if (e.op === 'SCALE') return `SCALE(${strlKey(e.child, values)}${v(e.factor)})`;
+  return `${e.op}(${e.children.map((c) => strlKey(c, values)).join(',')})`;
+}
+
 /** The same, one node per line, indented by depth. */
 export function printStrlTree(e: StrlExpr, indent = ''): string {
   if (isLeaf(e)) return `${indent}${printStrl(e)}`;

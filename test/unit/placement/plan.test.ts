@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { JobSpecSchema } from '../../../lib/core/model/job.ts';
 import { explainJob } from '../../../lib/core/placement/explain.ts';
 import { planGreedy, planPlacement } from '../../../lib/core/placement/plan.ts';
 import type { PlacementInput, PlacementPlan } from '../../../lib/core/placement/types.ts';
@@ -220,15 +221,49 @@ describe('planPlacement: solve strategy', () => {
     expect(plan.notes.at(-1)).toBe('mip: skipped, 990 of 1000 ms already spent');
   });
 
+  it('uses the sub-MIP answer when every column of the restricted model is fixed', async () => {
+    const input = placementInput({
+      slots: 4,
+      launchable: [launchable(C5_2XLARGE)],
+      limits: { maxInstances: 0, budgetPerHour: 100, idleTimeoutSeconds: 600 },
+      jobs: [job({ id: 'a' })],
+    });
+    const plan = await planPlacement(input, highs, { timeLimitMs: 5000 });
+    expect(plan.notes).toEqual([]);
+    expect(plan.placements).toEqual([]);
+  });
+
+  it('gives the greedy at least the time the build took when the build used up the budget', async () => {
+    // The first reading starts the budget; building the model then takes 150 ms of a 100 ms budget,
+    // and every later reading (one per job the greedy places) advances the clock by 1 ms.
+    let readings = 0;
+    const elapsedMs = () => (readings++ === 0 ? 0 : 150 + readings);
+    const input = placementInput({
+      slots: 6,
+      instances: Array.from({ length: 8 }, (_, i) => existing(6, { id: `c${i}`, type: C5_2XLARGE })),
+      jobs: Array.from({ length: 60 }, (_, i) => job({ id: `j${i}`, vcpu: 1, duration: min(10) })),
+    });
+    const plan = await planPlacement(input, new FakeMilpSolver(), { timeLimitMs: 100, elapsedMs });
+    expect(plan.engine).toBe('greedy');
+    expect(plan.placements).toHaveLength(60);
+  });
+
   it('reports a job whose policy is not registered as unplaced, and plans the rest', async () => {
     const input = simple();
-    const plan = await planPlacement(
-      { ...input, jobs: [...input.jobs, job({ id: 'svc', policy: 'slo-service' })] },
-      highs,
-      {
-        timeLimitMs: 5000,
-      },
-    );
+    const svc = {
+      id: 'svc',
+      submittedAt: NOW,
+      attempts: 0,
+      spec: JobSpecSchema.parse({
+        name: 'svc',
+        policy: 'slo-service',
+        task: { kind: 'model', modelId: 'detector', model: { uri: '/models/detector.onnx' } },
+        alternatives: [{ requirement: { vcpu: 1, memoryMiB: 2048, gpus: 0 }, durationSeconds: 60 }],
+      }),
+    };
+    const plan = await planPlacement({ ...input, jobs: [...input.jobs, svc] }, highs, {
+      timeLimitMs: 5000,
+    });
     expect(plan.unplaced.svc).toBe('no policy registered for slo-service (have deadline, fifo)');
     expect(plan.placements.map((p) => p.jobId).sort()).toEqual(['a', 'b']);
   });

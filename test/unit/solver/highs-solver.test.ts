@@ -220,6 +220,31 @@ describe('HighsSolver', () => {
     expect(s.objective).toBeCloseTo(5, 6);
   });
 
+  it('returns the values of a model whose variables are all fixed, and zero duals for its LP', async () => {
+    const model: MilpModel = {
+      sense: 'maximize',
+      vars: [v('x', 3, 'integer', 2, 2), v('y', 1, 'continuous', 0, 0)],
+      rows: [
+        row(
+          'r',
+          [
+            [0, 1],
+            [1, 1],
+          ],
+          -INF,
+          5,
+        ),
+      ],
+    };
+    const s = await new HighsSolver().solve(model, opts);
+    expect(s.status).toBe('optimal');
+    expect(Array.from(s.values)).toEqual([2, 0]);
+    expect(s.objective).toBeCloseTo(6, 6);
+    const lp = await new HighsSolver().solve(model, { ...opts, relaxIntegrality: true });
+    expect(Array.from(lp.values)).toEqual([2, 0]);
+    expect(Array.from(lp.rowDuals ?? [])).toEqual([0]);
+  });
+
   it('reports a row that its fixed variables already break as infeasible', async () => {
     const model: MilpModel = {
       sense: 'maximize',
