@@ -45,12 +45,15 @@ export function createIngestHandler(deps: IngestDeps): (event: unknown) => Promi
 }
 
 /**
- * An instance's heartbeats supersede each other: only the newest in a batch is applied (an older one would
- * be a no-op after it, and before it a read and a write that change nothing the newer one does not).
+ * An agent run's heartbeats supersede each other: only the newest in a batch is applied (an older one would
+ * be a no-op after it, and before it a read and a write that change nothing the newer one does not). They
+ * are ordered by sequence number within one run (bootId), as ingest orders them, not by the agent's clock:
+ * two heartbeats may share a millisecond, and the later one may be the DRAINED that ends the instance.
  */
 function heartbeatKey(message: IngestMessage): { key: string; order: number } | undefined {
   if (message.source !== 'agent' || message.report.kind !== 'Heartbeat') return undefined;
-  return { key: `heartbeat:${message.report.instanceId}`, order: message.report.at };
+  const hb = message.report;
+  return { key: `heartbeat:${hb.instanceId}:${hb.bootId}`, order: hb.seq };
 }
 
 /**
@@ -81,7 +84,9 @@ export async function applyIngestMessage(
   switch (report.kind) {
     case 'TaskEvent': {
       const outcome = await applyTaskEvent(report, deps);
-      if (!pipelines || outcome === 'unknown') return outcome;
+      if (!pipelines || outcome === 'unknown' || outcome === 'foreign') return outcome;
+      // A stale start is a stray the job side has just told its instance to stop: never list it.
+      if (report.event === 'started' && outcome === 'stale') return outcome;
       const pipelineOutcome = await applyPipelineTaskEvent(report, pipelines);
       return pipelineOutcome === 'applied' ? 'applied' : outcome;
     }
@@ -115,7 +120,8 @@ export function buildIngestHandler(
     clock,
     log,
   };
-  const pipelines = pipelineDeps(adapters, config, clock, log);
+  // With the task records, the pipeline step also checks a serving report comes from its task's instance.
+  const pipelines = { ...pipelineDeps(adapters, config, clock, log), tasks: adapters.fleetStore };
   // Both queues feed this handler; poison goes back to the DLQ of the queue it came from.
   const reportsDlq = sendToDlq(adapters.queue(config.dlqs.reports), 'ingest');
   const eventsDlq = sendToDlq(adapters.queue(config.dlqs.events), 'ingest');

@@ -1,3 +1,4 @@
+import { isInvalidRequestError } from '../../lib/aws/errors.ts';
 import type { FieldIssue } from '../../lib/core/errors.ts';
 import { toFieldIssues } from '../../lib/core/model/validate.ts';
 import { type Decoded, describeIssues } from '../../lib/core/protocol/envelope.ts';
@@ -22,7 +23,10 @@ export interface PoisonMessage {
 export interface SqsBatchOptions<T> {
   /** Turn a body into a typed message, or field issues (which make it poison). */
   readonly decode: (body: string) => Decoded<T>;
-  /** Apply one valid message. A throw is retried unless the error says `retryable: false`. */
+  /**
+   * Apply one valid message. A throw is retried unless the error says `retryable: false` or is an AWS
+   * request refused as invalid.
+   */
   readonly handle: (message: T, record: SqsRecord) => Promise<void>;
   /**
    * Where poison goes besides the log, e.g. the queue's DLQ with its reason. If this throws, the
@@ -158,8 +162,13 @@ async function poison<T>(
   }
 }
 
-/** Domain errors say whether a retry can help; anything else is assumed transient. */
+/**
+ * Domain errors say whether a retry can help. An AWS request refused as invalid (or that the SDK could not
+ * encode) fails the same way every time, even when it reached here unclassified. Anything else is assumed
+ * transient.
+ */
 function isPermanent(error: unknown): boolean {
+  if (isInvalidRequestError(error)) return true;
   return (
     typeof error === 'object' &&
     error !== null &&

@@ -9,6 +9,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
+  type HeartbeatMark,
+  HeartbeatMarkSchema,
+  type MarkedInstance,
+  type MarkedInstanceStore,
+} from '../core/control/heartbeat-order.ts';
+import {
   type TaskRecord,
   TaskRecordSchema,
   type TaskState,
@@ -25,7 +31,7 @@ import { type Market, MarketSchema } from '../core/model/instance-type.ts';
 import type { Job } from '../core/model/job.ts';
 import { assertTransition } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
-import type { InstancePatch, InstanceStore, TaskStore } from '../core/ports.ts';
+import type { InstancePatch, TaskStore } from '../core/ports.ts';
 import { addSets, isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
@@ -38,8 +44,9 @@ const MAX_TASKS_PER_COMMIT = 99;
  * TaskStore and InstanceStore over the placements and instances tables. A placement commit is one
  * transaction: the job's conditional state change (status and version as read) plus a put of every task
  * record that must not exist yet, so two overlapping schedule cycles cannot both place the same job.
+ * Instance items also keep the heartbeat mark ingest orders heartbeats by (heartbeat-order.ts).
  */
-export class DynamoFleetStore implements TaskStore, InstanceStore {
+export class DynamoFleetStore implements TaskStore, MarkedInstanceStore {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -179,7 +186,7 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
 
   async listInstances(
     states: readonly InstanceState[] = INSTANCE_STATES.filter((s) => s !== 'TERMINATED'),
-  ): Promise<Instance[]> {
+  ): Promise<MarkedInstance[]> {
     const pages = await Promise.all(
       states.map((state) =>
         this.call(`list ${state} instances`, () =>
@@ -198,7 +205,7 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
     return pages.flatMap((p) => (p.Items ?? []).map(instanceFromItem));
   }
 
-  async getInstance(id: string): Promise<Instance | undefined> {
+  async getInstance(id: string): Promise<MarkedInstance | undefined> {
     const out = await this.call(`get instance ${id}`, () =>
       this.doc.send(
         new GetCommand({
@@ -231,7 +238,11 @@ export class DynamoFleetStore implements TaskStore, InstanceStore {
     }
   }
 
-  async updateInstance(id: string, expectedVersion: number, patch: InstancePatch): Promise<Instance> {
+  async updateInstance(
+    id: string,
+    expectedVersion: number,
+    patch: InstancePatch & HeartbeatMark,
+  ): Promise<MarkedInstance> {
     const { sets, names, values } = addSets(
       {
         sets: ['#v = :next'],
@@ -279,7 +290,9 @@ function taskFromItem(item: Record<string, unknown>): TaskRecord {
   return parseOrThrow(TaskRecordSchema, rest, 'stored task');
 }
 
-function instanceFromItem(item: Record<string, unknown>): Instance {
+const MarkedInstanceSchema = InstanceSchema.extend(HeartbeatMarkSchema.shape);
+
+function instanceFromItem(item: Record<string, unknown>): MarkedInstance {
   const { [K.instances.partitionKey]: _pk, ...rest } = item;
-  return parseOrThrow(InstanceSchema, rest, 'stored instance');
+  return parseOrThrow(MarkedInstanceSchema, rest, 'stored instance');
 }

@@ -38,7 +38,8 @@ const MAX_EXPLANATIONS = 500;
  *
  * Creating a job writes two items in one transaction: the job (condition: its id is new) and, when the
  * client gave an idempotency key, `IDEM#<key>` in the control table (condition: the key is new). If either
- * condition fails the existing job is read back and returned with `created: false`, so a resend is a no-op.
+ * condition fails the existing job is read back and returned with `created: false`, so a resend is a no-op:
+ * the job under the same id, else the one that owns the key (whose id then differs from the one asked for).
  *
  * A transition is one UpdateItem guarded by `status = :from AND version = :expected`:
  *
@@ -93,19 +94,22 @@ export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
     }
   }
 
+  /**
+   * What a failed create found: the job under this id (a resend), else the job that owns the idempotency
+   * key (the same submission under another id; the caller records why this id was not created).
+   */
   private async existingFor(jobId: string, idempotencyKey?: string): Promise<Job | undefined> {
-    if (idempotencyKey) {
-      const idem = await this.doc.send(
-        new GetCommand({
-          TableName: this.tables.control,
-          Key: { pk: idemKey(idempotencyKey), sk: 'IDEM' },
-          ConsistentRead: true,
-        }),
-      );
-      const owner = idem.Item?.jobId;
-      if (typeof owner === 'string') return this.get(owner);
-    }
-    return this.get(jobId);
+    const own = await this.get(jobId);
+    if (own || !idempotencyKey) return own;
+    const idem = await this.doc.send(
+      new GetCommand({
+        TableName: this.tables.control,
+        Key: { pk: idemKey(idempotencyKey), sk: 'IDEM' },
+        ConsistentRead: true,
+      }),
+    );
+    const owner = idem.Item?.jobId;
+    return typeof owner === 'string' ? this.get(owner) : undefined;
   }
 
   async get(jobId: string): Promise<Job | undefined> {
@@ -192,13 +196,18 @@ export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
     }
   }
 
+  /**
+   * Only a PENDING job is cancelled outright: it has no task anywhere. A LAUNCHING, PLACED or RUNNING one
+   * has task records and a RunTask on its way, so it gets `cancelRequestedAt` and the schedule cycle stops
+   * its tasks before it ends the job (cancelling it here would leave its task to start unstopped).
+   */
   async requestCancel(jobId: string, now: number): Promise<Job> {
     for (let attempt = 0; ; attempt++) {
       const job = await this.get(jobId);
       if (!job) throw new NotFoundError('job', jobId);
-      if (isTerminal(job.status) || job.cancelRequestedAt !== undefined) return job;
+      if (isTerminal(job.status)) return job;
       try {
-        if (job.status === 'PENDING' || job.status === 'LAUNCHING') {
+        if (job.status === 'PENDING') {
           return await this.transition(jobId, {
             from: job.status,
             to: 'CANCELLED',
@@ -207,6 +216,7 @@ export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
             patch: { finishedAt: now, error: { code: 'CANCELLED', message: 'cancelled by the user' } },
           });
         }
+        if (job.cancelRequestedAt !== undefined) return job;
         return await this.markCancelRequested(job, now);
       } catch (error) {
         // The job moved under us (placed, finished): read it again and decide anew.

@@ -98,16 +98,16 @@ export class DynamoPipelineStore implements PipelineStore {
     }
   }
 
+  /** The pipeline under this id (a resend), else the one that owns the idempotency key. */
   private async existingFor(
     pipelineId: string,
     idempotencyKey?: string,
   ): Promise<PipelineRecord | undefined> {
-    if (idempotencyKey) {
-      const out = await this.getItem(idemKey(idempotencyKey), 'IDEM', 'read idempotency key');
-      const owner = out?.pipelineId;
-      if (typeof owner === 'string') return this.get(owner);
-    }
-    return this.get(pipelineId);
+    const own = await this.get(pipelineId);
+    if (own || !idempotencyKey) return own;
+    const out = await this.getItem(idemKey(idempotencyKey), 'IDEM', 'read idempotency key');
+    const owner = out?.pipelineId;
+    return typeof owner === 'string' ? this.get(owner) : undefined;
   }
 
   async get(pipelineId: string): Promise<PipelineRecord | undefined> {

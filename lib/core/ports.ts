@@ -77,8 +77,9 @@ export interface JobStore {
   }): Promise<{ readonly jobs: import('./model/job.ts').Job[]; readonly cursor?: string }>;
   transition(jobId: string, request: TransitionRequest): Promise<import('./model/job.ts').Job>;
   /**
-   * Cancel: a PENDING or LAUNCHING job becomes CANCELLED at once; a PLACED or RUNNING one gets
-   * `cancelRequestedAt` and the scheduler stops its tasks; a finished job is returned unchanged.
+   * Cancel: a PENDING job becomes CANCELLED at once; a LAUNCHING, PLACED or RUNNING one gets
+   * `cancelRequestedAt` and the scheduler stops its tasks (a LAUNCHING job's RunTask is already in its
+   * instance's queue); a finished job is returned unchanged.
    */
   requestCancel(jobId: string, now: number): Promise<import('./model/job.ts').Job>;
   /** Remembers why a submission was refused, so that its submitter can look the reason up by job id. */

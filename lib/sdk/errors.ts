@@ -25,6 +25,8 @@ export class SubmissionRejectedError extends TetrafleetError {
   }
 }
 
+/** AWS refused a request as invalid (or it could not be encoded); retrying cannot help. */
+export { InvalidRequestError } from '../aws/errors.ts';
 export {
   ConflictError,
   NotFoundError,

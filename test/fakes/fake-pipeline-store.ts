@@ -62,7 +62,8 @@ export class FakePipelineStore extends Recorder<PipelineMethod> implements Pipel
     this.record('create', record, idempotencyKey);
     const valid = parseOrThrow(PipelineRecordSchema, record, 'pipeline record');
     const owner = idempotencyKey ? this.idempotency.get(idempotencyKey) : undefined;
-    const existing = this.records.get(owner ?? valid.pipelineId) ?? this.records.get(valid.pipelineId);
+    const existing =
+      this.records.get(valid.pipelineId) ?? (owner === undefined ? undefined : this.records.get(owner));
     if (existing) return { created: false, record: copy(existing) };
     this.records.set(valid.pipelineId, copy(valid));
     if (idempotencyKey) this.idempotency.set(idempotencyKey, valid.pipelineId);

@@ -3,10 +3,16 @@
  * conditional write checks the version it was given and throws ConflictError, job moves follow the state
  * machine, `moveTask` moves only from the listed states.
  */
+import {
+  type HeartbeatMark,
+  HeartbeatMarkSchema,
+  type MarkedInstance,
+  type MarkedInstanceStore,
+} from '../../lib/core/control/heartbeat-order.ts';
 import type { TaskRecord, TaskState } from '../../lib/core/control/task-record.ts';
 import { TaskRecordSchema, taskSortKey } from '../../lib/core/control/task-record.ts';
 import { ConflictError, NotFoundError } from '../../lib/core/errors.ts';
-import type { Instance, InstanceState } from '../../lib/core/model/instance.ts';
+import type { InstanceState } from '../../lib/core/model/instance.ts';
 import { assertInstanceTransition, INSTANCE_STATES, InstanceSchema } from '../../lib/core/model/instance.ts';
 import type { Market } from '../../lib/core/model/instance-type.ts';
 import type { Job } from '../../lib/core/model/job.ts';
@@ -16,7 +22,6 @@ import { parseOrThrow } from '../../lib/core/model/validate.ts';
 import type {
   CreateJobResult,
   InstancePatch,
-  InstanceStore,
   JobStore,
   LeaseStore,
   Rejection,
@@ -48,7 +53,7 @@ export class FakeJobStore extends Recorder<JobMethod> implements JobStore {
   async create(job: Job, idempotencyKey?: string): Promise<CreateJobResult> {
     this.record('create', job, idempotencyKey);
     const owner = idempotencyKey ? this.keys.get(idempotencyKey) : undefined;
-    const existing = this.jobs.get(owner ?? job.id);
+    const existing = this.jobs.get(job.id) ?? (owner === undefined ? undefined : this.jobs.get(owner));
     if (existing) return { created: false, job: copy(existing) };
     this.jobs.set(job.id, copy(parseOrThrow(JobSchema, job, 'job')));
     if (idempotencyKey) this.keys.set(idempotencyKey, job.id);
@@ -99,9 +104,10 @@ export class FakeJobStore extends Recorder<JobMethod> implements JobStore {
     this.record('requestCancel', jobId, now);
     const job = this.jobs.get(jobId);
     if (!job) throw new NotFoundError('job', jobId);
-    if (isTerminal(job.status) || job.cancelRequestedAt !== undefined) return copy(job);
+    if (isTerminal(job.status)) return copy(job);
+    if (job.status !== 'PENDING' && job.cancelRequestedAt !== undefined) return copy(job);
     const next: Job =
-      job.status === 'PENDING' || job.status === 'LAUNCHING'
+      job.status === 'PENDING'
         ? {
             ...job,
             status: 'CANCELLED',
@@ -243,34 +249,39 @@ export class FakeTaskStore extends Recorder<TaskMethod> implements TaskStore {
 
 type InstanceMethod = 'listInstances' | 'getInstance' | 'putInstance' | 'updateInstance';
 
-export class FakeInstanceStore extends Recorder<InstanceMethod> implements InstanceStore {
-  readonly instances = new Map<string, Instance>();
+/** Instance records, with the heartbeat mark ingest keeps on them (like the DynamoDB adapter). */
+export class FakeInstanceStore extends Recorder<InstanceMethod> implements MarkedInstanceStore {
+  readonly instances = new Map<string, MarkedInstance>();
 
-  seed(...instances: Instance[]): this {
-    for (const i of instances) this.instances.set(i.id, copy(parseOrThrow(InstanceSchema, i, 'instance')));
+  seed(...instances: MarkedInstance[]): this {
+    for (const i of instances) this.instances.set(i.id, copy(parseInstance(i)));
     return this;
   }
 
   async listInstances(
     states: readonly InstanceState[] = INSTANCE_STATES.filter((s) => s !== 'TERMINATED'),
-  ): Promise<Instance[]> {
+  ): Promise<MarkedInstance[]> {
     this.record('listInstances', states);
     return [...this.instances.values()].filter((i) => states.includes(i.state)).map(copy);
   }
 
-  async getInstance(id: string): Promise<Instance | undefined> {
+  async getInstance(id: string): Promise<MarkedInstance | undefined> {
     this.record('getInstance', id);
     const i = this.instances.get(id);
     return i && copy(i);
   }
 
-  async putInstance(instance: Instance): Promise<void> {
+  async putInstance(instance: MarkedInstance): Promise<void> {
     this.record('putInstance', instance);
-    const parsed = parseOrThrow(InstanceSchema, instance, 'instance');
+    const parsed = parseInstance(instance);
     if (!this.instances.has(instance.id)) this.instances.set(instance.id, copy(parsed));
   }
 
-  async updateInstance(id: string, expectedVersion: number, patch: InstancePatch): Promise<Instance> {
+  async updateInstance(
+    id: string,
+    expectedVersion: number,
+    patch: InstancePatch & HeartbeatMark,
+  ): Promise<MarkedInstance> {
     this.record('updateInstance', id, expectedVersion, patch);
     const current = this.instances.get(id);
     if (!current || current.version !== expectedVersion)
@@ -282,4 +293,10 @@ export class FakeInstanceStore extends Recorder<InstanceMethod> implements Insta
     this.instances.set(id, next);
     return copy(next);
   }
+}
+
+const MarkedInstanceSchema = InstanceSchema.extend(HeartbeatMarkSchema.shape);
+
+function parseInstance(instance: MarkedInstance): MarkedInstance {
+  return parseOrThrow(MarkedInstanceSchema, instance, 'instance');
 }

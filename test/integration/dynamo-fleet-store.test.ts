@@ -115,4 +115,16 @@ describe('DynamoFleetStore against the emulator', () => {
     );
     expect((await fleet.listInstances(['RUNNING'])).map((i) => i.id).sort()).toEqual(['i-pend', 'i-run']);
   });
+
+  it('keeps the heartbeat mark with the instance, written in the same conditional update', async () => {
+    await fleet.putInstance(instance('i-mark', 'PENDING'));
+    const marked = await fleet.updateInstance('i-mark', 0, {
+      state: 'RUNNING',
+      lastHeartbeatAt: 120,
+      heartbeatBootId: 'boot-a',
+      heartbeatSeq: 8,
+    });
+    expect(marked).toMatchObject({ heartbeatBootId: 'boot-a', heartbeatSeq: 8, version: 1 });
+    expect(await fleet.getInstance('i-mark')).toMatchObject({ heartbeatBootId: 'boot-a', heartbeatSeq: 8 });
+  });
 });

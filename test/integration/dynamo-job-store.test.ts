@@ -48,6 +48,23 @@ describe('DynamoJobStore against the emulator', () => {
     expect(await store.get('job-b2')).toBeUndefined();
   });
 
+  it('returns the job under its own id on a resend that names a key another job owns', async () => {
+    await store.create(newJob('job-k1'), 'key-k1');
+    await store.create(newJob('job-k2'), 'key-k2');
+    const resend = await store.create(newJob('job-k2'), 'key-k1');
+    expect(resend).toMatchObject({ created: false, job: { id: 'job-k2' } });
+  });
+
+  it('cancels a PENDING job at once but only asks for a LAUNCHING one, whose task is on its way', async () => {
+    await store.create(newJob('job-cp'));
+    expect(await store.requestCancel('job-cp', T0 + 1)).toMatchObject({ status: 'CANCELLED' });
+    await store.create(newJob('job-cl'));
+    await store.transition('job-cl', { from: 'PENDING', to: 'LAUNCHING', expectedVersion: 0, now: T0 });
+    const asked = await store.requestCancel('job-cl', T0 + 2);
+    expect(asked).toMatchObject({ status: 'LAUNCHING', cancelRequestedAt: T0 + 2 });
+    expect(await store.requestCancel('job-cl', T0 + 3)).toMatchObject({ cancelRequestedAt: T0 + 2 });
+  });
+
   it('moves a job through the state machine with version checks', async () => {
     await store.create(newJob('job-c'));
     const placed = await store.transition('job-c', {

@@ -9,9 +9,11 @@ import { buildAdmitHandler } from '../../lambdas/admit.ts';
 import { buildIngestHandler } from '../../lambdas/ingest.ts';
 import { buildScaleHandler } from '../../lambdas/scale.ts';
 import { type HandlerConfig, readHandlerConfig } from '../../lambdas/shared/config.ts';
+import { DynamoFleetStore } from '../../lib/aws/dynamo-fleet-store.ts';
 import { DynamoJobStore } from '../../lib/aws/dynamo-job-store.ts';
 import { DynamoPipelineStore } from '../../lib/aws/dynamo-pipeline-store.ts';
 import { LABEL, modelIdFor, profileJobId } from '../../lib/core/control/pipeline-jobs.ts';
+import { TaskRecordSchema } from '../../lib/core/control/task-record.ts';
 import type { Job } from '../../lib/core/model/job.ts';
 import { ROUTER_STAGE } from '../../lib/core/model/pipeline-serving.ts';
 import type { ModelProfile } from '../../lib/core/protocol/inference.ts';
@@ -66,6 +68,9 @@ function profile(
  * profiles in through ingest, the plan from the scale tick, replica and router jobs, serving endpoints,
  * a tuner's replica request, and stop.
  */
+/** The instance every task of this suite is placed on and reported from. */
+const INSTANCE_ID = 'i-0123456789abcdef0';
+
 describe('pipeline control plane through the handlers', () => {
   const aws = testAwsConfig();
   const dynamo = new DynamoDBClient(aws);
@@ -76,6 +81,7 @@ describe('pipeline control plane through the handlers', () => {
   const classifyUri = 's3://pipeline-models/classify.onnx';
   let config: HandlerConfig;
   let jobs: DynamoJobStore;
+  let fleetStore: DynamoFleetStore;
   let pipelines: DynamoPipelineStore;
   let client: TetrafleetClient;
 
@@ -87,6 +93,7 @@ describe('pipeline control plane through the handlers', () => {
     const env = await handlerEnv(dynamo, sqs, `pipe-${process.pid}`, emulatorEnv());
     config = readHandlerConfig(env);
     jobs = new DynamoJobStore(dynamo, config.adapters.tables);
+    fleetStore = new DynamoFleetStore(dynamo, config.adapters.tables);
     pipelines = new DynamoPipelineStore(dynamo, config.adapters.tables);
     client = new TetrafleetClient({
       endpoints: { submissionsQueueUrl: config.queues.submissions, tables: config.adapters.tables },
@@ -110,15 +117,28 @@ describe('pipeline control plane through the handlers', () => {
 
   /** Moves a job to `to` the way the schedule cycle and ingest would (PLACED, RUNNING, then done). */
   async function run(id: string, to: 'RUNNING' | 'SUCCEEDED'): Promise<Job> {
-    let job = (await jobs.get(id)) as Job;
-    const steps = (['PLACED', 'RUNNING', 'SUCCEEDED'] as const).slice(0, to === 'RUNNING' ? 2 : 3);
+    // Placed as the cycle places it: the job and its task record on the reporting instance, together.
+    const now = clock.now();
+    const task = TaskRecordSchema.parse({
+      jobId: id,
+      taskIndex: 0,
+      attempt: 0,
+      instanceId: INSTANCE_ID,
+      state: 'PLACED',
+      alternative: 0,
+      resources: { vcpu: 1, memoryMiB: 1024, gpus: 0 },
+      startAt: now,
+      expectedEndAt: now + 60_000,
+      updatedAt: now,
+    });
+    let job = await fleetStore.commitPlacement((await jobs.get(id)) as Job, 'PLACED', [task], now);
+    const steps = (['RUNNING', 'SUCCEEDED'] as const).slice(0, to === 'RUNNING' ? 1 : 2);
     for (const next of steps) {
       job = await jobs.transition(id, {
         from: job.status,
         to: next,
         expectedVersion: job.version,
         now: clock.now(),
-        patch: next === 'PLACED' ? { attempts: 1 } : {},
       });
     }
     return job;
@@ -132,7 +152,7 @@ describe('pipeline control plane through the handlers', () => {
       jobId,
       taskIndex: 0,
       attempt: 0,
-      instanceId: 'i-0123456789abcdef0',
+      instanceId: INSTANCE_ID,
       at: clock.now(),
       ...extra,
     });

@@ -1,17 +1,26 @@
-import type { FieldIssue } from '../errors.ts';
+import { type FieldIssue, ValidationError } from '../errors.ts';
 import type { Job } from '../model/job.ts';
 import type { Clock, CreateJobResult, JobStore } from '../ports.ts';
 import type { SubmitJob } from '../protocol/submission.ts';
+import { hostingIssues, reservedIssues } from './admit-checks.ts';
 
 /**
  * Admission: a valid SubmitJob becomes a PENDING job, written once. The job id is the client's, so a
  * resend (SQS redelivery, a client retry after a lost reply) finds the job already there and changes
  * nothing; the idempotency key dedupes across ids.
+ *
+ * Throws ValidationError, with every field issue, for a job that claims what only the control plane may
+ * (admit-checks.ts: reserved labels and ids, pipeline-bound tasks) or that no instance type can host; the
+ * handler then records the refusal under the job id and sets the message aside. A submission whose
+ * idempotency key already belongs to another job is not created: the refusal naming that job is recorded
+ * under its id here, and the other job is returned (`created: false`).
  */
-export function admitSubmission(
+export async function admitSubmission(
   submission: SubmitJob,
   deps: { readonly jobs: JobStore; readonly clock: Clock },
 ): Promise<CreateJobResult> {
+  const issues = [...reservedIssues(submission.jobId, submission.spec), ...hostingIssues(submission.spec)];
+  if (issues.length > 0) throw new ValidationError('job submission', issues);
   const now = deps.clock.now();
   const job: Job = {
     id: submission.jobId,
@@ -22,7 +31,18 @@ export function admitSubmission(
     updatedAt: now,
     attempts: 0,
   };
-  return deps.jobs.create(job, submission.idempotencyKey);
+  const result = await deps.jobs.create(job, submission.idempotencyKey);
+  if (!result.created && result.job.id !== submission.jobId) {
+    // Without this, the id never exists and whoever waits for it learns nothing until it gives up.
+    const message = `idempotency key ${submission.idempotencyKey} already used by job ${result.job.id}`;
+    await deps.jobs.recordRejection({
+      jobId: submission.jobId,
+      reason: message,
+      issues: [{ path: 'idempotencyKey', message }],
+      at: now,
+    });
+  }
+  return result;
 }
 
 /**

@@ -149,6 +149,7 @@ async function housekeeping(run: Run): Promise<void> {
       const outcome = await requeueAttempt(q.jobId, q.attempt, q.reason, deps);
       if (outcome === 'requeued') counts.requeued++;
       if (outcome === 'failed') counts.failed++;
+      if (outcome === 'cancelled') counts.cancelled++;
     });
   for (const e of d.expirations)
     await run.attempt(`expire ${e.job.id}`, async () => {

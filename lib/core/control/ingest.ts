@@ -4,20 +4,30 @@ import { isTerminal } from '../model/job-state.ts';
 import type { FleetProvider, Logger } from '../ports.ts';
 import type { Heartbeat } from '../protocol/heartbeat.ts';
 import type { TaskEvent } from '../protocol/tasks.ts';
+import {
+  heartbeatOrder,
+  livenessAt,
+  type MarkedInstance,
+  type MarkedInstanceStore,
+} from './heartbeat-order.ts';
 import { type ControlDeps, requeueAttempt, settleJob, stopTasks } from './requeue.ts';
+import { stopStrayTask } from './stray-tasks.ts';
 import { ACTIVE_TASK_STATES, type TaskRecord, type TaskState } from './task-record.ts';
 
 /**
  * The ingest path: applies what agents and EC2 report. Every change is conditional on the state it
  * moves from, so a duplicate or out-of-order report is a no-op, and effects happen once under
- * at-least-once delivery. A report about an older attempt of a job never touches the current one.
+ * at-least-once delivery. A report about an older attempt of a job never touches the current one, and a
+ * report about a task from an instance it is not placed on touches nothing.
  */
 export interface IngestDeps extends ControlDeps {
+  readonly instances: MarkedInstanceStore;
   readonly fleet: Pick<FleetProvider, 'terminate'>;
   readonly log?: Logger;
 }
 
-export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown';
+/** `foreign`: the report names an instance other than the one its task is placed on. */
+export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'foreign' | 'unknown';
 
 const ACTIVE: readonly TaskState[] = [...ACTIVE_TASK_STATES];
 /**
@@ -32,8 +42,33 @@ const RETRYABLE_REASONS = new Set(['does-not-fit', 'drain']);
 export async function applyTaskEvent(event: TaskEvent, deps: IngestDeps): Promise<IngestOutcome> {
   const job = await deps.jobs.get(event.jobId);
   if (!job) return 'unknown';
+  const record = (await deps.tasks.tasksOfJob(event.jobId)).find(
+    (t) => t.taskIndex === event.taskIndex && t.attempt === event.attempt,
+  );
+  if (record && record.instanceId !== event.instanceId) {
+    deps.log?.warn('ignored a task event from an instance the task is not placed on', {
+      jobId: event.jobId,
+      taskIndex: event.taskIndex,
+      attempt: event.attempt,
+      event: event.event,
+      reportedBy: event.instanceId,
+      placedOn: record.instanceId,
+    });
+    // Whatever runs there is a copy nobody placed: stop it.
+    if (event.event === 'started')
+      await stopStrayTask(event, job, undefined, 'the task is placed on another instance', deps);
+    return 'foreign';
+  }
   // The job's current run is attempt (attempts - 1): commits record attempts = attempt + 1.
-  if (event.attempt !== job.attempts - 1) return 'stale';
+  const current = event.attempt === job.attempts - 1;
+  if (event.event === 'started') {
+    const why = strayReason(job, current, record);
+    if (why) {
+      await stopStrayTask(event, job, record, why, deps);
+      return 'stale';
+    }
+  }
+  if (!current) return 'stale';
   const key = { jobId: event.jobId, taskIndex: event.taskIndex, attempt: event.attempt };
   const now = deps.clock.now();
   switch (event.event) {
@@ -69,6 +104,19 @@ export async function applyTaskEvent(event: TaskEvent, deps: IngestDeps): Promis
     case 'handed-back':
       return handBack(event, deps);
   }
+}
+
+/**
+ * Why a task that reports `started` must not run, if it must not: its job has ended, its attempt is not
+ * the job's current one, no task was placed under its key, or its run was already given up (requeued or
+ * stopped) while its RunTask was on the way.
+ */
+function strayReason(job: Job, current: boolean, record: TaskRecord | undefined): string | undefined {
+  if (isTerminal(job.status)) return `its job is ${job.status}`;
+  if (!current) return `attempt ${job.attempts - 1} is the job's current one`;
+  if (!record) return 'no such task was placed';
+  if (record.state === 'LOST' || record.state === 'CANCELLED') return `its run is ${record.state}`;
+  return undefined;
 }
 
 async function handBack(event: TaskEvent, deps: IngestDeps): Promise<IngestOutcome> {
@@ -163,32 +211,42 @@ async function touchInstance(instanceId: string, at: number, deps: IngestDeps): 
 
 /**
  * A heartbeat: the instance is alive. PENDING -> RUNNING on the first one; DRAINED means the agent is
- * done and exiting, so the instance is terminated. An older heartbeat than the last one applied is a no-op.
+ * done and exiting, so the instance is terminated. Heartbeats are ordered by run and sequence number, not
+ * by the agent's clock (heartbeat-order.ts): one not newer than the last one applied is a no-op.
  */
 export async function applyHeartbeat(hb: Heartbeat, deps: IngestDeps): Promise<IngestOutcome> {
   const instance = await deps.instances.getInstance(hb.instanceId);
   if (!instance) return 'unknown';
-  if (instance.state === 'TERMINATED' || instance.state === 'TERMINATING') return 'stale';
-  if ((instance.lastHeartbeatAt ?? 0) >= hb.at) return 'duplicate';
-  const state =
-    hb.state === 'DRAINED' ? 'TERMINATING' : instance.state === 'PENDING' ? 'RUNNING' : instance.state;
+  if (ended(instance)) return 'stale';
+  const order = heartbeatOrder(instance, hb);
+  if (order !== 'newer') return order === 'duplicate' ? 'duplicate' : 'stale';
   const appliedAt = deps.clock.now();
   const applied = await updateInstanceWithRetry(hb.instanceId, deps, (i) =>
-    (i.lastHeartbeatAt ?? 0) >= hb.at
+    ended(i) || heartbeatOrder(i, hb) !== 'newer'
       ? undefined
-      : { lastHeartbeatAt: hb.at, heartbeatAppliedAt: appliedAt, state: nextState(i.state, state) },
+      : {
+          lastHeartbeatAt: livenessAt(hb.at, appliedAt),
+          heartbeatAppliedAt: appliedAt,
+          heartbeatBootId: hb.bootId,
+          heartbeatSeq: hb.seq,
+          state: nextState(i.state, hb.state === 'DRAINED' ? 'TERMINATING' : 'RUNNING'),
+        },
   );
-  if (applied && state === 'TERMINATING') {
+  if (applied && hb.state === 'DRAINED') {
     await deps.fleet.terminate([hb.instanceId]);
     await requeueInstanceTasks(hb.instanceId, 'the agent drained and exited', deps);
   }
   return applied ? 'applied' : 'duplicate';
 }
 
-function nextState(current: string, wanted: string) {
+function ended(i: Pick<MarkedInstance, 'state'>): boolean {
+  return i.state === 'TERMINATED' || i.state === 'TERMINATING';
+}
+
+function nextState(current: MarkedInstance['state'], wanted: 'RUNNING' | 'TERMINATING') {
   // DRAINING is never undone by a heartbeat that was sent before the drain began.
   if (current === 'DRAINING' && wanted === 'RUNNING') return 'DRAINING' as const;
-  return wanted as 'RUNNING' | 'DRAINING' | 'TERMINATING' | 'PENDING';
+  return wanted;
 }
 
 /**
@@ -322,10 +380,8 @@ export async function requeueInstanceTasks(
 
 async function updateInstanceWithRetry(
   instanceId: string,
-  deps: ControlDeps,
-  patchFor: (
-    i: NonNullable<Awaited<ReturnType<ControlDeps['instances']['getInstance']>>>,
-  ) => Parameters<ControlDeps['instances']['updateInstance']>[2] | undefined,
+  deps: Pick<IngestDeps, 'instances'>,
+  patchFor: (i: MarkedInstance) => Parameters<MarkedInstanceStore['updateInstance']>[2] | undefined,
 ): Promise<boolean> {
   for (let i = 0; ; i++) {
     const instance = await deps.instances.getInstance(instanceId);

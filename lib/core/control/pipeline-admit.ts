@@ -69,7 +69,11 @@ export async function admitPipeline(
     ...(submission.idempotencyKey ? { idempotencyKey: submission.idempotencyKey } : {}),
   };
   const result: CreatePipelineResult = await deps.pipelines.create(record, submission.idempotencyKey);
-  if (!result.created) return { outcome: 'duplicate', record: result.record, profileJobs: 0 };
+  if (!result.created) {
+    if (result.record.pipelineId !== submission.pipelineId)
+      await refuseReusedKey(submission, result.record.pipelineId, deps);
+    return { outcome: 'duplicate', record: result.record, profileJobs: 0 };
+  }
   // Jobs after the record: a crash in between leaves a PROFILING pipeline whose jobs a resend or the
   // scale tick (ensureProfilingJobs) submits, since their ids are fixed by the pair.
   const profileJobs = await ensureProfilingJobs(result.record, deps);
@@ -104,6 +108,24 @@ export async function ensureProfilingJobs(
     if (res.created) created++;
   }
   return created;
+}
+
+/**
+ * The idempotency key was first used by another pipeline, so this id is never created: say so under this
+ * id, so that whoever waits for it learns which pipeline holds the key instead of waiting for nothing.
+ */
+async function refuseReusedKey(submission: SubmitPipeline, owner: string, deps: PipelineAdmitDeps) {
+  const message = `idempotency key ${submission.idempotencyKey} already used by pipeline ${owner}`;
+  await deps.pipelines.recordRejection({
+    pipelineId: submission.pipelineId,
+    reason: message,
+    issues: [{ path: 'idempotencyKey', message }],
+    at: deps.clock.now(),
+  });
+  deps.log?.info('a pipeline submission reused an idempotency key', {
+    pipelineId: submission.pipelineId,
+    owner,
+  });
 }
 
 async function refuse(

@@ -44,6 +44,7 @@ const MAX_JOB_ID = 128;
  */
 export function pipelineJobId(parts: readonly (string | number)[]): string {
   const id = parts.join(':');
+  // A hashed id keeps its first 119 characters, which hold `pl:<pipeline id>:` (isPipelineJob).
   if (id.length <= MAX_JOB_ID) return id;
   return `${id.slice(0, MAX_JOB_ID - 9)}:${hash32(id)}`;
 }
@@ -275,6 +276,19 @@ export function pipelineRoleOf(
   const role = job.spec.labels[LABEL.role];
   if (!pipelineId || (role !== 'profile' && role !== 'replica' && role !== 'router')) return undefined;
   return { pipelineId, role };
+}
+
+/** The id prefix of every job a pipeline runs as; admission keeps it from user submissions. */
+export const PIPELINE_JOB_ID_PREFIX = 'pl:';
+
+/**
+ * Whether the job is one the pipeline code created: a pipeline role in its labels and an id under the
+ * pipeline's prefix. Admission refuses `tetrafleet/` labels and `pl:` ids from users, so a user's job
+ * never passes, and cannot join a pipeline's replicas or be counted among them.
+ */
+export function isPipelineJob(job: Pick<Job, 'id' | 'spec'>): boolean {
+  const role = pipelineRoleOf(job);
+  return role !== undefined && job.id.startsWith(`${PIPELINE_JOB_ID_PREFIX}${role.pipelineId}:`);
 }
 
 function requireType(name: string): InstanceType {

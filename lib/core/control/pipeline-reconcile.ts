@@ -5,8 +5,10 @@ import type { Job, JobSpec } from '../model/job.ts';
 import { isTerminal } from '../model/job-state.ts';
 import type { PipelineRecord, ServingPlan } from '../model/pipeline-serving.ts';
 import type { Clock, JobStore, Logger } from '../ports.ts';
+import { own } from './own.ts';
 import {
   configTag,
+  isPipelineJob,
   LABEL,
   replicaJobId,
   replicaJobSpec,
@@ -84,12 +86,13 @@ export async function reconcilePipeline(
   const replicas = jobs.filter((j) => j.spec.labels[LABEL.role] === 'replica');
   const headroom = warmHeadroom(plan);
   for (const stage of record.spec.stages) {
-    const stagePlan = plan.config[stage.id];
+    const stagePlan = own(plan.config, stage.id);
     if (!stagePlan) continue;
     const mine = replicas.filter((j) => j.spec.labels[LABEL.stage] === stage.id);
     const current = mine.filter((j) => j.spec.labels[LABEL.config] === configTag(stagePlan));
-    const target = record.targets[stage.id] ?? stagePlan.replicas;
-    const desired = servingCount('absorb', target, stagePlan.replicas, headroom[stage.id] ?? 0);
+    const target = own(record.targets, stage.id) ?? stagePlan.replicas;
+    const warm = own(headroom, stage.id) ?? 0;
+    const desired = servingCount('absorb', target, stagePlan.replicas, warm);
     // Make before break: replicas of the old configuration serve until the new ones run.
     const running = current.filter((j) => j.status === 'RUNNING').length;
     if (running >= desired) await cancel(mine.filter((j) => !current.includes(j)));
@@ -100,9 +103,7 @@ export async function reconcilePipeline(
     const used = new Set(current.map((j) => Number(j.spec.labels[LABEL.slot])));
     for (let slot = 0, missing = desired - current.length; missing > 0; slot++) {
       if (used.has(slot)) continue;
-      const spot =
-        record.spec.spotHeadroom === true &&
-        isHeadroomSlot(slot, stagePlan.replicas, headroom[stage.id] ?? 0);
+      const spot = record.spec.spotHeadroom === true && isHeadroomSlot(slot, stagePlan.replicas, warm);
       const spec = replicaJobSpec(record.pipelineId, record.spec.owner, stage, stagePlan, slot, spot);
       const id = await createIncarnation(
         (inc) => replicaJobId(record.pipelineId, stage.id, stagePlan, slot, inc),
@@ -136,7 +137,7 @@ export function warmHeadroom(plan: ServingPlan): Record<string, number> {
   const { windowsMs, ratesPerSecond } = plan.basis.sample;
   const out: Record<string, number> = {};
   for (const [stageId, c] of Object.entries(plan.config)) {
-    const b = plan.basis.stages[stageId];
+    const b = own(plan.basis.stages, stageId);
     const bootMs = (findInstanceType(c.instanceType)?.bootSeconds ?? 60) * 1000;
     let i = 0;
     while (i + 1 < windowsMs.length && (windowsMs[i + 1] as number) <= bootMs) i++;
@@ -217,7 +218,7 @@ export async function activeJobsByPipeline(jobs: Pick<JobStore, 'list'>): Promis
       const page = await jobs.list({ status, limit: 500, cursor });
       for (const job of page.jobs) {
         const pipelineId = job.spec.labels[LABEL.pipeline];
-        if (!pipelineId || job.cancelRequestedAt !== undefined) continue;
+        if (!pipelineId || job.cancelRequestedAt !== undefined || !isPipelineJob(job)) continue;
         out.set(pipelineId, [...(out.get(pipelineId) ?? []), job]);
       }
       cursor = page.cursor;

@@ -10,6 +10,7 @@ import type { Job } from '../model/job.ts';
 import type { PipelineRecord, ServingPlan, StagePlan } from '../model/pipeline-serving.ts';
 import type { JobStore } from '../ports.ts';
 import type { PipelineReport } from '../protocol/pipeline.ts';
+import { own } from './own.ts';
 import { ensureProfilingJobs } from './pipeline-admit.ts';
 import { modelIdFor, profilingTypes } from './pipeline-jobs.ts';
 import { advanceProfiling, type PipelineProfileDeps, updateIf } from './pipeline-profiles.ts';
@@ -83,7 +84,7 @@ export async function planPipeline(
   const result = plan(plannerInput);
   if (!result.feasible) return { feasible: false, reason: result.reason };
   const profileOf = (id: string, type: string) => {
-    const p = profiles[id]?.find((x) => x.instanceType === type);
+    const p = own(profiles, id)?.find((x) => x.instanceType === type);
     if (!p) throw new RangeError(`no profile for stage ${id} on ${type}`);
     return p;
   };

@@ -13,7 +13,7 @@ export interface ControlDeps {
   readonly clock: Clock;
 }
 
-export type RequeueOutcome = 'requeued' | 'failed' | 'unchanged';
+export type RequeueOutcome = 'requeued' | 'failed' | 'cancelled' | 'unchanged';
 
 /** How many times a read-decide-write is retried when a conditional write loses a race. */
 const RACE_RETRIES = 4;
@@ -21,8 +21,9 @@ const RACE_RETRIES = 4;
 /**
  * A run of a job was lost (instance gone, task handed back, gang member failed to fit): mark every
  * still-active task of that attempt LOST, stop the survivors of a gang, and send the job back to PENDING
- * while attempts remain, else FAIL it with `reason`. Only the attempt named counts: a late report about an
- * older attempt changes nothing.
+ * while attempts remain, else FAIL it with `reason`. A job the user asked to cancel is not run again: it
+ * ends CANCELLED (back in PENDING, nothing would stop its next run, and a second cancel finds it already
+ * requested). Only the attempt named counts: a late report about an older attempt changes nothing.
  */
 export async function requeueAttempt(
   jobId: string,
@@ -34,8 +35,10 @@ export async function requeueAttempt(
   const now = deps.clock.now();
   const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
   await stopTasks(tasks, 'LOST', `requeued: ${reason}`, deps, options);
-  const settled = await settleJob(jobId, attempt, deps, (job) =>
-    job.attempts < job.spec.maxAttempts
+  const settled = await settleJob(jobId, attempt, deps, (job) => {
+    if (job.cancelRequestedAt !== undefined)
+      return { to: 'CANCELLED', patch: { finishedAt: now, error: USER_CANCELLED } };
+    return job.attempts < job.spec.maxAttempts
       ? { to: 'PENDING', patch: {} }
       : {
           to: 'FAILED',
@@ -46,11 +49,15 @@ export async function requeueAttempt(
               message: `${reason}; all ${job.spec.maxAttempts} attempts used`,
             },
           },
-        },
-  );
+        };
+  });
   if (!settled) return 'unchanged';
-  return settled.status === 'PENDING' ? 'requeued' : 'failed';
+  if (settled.status === 'PENDING') return 'requeued';
+  return settled.status === 'CANCELLED' ? 'cancelled' : 'failed';
 }
+
+/** The error a job the user cancelled ends with. */
+export const USER_CANCELLED = Object.freeze({ code: 'CANCELLED', message: 'cancelled by the user' });
 
 export interface StopOptions {
   /**

@@ -6,6 +6,47 @@ import { hardDeadlineSeconds, UtilitySchema } from './utility.ts';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/*
+ * Bounds of a job spec's numbers (README, "Job spec reference"). Beyond them a value cannot be stored
+ * (the DynamoDB marshaller refuses numbers past 2^53, DynamoDB magnitudes below 1e-130) or used (a Node
+ * timer holds at most 2^31-1 ms), and a spec that validates must not fail later for a number.
+ */
+
+/** A hundredth of a vCPU: finer shares mean nothing to the scheduler's packing. */
+export const MIN_VCPU = 0.01;
+/** The largest EC2 types (u-* high memory) have 448 vCPUs; the catalog's largest has 192. */
+export const MAX_VCPU = 448;
+/** 2 TiB; the catalog's largest type has exactly this. */
+export const MAX_MEMORY_MIB = 2_097_152;
+/** No EC2 type has more than 8 NVIDIA GPUs. */
+export const MAX_GPUS = 8;
+/** The scheduler plans in whole seconds at the finest. */
+export const MIN_DURATION_SECONDS = 1;
+export const MAX_DURATION_SECONDS = 7 * 24 * 3600;
+/**
+ * 21 days: three times the longest duration, which is the default timeout (lib/core/control/run-task.ts),
+ * and under the 2,147,483 s a Node timer can hold (a longer one fires at once and kills the task).
+ */
+export const MAX_TIMEOUT_SECONDS = 3 * MAX_DURATION_SECONDS;
+export const MIN_PRIORITY = 0.001;
+export const MAX_PRIORITY = 1000;
+export const MAX_GANG = 64;
+export const MAX_ATTEMPTS = 10;
+
+/**
+ * The error of a lower bound above 0: a value of 0 or less is told it must be greater than 0, a small
+ * positive one the bound. One check rather than two, so that a bad number does not hide the spec's other
+ * issues (an aborting check would stop the refinements that follow).
+ */
+export function atLeast(name: string, min: number, detail = '') {
+  return {
+    error: (issue: { readonly input?: unknown }) =>
+      typeof issue.input === 'number' && issue.input <= 0
+        ? `${name} must be greater than 0`
+        : `${name} must be at least ${min}${detail}`,
+  };
+}
+
 /**
  * What one task of the job (one gang member) needs from an instance. An instance type qualifies when it
  * has the resources, the GPU model or family asked for, and is in `instanceTypes` when that is given.
@@ -13,18 +54,18 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const RequirementSchema = z.object({
   vcpu: z
     .number()
-    .positive({ error: 'vcpu must be greater than 0' })
-    .max(448, { error: 'vcpu must be at most 448' }),
+    .min(MIN_VCPU, atLeast('vcpu', MIN_VCPU, ' (a hundredth of a vCPU)'))
+    .max(MAX_VCPU, { error: `vcpu must be at most ${MAX_VCPU}` }),
   memoryMiB: z
     .number()
     .int({ error: 'memoryMiB must be a whole number of MiB' })
     .positive({ error: 'memoryMiB must be greater than 0' })
-    .max(2_097_152, { error: 'memoryMiB must be at most 2,097,152 (2 TiB)' }),
+    .max(MAX_MEMORY_MIB, { error: 'memoryMiB must be at most 2,097,152 (2 TiB)' }),
   gpus: z
     .number()
     .int({ error: 'gpus must be a whole number' })
     .min(0)
-    .max(8, { error: 'gpus must be at most 8' })
+    .max(MAX_GPUS, { error: `gpus must be at most ${MAX_GPUS}` })
     .default(0),
   /** e.g. `A10G`, `L4`, `H100`. */
   gpuModel: z.string().min(1).optional(),
@@ -43,8 +84,8 @@ export const AlternativeSchema = z.object({
   requirement: RequirementSchema,
   durationSeconds: z
     .number()
-    .positive({ error: 'durationSeconds must be greater than 0' })
-    .max(7 * 24 * 3600, { error: 'durationSeconds must be at most 604,800 (7 days)' }),
+    .min(MIN_DURATION_SECONDS, atLeast('durationSeconds', MIN_DURATION_SECONDS))
+    .max(MAX_DURATION_SECONDS, { error: 'durationSeconds must be at most 604,800 (7 days)' }),
 });
 export type Alternative = z.infer<typeof AlternativeSchema>;
 
@@ -56,7 +97,11 @@ export const CommandTaskSchema = z.object({
     .record(z.string().regex(ENV_NAME, { error: 'env names must match [A-Za-z_][A-Za-z0-9_]*' }), z.string())
     .default({}),
   /** Kill the task after this long; defaults to 3x the longest alternative's duration. */
-  timeoutSeconds: z.number().positive().optional(),
+  timeoutSeconds: z
+    .number()
+    .min(1, atLeast('timeoutSeconds', 1))
+    .max(MAX_TIMEOUT_SECONDS, { error: 'timeoutSeconds must be at most 1,814,400 (21 days)' })
+    .optional(),
 });
 
 export const ModelRefSchema = z.object({
@@ -125,21 +170,25 @@ export const JobSpecSchema = z
     owner: z.string().min(1, { error: 'owner must not be empty' }).max(128).default('default'),
     policy: PolicyNameSchema.default('deadline'),
     /** Weight of this job's utility against others'. */
-    priority: z.number().positive({ error: 'priority must be greater than 0' }).max(1000).default(1),
+    priority: z
+      .number()
+      .min(MIN_PRIORITY, atLeast('priority', MIN_PRIORITY))
+      .max(MAX_PRIORITY, { error: `priority must be at most ${MAX_PRIORITY}` })
+      .default(1),
     task: TaskSpecSchema,
     /** Number of tasks that must start together (all or nothing). */
     gang: z
       .number()
       .int({ error: 'gang must be a whole number' })
       .min(1)
-      .max(64, { error: 'gang must be at most 64' })
+      .max(MAX_GANG, { error: `gang must be at most ${MAX_GANG}` })
       .default(1),
     alternatives: z
       .array(AlternativeSchema)
       .min(1, { error: 'alternatives must list at least one way to run the job' })
       .max(8, { error: 'alternatives must list at most 8 ways to run the job' }),
     utility: UtilitySchema.optional(),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).default(3),
     labels: z.record(z.string(), z.string()).default({}),
   })
   .superRefine((spec, ctx) => {

@@ -1,6 +1,32 @@
 import { z } from 'zod';
 
 /**
+ * Every utility time (deadline, hard deadline, decay window, half-life) is from 1 s to 30 days: a horizon
+ * well past the longest job (7 days) and the scheduler's planning window, and one whose timestamps stay
+ * exact in the store. Values keep the solver's objective well scaled.
+ */
+export const MIN_UTILITY_SECONDS = 1;
+export const MAX_UTILITY_SECONDS = 30 * 24 * 3600;
+export const MIN_UTILITY_VALUE = 0.001;
+export const MAX_UTILITY_VALUE = 1e6;
+
+/**
+ * A number of seconds within the utility horizon. No check aborts, so that the utility's own refinement
+ * (hard deadline before the deadline) is still reported beside a bad bound.
+ */
+function utilitySeconds(name: string, after = '') {
+  return z
+    .number()
+    .min(MIN_UTILITY_SECONDS, {
+      error: (issue) =>
+        typeof issue.input === 'number' && issue.input <= 0
+          ? `${name} must be a positive number of seconds${after}`
+          : `${name} must be at least 1 second${after}`,
+    })
+    .max(MAX_UTILITY_SECONDS, { error: `${name} must be at most 2,592,000 seconds (30 days)${after}` });
+}
+
+/**
  * A deadline-shaped utility: full `value` for completion by `deadlineSeconds` after submission, then a
  * decay. `step` drops to zero at the deadline; `linear` falls to zero over `overSeconds`; `exponential`
  * halves every `halfLifeSeconds`. Past the hard deadline the job is EXPIRED and worth nothing.
@@ -9,27 +35,30 @@ export const DecaySchema = z.discriminatedUnion('shape', [
   z.object({ shape: z.literal('step') }),
   z.object({
     shape: z.literal('linear'),
-    overSeconds: z.number().positive({ error: 'overSeconds must be a positive number of seconds' }),
+    overSeconds: utilitySeconds('overSeconds'),
   }),
   z.object({
     shape: z.literal('exponential'),
-    halfLifeSeconds: z.number().positive({ error: 'halfLifeSeconds must be a positive number of seconds' }),
+    halfLifeSeconds: utilitySeconds('halfLifeSeconds'),
   }),
 ]);
 export type Decay = z.infer<typeof DecaySchema>;
 
 export const UtilitySchema = z
   .object({
-    deadlineSeconds: z
-      .number()
-      .positive({ error: 'deadlineSeconds must be a positive number of seconds after submission' }),
+    deadlineSeconds: utilitySeconds('deadlineSeconds', ' after submission'),
     value: z
       .number()
-      .positive({ error: 'value must be a positive number' })
-      .max(1e6, { error: 'value must be at most 1,000,000' }),
+      .min(MIN_UTILITY_VALUE, {
+        error: (issue) =>
+          typeof issue.input === 'number' && issue.input <= 0
+            ? 'value must be a positive number'
+            : `value must be at least ${MIN_UTILITY_VALUE}`,
+      })
+      .max(MAX_UTILITY_VALUE, { error: 'value must be at most 1,000,000' }),
     decay: DecaySchema.default({ shape: 'step' }),
     /** After this many seconds from submission the job expires. Defaults from the decay shape. */
-    hardDeadlineSeconds: z.number().positive().optional(),
+    hardDeadlineSeconds: utilitySeconds('hardDeadlineSeconds', ' after submission').optional(),
   })
   .superRefine((u, ctx) => {
     if (u.hardDeadlineSeconds !== undefined && u.hardDeadlineSeconds < u.deadlineSeconds) {

@@ -60,12 +60,20 @@ interface SchemaDef {
 
 const defOf = (schema: z.ZodType): SchemaDef => schema._zod.def as unknown as SchemaDef;
 
+/**
+ * JSON.parse keeps a `__proto__` key as an ordinary own key, but zod skips it when it builds the parsed
+ * object or map (assigning it would set the prototype), so an env variable or label of that name would
+ * silently vanish. It is refused wherever it appears, records included.
+ */
+const PROTO_KEY = '__proto__';
+const PROTO_KEY_MESSAGE = '__proto__ cannot be used as a key: it would be dropped';
+
 /** Definition types that wrap one schema and accept what it accepts (or also undefined, null, ...). */
 const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
 
 /**
- * Fields of `input` that `schema` does not declare, each with a likely intended name. A zod object drops
- * such fields silently, so a typo (`gpu: 1` for `gpus`, `deadline` for `deadlineSeconds`) would submit a
+ * Fields of `input` that `schema` does not declare, each with a likely intended name, and keys named
+ * `__proto__` (in records too). A zod object drops such fields silently, so a typo (`gpu: 1` for `gpus`, `deadline` for `deadlineSeconds`) would submit a
  * job that quietly lacks what its author asked for. The submission boundaries (the SDK, the CLI's spec
  * files and admit) refuse them. Stored records and agent messages are not checked this way, so that an
  * older reader does not refuse what a newer writer added.
@@ -103,7 +111,10 @@ function walk(schema: z.ZodType, value: unknown, path: (string | number)[], out:
     case 'record':
       if (isPlainObject(value) && def.valueType) {
         const valueType = def.valueType;
-        for (const [k, v] of Object.entries(value)) walk(valueType, v, [...path, k], out);
+        for (const [k, v] of Object.entries(value)) {
+          if (k === PROTO_KEY) out.push({ path: [...path, k], message: PROTO_KEY_MESSAGE });
+          else walk(valueType, v, [...path, k], out);
+        }
       }
       return;
     case 'object':
@@ -128,7 +139,8 @@ function walkObject(
 ): void {
   for (const [key, v] of Object.entries(value)) {
     const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
-    if (field) walk(field, v, [...path, key], out);
+    if (key === PROTO_KEY) out.push({ path: [...path, key], message: PROTO_KEY_MESSAGE });
+    else if (field) walk(field, v, [...path, key], out);
     else if (def.catchall === undefined && v !== undefined)
       out.push({ path: [...path, key], message: unknownFieldMessage(key, shape) });
   }

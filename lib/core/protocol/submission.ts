@@ -5,15 +5,17 @@ import { type SubmitPipeline, SubmitPipelineSchema } from './pipeline.ts';
 
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
+export const JobIdSchema = z.string({ error: 'jobId must be a string' }).regex(JOB_ID, {
+  error: 'jobId must be 1-128 characters of letters, digits, ".", "_", ":" or "-"',
+});
+
 /**
  * What the SDK sends to the submissions queue. `jobId` is chosen by the client so that a resend after a
  * lost reply names the same job; `idempotencyKey` lets a client dedupe across job ids (e.g. a retried
  * CI step).
  */
 export const SubmitJobSchema = envelope('SubmitJob', {
-  jobId: z.string({ error: 'jobId must be a string' }).regex(JOB_ID, {
-    error: 'jobId must be 1-128 characters of letters, digits, ".", "_", ":" or "-"',
-  }),
+  jobId: JobIdSchema,
   idempotencyKey: z
     .string()
     .min(1, { error: 'idempotencyKey must not be empty' })

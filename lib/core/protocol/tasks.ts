@@ -1,6 +1,14 @@
 import { z } from 'zod';
-import { TaskSpecSchema } from '../model/job.ts';
-import { ResourcesSchema } from '../model/resources.ts';
+import {
+  atLeast,
+  MAX_ATTEMPTS,
+  MAX_GANG,
+  MAX_GPUS,
+  MAX_MEMORY_MIB,
+  MAX_TIMEOUT_SECONDS,
+  MAX_VCPU,
+  TaskSpecSchema,
+} from '../model/job.ts';
 import { type Decoded, decodeMessage, envelope } from './envelope.ts';
 
 /**
@@ -15,15 +23,39 @@ const JobIdSchema = z
   .min(1, { error: 'jobId must not be empty' })
   .max(128, { error: 'jobId must be at most 128 characters' });
 
+/** A job runs at most MAX_ATTEMPTS times, numbered from 0. */
 const AttemptSchema = z
   .number({ error: 'attempt must be a number' })
   .int({ error: 'attempt must be a whole number' })
-  .min(0, { error: 'attempt must be at least 0' });
+  .min(0, { error: 'attempt must be at least 0' })
+  .max(MAX_ATTEMPTS - 1, { error: `attempt must be at most ${MAX_ATTEMPTS - 1}` });
 
+/** One per gang member, numbered from 0. */
 const TaskIndexSchema = z
   .number({ error: 'taskIndex must be a number' })
   .int({ error: 'taskIndex must be a whole number' })
-  .min(0, { error: 'taskIndex must be at least 0' });
+  .min(0, { error: 'taskIndex must be at least 0' })
+  .max(MAX_GANG - 1, { error: `taskIndex must be at most ${MAX_GANG - 1}` });
+
+/** What a placement reserves for one task: at most what a job spec's requirement may ask. */
+const TaskResourcesSchema = z.object({
+  vcpu: z
+    .number({ error: 'vcpu must be a number' })
+    .min(0, { error: 'vcpu must be at least 0' })
+    .max(MAX_VCPU, { error: `vcpu must be at most ${MAX_VCPU}` }),
+  memoryMiB: z
+    .number({ error: 'memoryMiB must be a number' })
+    .min(0, { error: 'memoryMiB must be at least 0' })
+    .max(MAX_MEMORY_MIB, { error: `memoryMiB must be at most ${MAX_MEMORY_MIB}` }),
+  gpus: z
+    .number({ error: 'gpus must be a number' })
+    .int({ error: 'gpus must be a whole number' })
+    .min(0, { error: 'gpus must be at least 0' })
+    .max(MAX_GPUS, { error: `gpus must be at most ${MAX_GPUS}` }),
+});
+
+/** GPU indices of one instance; no EC2 type has more than 8 GPUs, 16 leaves room. */
+const MAX_GPU_INDEX = 15;
 
 /** Ask an agent to run one task of a job (one gang member) as a child process. */
 export const RunTaskSchema = envelope('RunTask', {
@@ -39,15 +71,27 @@ export const RunTaskSchema = envelope('RunTask', {
    */
   task: TaskSpecSchema,
   /** What the placement reserved on this instance; the agent admits the task only when it fits. */
-  resources: ResourcesSchema,
+  resources: TaskResourcesSchema,
   /** GPUs of this instance given to the task; exported as CUDA_VISIBLE_DEVICES (empty when none). */
   gpuIndices: z
-    .array(z.number().int({ error: 'gpuIndices must be whole numbers' }).min(0), {
-      error: 'gpuIndices must be an array of GPU indices',
-    })
+    .array(
+      z
+        .number()
+        .int({ error: 'gpuIndices must be whole numbers' })
+        .min(0)
+        .max(MAX_GPU_INDEX, { error: `gpuIndices must be at most ${MAX_GPU_INDEX}` }),
+      { error: 'gpuIndices must be an array of GPU indices' },
+    )
     .default([]),
-  /** Kill the task after this long; overrides `task.timeoutSeconds`. No limit when both are absent. */
-  timeoutSeconds: z.number().positive({ error: 'timeoutSeconds must be greater than 0' }).optional(),
+  /**
+   * Kill the task after this long; overrides `task.timeoutSeconds`. No limit when both are absent. At most
+   * 21 days, as in a job spec: the agent's timer could not hold much more (2^31-1 ms).
+   */
+  timeoutSeconds: z
+    .number()
+    .min(1, atLeast('timeoutSeconds', 1))
+    .max(MAX_TIMEOUT_SECONDS, { error: 'timeoutSeconds must be at most 1,814,400 (21 days)' })
+    .optional(),
 }).superRefine((m, ctx) => {
   if (new Set(m.gpuIndices).size !== m.gpuIndices.length)
     ctx.addIssue({
@@ -155,13 +199,16 @@ export const TaskEventSchema = envelope('TaskEvent', {
   /** The instance whose agent reports. */
   instanceId: z.string().min(1, { error: 'instanceId must not be empty' }),
   /** When the event happened, epoch milliseconds. */
-  at: z.number().int(),
+  at: z.number().int().min(0),
   /** Exit code of the process when it exited by itself; absent when it was killed or never started. */
   exitCode: z.number().int().optional(),
   /** Signal that ended the process, e.g. `SIGKILL`; absent when it exited by itself. */
   signal: z.string().min(1).optional(),
-  /** Run time from spawn to exit, milliseconds; absent on `started` and for tasks that never started. */
-  durationMs: z.number().min(0).optional(),
+  /**
+   * Run time from spawn to exit, milliseconds; absent on `started` and for tasks that never started. A
+   * serving task has no timeout, so only storability bounds it.
+   */
+  durationMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Why the task ended; absent on `started`. */
   reason: TaskEndReasonSchema.optional(),
   /** Human-readable detail (spawn error text, cancel reason, what did not fit). */

@@ -375,6 +375,32 @@ describe('schedule cycle: housekeeping', () => {
     expect(f.jobs.jobs.get('j1')?.status).toBe('CANCELLED');
   });
 
+  it('stops the task of a LAUNCHING job cancelled while its instance boots, then ends the job', async () => {
+    const inst = storedInstance('m7i.xlarge', {
+      id: 'i-new',
+      now: NOW,
+      state: 'PENDING',
+      launchedAt: NOW - 10_000,
+      readyAt: NOW + 50_000,
+      lastHeartbeatAt: undefined,
+    });
+    const launching = storedJob({ id: 'j1', status: 'LAUNCHING', attempts: 1 });
+    f.jobs.seed(launching);
+    f.instances.seed(inst);
+    f.fleet.seed(cloudOf(inst, 'pending'));
+    f.tasks.seed(storedTask(launching, inst, { now: NOW, state: 'DISPATCHED' }));
+
+    const asked = await f.jobs.requestCancel('j1', NOW);
+    expect(asked).toMatchObject({ status: 'LAUNCHING', cancelRequestedAt: NOW });
+    await cycle();
+
+    expect(f.channel.messagesFor('i-new')).toEqual([
+      expect.objectContaining({ kind: 'CancelTask', jobId: 'j1', taskIndex: 0, attempt: 0 }),
+    ]);
+    expect(f.tasks.get({ jobId: 'j1', taskIndex: 0, attempt: 0 })?.state).toBe('CANCELLED');
+    expect(f.jobs.jobs.get('j1')?.status).toBe('CANCELLED');
+  });
+
   it('re-sends the RunTask of a task an earlier cycle committed but never dispatched', async () => {
     const inst = storedInstance('m7i.xlarge', { id: 'i-1', now: NOW });
     const placed = storedJob({ id: 'j1', status: 'PLACED', attempts: 1 });

@@ -156,4 +156,24 @@ describe('profiling types', () => {
   it('profiles exactly the types a stage names', () => {
     expect(profilingTypes({ instanceTypes: ['g5.xlarge', 'g5.xlarge'] }, [])).toEqual(['g5.xlarge']);
   });
+
+  it('records under a second pipeline id that its idempotency key belongs to the first pipeline', async () => {
+    const w = pipelineWorld();
+    await admitPipeline(submission({ idempotencyKey: 'deploy-1' }), w.deps);
+
+    const second = await admitPipeline(
+      submission({ pipelineId: 'vision-two', idempotencyKey: 'deploy-1' }),
+      w.deps,
+    );
+
+    expect(second).toMatchObject({ outcome: 'duplicate', record: { pipelineId: 'vision' } });
+    expect(await w.pipelines.get('vision-two')).toBeUndefined();
+    expect(await w.pipelines.getRejection('vision-two')).toMatchObject({
+      reason: 'idempotency key deploy-1 already used by pipeline vision',
+      issues: [
+        { path: 'idempotencyKey', message: 'idempotency key deploy-1 already used by pipeline vision' },
+      ],
+    });
+    expect(await w.pipelines.getRejection('vision')).toBeUndefined();
+  });
 });

@@ -3,10 +3,12 @@ import {
   applyPipelineReport,
   applyPipelineTaskEvent,
   applyReplicaRequest,
+  MAX_REPLICAS_PER_STAGE,
   pruneInstanceEndpoints,
 } from '../../../lib/core/control/pipeline-ingest.ts';
 import { LABEL } from '../../../lib/core/control/pipeline-jobs.ts';
 import { reconcilePipeline } from '../../../lib/core/control/pipeline-reconcile.ts';
+import { TaskRecordSchema } from '../../../lib/core/control/task-record.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import { type ReplicaRequest, ReplicaRequestSchema } from '../../../lib/core/protocol/pipeline.ts';
 import { type TaskEvent, TaskEventSchema } from '../../../lib/core/protocol/tasks.ts';
@@ -153,5 +155,134 @@ describe('pipeline ingest', () => {
     expect(await applyPipelineReport(report, w.deps)).toBe('applied');
     expect(await applyPipelineReport({ ...report, pipelineId: 'other' }, w.deps)).toBe('unknown');
     expect(await w.pipelines.recentReports('vision', 5)).toHaveLength(1);
+  });
+
+  it('clamps a replica target above the most a stage may have, and logs it', async () => {
+    const w = await serving();
+    const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const log = {
+      info: () => {},
+      error: () => {},
+      warn: (message: string, fields?: Record<string, unknown>) => lines.push({ message, fields }),
+    };
+
+    await applyReplicaRequest(request({ targets: { detect: 2000, classify: 1 } }), { ...w.deps, log });
+
+    expect((await w.pipelines.get('vision'))?.targets).toEqual({
+      detect: MAX_REPLICAS_PER_STAGE,
+      classify: 1,
+    });
+    const detect = [...w.jobs.jobs.values()].filter(
+      (j) => j.spec.labels[LABEL.stage] === 'detect' && j.status !== 'CANCELLED',
+    );
+    expect(detect).toHaveLength(MAX_REPLICAS_PER_STAGE);
+    expect(lines).toContainEqual({
+      message: 'clamped a replica target to the most a stage may have',
+      fields: expect.objectContaining({ stageId: 'detect', asked: 2000, max: MAX_REPLICAS_PER_STAGE }),
+    });
+  });
+
+  it('keeps a user job out of the serving directory though its task names a pipeline stage', async () => {
+    const w = await serving();
+    const replica = w.jobOf('replica', 'detect');
+    // A job the pipeline did not create, whatever its task and labels claim.
+    const forged = { ...replica, id: 'user-job', status: 'RUNNING' as const, attempts: 1 };
+    w.jobs.jobs.set(forged.id, forged);
+
+    expect(await applyPipelineTaskEvent(event(forged.id, { endpoint: 'http://evil:1' }), w.deps)).toBe(
+      'ignored',
+    );
+
+    expect((await w.pipelines.getServing('vision'))?.endpoints).toEqual([]);
+  });
+
+  it('does not list a server started for a replica job that already ended', async () => {
+    const w = await serving();
+    const replica = w.jobOf('replica', 'detect');
+    w.jobs.jobs.set(replica.id, { ...replica, status: 'CANCELLED', attempts: 1 });
+
+    expect(await applyPipelineTaskEvent(event(replica.id, { endpoint: 'http://late:1' }), w.deps)).toBe(
+      'stale',
+    );
+
+    expect((await w.pipelines.getServing('vision'))?.endpoints).toEqual([]);
+  });
+
+  it('does not list a server reported by an instance its task is not placed on', async () => {
+    const w = await serving();
+    const replica = w.jobOf('replica', 'detect');
+    w.jobs.jobs.set(replica.id, { ...replica, status: 'RUNNING', attempts: 1 });
+    const tasks = {
+      tasksOfJob: async () => [
+        TaskRecordSchema.parse({
+          jobId: replica.id,
+          taskIndex: 0,
+          attempt: 0,
+          instanceId: 'i-placed',
+          state: 'RUNNING',
+          alternative: 0,
+          resources: { vcpu: 1, memoryMiB: 1024, gpus: 0 },
+          startAt: 0,
+          expectedEndAt: 1,
+          updatedAt: 0,
+        }),
+      ],
+    };
+
+    const outcome = await applyPipelineTaskEvent(
+      event(replica.id, { endpoint: 'http://elsewhere:1', instanceId: 'i-other' }),
+      { ...w.deps, tasks },
+    );
+
+    expect(outcome).toBe('stale');
+    expect((await w.pipelines.getServing('vision'))?.endpoints).toEqual([]);
+  });
+});
+
+describe('pipeline ingest: a stage named like an Object property', () => {
+  it('keeps the targets of a stage named constructor that a replica request leaves out', async () => {
+    const w = pipelineWorld();
+    const base = servingPlan();
+    const record: PipelineRecord = {
+      pipelineId: 'proto',
+      spec: twoStageSpec({
+        stages: [
+          { id: 'constructor', model: { uri: '/models/detect.onnx' } },
+          { id: 'classify', model: { uri: '/models/classify.onnx' } },
+        ],
+        edges: [{ from: 'constructor', to: 'classify', probability: 1 }],
+      }),
+      status: 'SERVING',
+      createdAt: 0,
+      updatedAt: 0,
+      version: 1,
+      plan: {
+        ...base,
+        config: { constructor: base.config.detect, classify: base.config.classify } as typeof base.config,
+        visitFractions: { constructor: 1, classify: 1 },
+        basis: {
+          ...base.basis,
+          stages: {
+            constructor: base.basis.stages.detect,
+            classify: base.basis.stages.classify,
+          } as typeof base.basis.stages,
+        },
+      },
+      targets: { classify: 1 },
+      targetsAt: 1000,
+    };
+    await w.pipelines.create(record);
+
+    const outcome = await applyReplicaRequest(
+      request({ pipelineId: 'proto', targets: { classify: 2 } }),
+      w.deps,
+    );
+
+    expect(outcome).toBe('applied');
+    expect((await w.pipelines.get('proto'))?.targets).toEqual({ constructor: 1, classify: 2 });
+    const constructorReplicas = [...w.jobs.jobs.values()].filter(
+      (j) => j.spec.labels[LABEL.stage] === 'constructor' && j.spec.labels[LABEL.role] === 'replica',
+    );
+    expect(constructorReplicas).toHaveLength(1);
   });
 });

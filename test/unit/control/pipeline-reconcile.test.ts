@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configTag, LABEL } from '../../../lib/core/control/pipeline-jobs.ts';
+import { configTag, LABEL, routerJobId } from '../../../lib/core/control/pipeline-jobs.ts';
 import { reconcilePipeline, warmHeadroom } from '../../../lib/core/control/pipeline-reconcile.ts';
 import type { Job } from '../../../lib/core/model/job.ts';
 import type { PipelineRecord, ServingPlan } from '../../../lib/core/model/pipeline-serving.ts';
@@ -155,9 +155,10 @@ describe('replica reconciliation', () => {
     await reconcilePipeline(w.record, w.deps);
     const [router] = w.live('router');
     if (!router) throw new Error('no router');
-    w.jobs.jobs.set('extra-router', { ...router, id: 'extra-router', submittedAt: router.submittedAt + 5 });
+    const extra = routerJobId('vision', 7);
+    w.jobs.jobs.set(extra, { ...router, id: extra, submittedAt: router.submittedAt + 5 });
     const out = await reconcilePipeline(w.record, w.deps);
-    expect(out.cancelled).toEqual(['extra-router']);
+    expect(out.cancelled).toEqual([extra]);
     expect(w.live('router').map((j) => j.id)).toEqual([router.id]);
   });
 
@@ -239,5 +240,44 @@ describe('replica reconciliation', () => {
     await reconcilePipeline(w.record, w.deps);
     expect(w.live('replica', 'detect')).toHaveLength(3);
     expect(w.live('replica', 'classify')).toHaveLength(2);
+  });
+
+  it('submits the planned replicas of a stage named constructor that has no target yet', async () => {
+    const w = pipelineWorld();
+    const base = plan();
+    const record: PipelineRecord = {
+      pipelineId: 'proto',
+      spec: twoStageSpec({
+        stages: [
+          { id: 'constructor', model: { uri: '/models/detect.onnx' } },
+          { id: 'classify', model: { uri: '/models/classify.onnx' } },
+        ],
+        edges: [{ from: 'constructor', to: 'classify', probability: 1 }],
+      }),
+      status: 'SERVING',
+      createdAt: 0,
+      updatedAt: 0,
+      version: 1,
+      plan: {
+        ...base,
+        config: { constructor: base.config.detect, classify: base.config.classify } as ServingPlan['config'],
+        basis: {
+          ...base.basis,
+          stages: {
+            constructor: base.basis.stages.detect,
+            classify: base.basis.stages.classify,
+          } as ServingPlan['basis']['stages'],
+        },
+      },
+      targets: { classify: 1 },
+      targetsAt: 1,
+    };
+    await w.pipelines.create(record);
+
+    const out = await reconcilePipeline(record, w.deps);
+
+    const stageOf = (id: string) => w.jobs.jobs.get(id)?.spec.labels[LABEL.stage];
+    expect(out.submitted.filter((id) => stageOf(id) === 'constructor')).toHaveLength(2);
+    expect(out.submitted.filter((id) => stageOf(id) === 'classify')).toHaveLength(1);
   });
 });

@@ -156,6 +156,27 @@ describe('ingest handler', () => {
     );
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'new' }] });
   });
+
+  it("orders a run's heartbeats by seq, not by clock, and keeps each run's newest", async () => {
+    const { handler, applied } = setup();
+    const at = 5_000;
+    const sent = (seq: number, bootId: string, state: 'RUNNING' | 'DRAINED' = 'RUNNING') =>
+      JSON.stringify({ ...heartbeatOf(ID, at, state), seq, bootId });
+    const res = await handler(
+      sqsEvent(
+        // The DRAINED heartbeat shares its millisecond with the one before it: seq says it is newer.
+        { id: 'drained', body: sent(8, 'run-1', 'DRAINED') },
+        { id: 'running', body: sent(7, 'run-1') },
+        // Another run of the agent is not superseded by the first run's, whatever the sequence numbers.
+        { id: 'restart', body: sent(0, 'run-2') },
+      ),
+    );
+    expect(res.batchItemFailures).toEqual([]);
+    const seen = applied.map((m) =>
+      m.source === 'agent' && m.report.kind === 'Heartbeat' ? `${m.report.bootId}#${m.report.seq}` : 'other',
+    );
+    expect(seen).toEqual(['run-1#8', 'run-2#0']);
+  });
 });
 
 /** A pipeline world with one SERVING pipeline, `vision`. */

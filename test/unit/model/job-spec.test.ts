@@ -4,6 +4,12 @@ import {
   JobErrorSchema,
   JobSchema,
   JobSpecSchema,
+  MAX_DURATION_SECONDS,
+  MAX_MEMORY_MIB,
+  MAX_PRIORITY,
+  MAX_TIMEOUT_SECONDS,
+  MAX_VCPU,
+  MIN_VCPU,
   RequirementSchema,
   TaskSpecSchema,
 } from '../../../lib/core/model/job.ts';
@@ -64,6 +70,13 @@ describe('JobSpecSchema', () => {
       'policy must be one of deadline, fifo, slo-service',
     ],
     ['the priority is zero', jobSpec({ priority: 0 }), 'priority', 'priority must be greater than 0'],
+    [
+      'the priority is vanishingly small',
+      jobSpec({ priority: 1e-300 }),
+      'priority',
+      'priority must be at least 0.001',
+    ],
+    ['the priority is above 1000', jobSpec({ priority: 1001 }), 'priority', 'priority must be at most 1000'],
     ['the gang is zero', jobSpec({ gang: 0 }), 'gang', />=1/],
     ['the gang is fractional', jobSpec({ gang: 1.5 }), 'gang', 'gang must be a whole number'],
     ['the gang is larger than 64', jobSpec({ gang: 65 }), 'gang', 'gang must be at most 64'],
@@ -136,6 +149,13 @@ describe('RequirementSchema', () => {
 
   const rejections: [string, unknown, string, string | RegExp][] = [
     ['vcpu is zero', requirement({ vcpu: 0 }), 'vcpu', 'vcpu must be greater than 0'],
+    [
+      'vcpu is a billionth',
+      requirement({ vcpu: 1e-9 }),
+      'vcpu',
+      'vcpu must be at least 0.01 (a hundredth of a vCPU)',
+    ],
+    ['vcpu is too large to store', requirement({ vcpu: 1e300 }), 'vcpu', 'vcpu must be at most 448'],
     ['vcpu is above 448', requirement({ vcpu: 449 }), 'vcpu', 'vcpu must be at most 448'],
     ['vcpu is a string', requirement({ vcpu: '4' as never }), 'vcpu', /expected number, received string/],
     [
@@ -183,6 +203,12 @@ describe('AlternativeSchema', () => {
       alternative({ durationSeconds: 0 }),
       'durationSeconds',
       'durationSeconds must be greater than 0',
+    ],
+    [
+      'durationSeconds is a billionth of a second',
+      alternative({ durationSeconds: 1e-9 }),
+      'durationSeconds',
+      'durationSeconds must be at least 1',
     ],
     [
       'durationSeconds is over 7 days',
@@ -256,7 +282,30 @@ describe('TaskSpecSchema', () => {
     ],
     ['an env value is not a string', { ...commandTask, env: { PORT: 80 } }, 'env.PORT', /expected string/],
     ['there are over 256 args', { ...commandTask, args: Array(257).fill('a') }, 'args', /<=256 items/],
-    ['the timeout is zero', { ...commandTask, timeoutSeconds: 0 }, 'timeoutSeconds', />0/],
+    [
+      'the timeout is zero',
+      { ...commandTask, timeoutSeconds: 0 },
+      'timeoutSeconds',
+      'timeoutSeconds must be greater than 0',
+    ],
+    [
+      'the timeout is under a second',
+      { ...commandTask, timeoutSeconds: 0.001 },
+      'timeoutSeconds',
+      'timeoutSeconds must be at least 1',
+    ],
+    [
+      'the timeout is too large to store',
+      { ...commandTask, timeoutSeconds: 1e300 },
+      'timeoutSeconds',
+      'timeoutSeconds must be at most 1,814,400 (21 days)',
+    ],
+    [
+      "the timeout overflows the agent's timer",
+      { ...commandTask, timeoutSeconds: 2_147_484 },
+      'timeoutSeconds',
+      'timeoutSeconds must be at most 1,814,400 (21 days)',
+    ],
     [
       'the model uri is an http url',
       { kind: 'model', modelId: 'm', model: { uri: 'http://example.com/m.onnx' } },
@@ -358,5 +407,35 @@ describe('JobErrorSchema', () => {
     expect(
       issuesOf(JobErrorSchema, { code: 'EXIT', message: 'm', exitCode: 1.5 }).map((i) => i.path),
     ).toEqual(['exitCode']);
+  });
+});
+
+describe('job spec bounds', () => {
+  it('lets the longest timeout, and the default one of the longest job, fit a Node timer', () => {
+    const timerMaxMs = 2 ** 31 - 1;
+    expect(MAX_TIMEOUT_SECONDS * 1000).toBeLessThanOrEqual(timerMaxMs);
+    // The default timeout is 3x the longest alternative (lib/core/control/run-task.ts).
+    expect(3 * MAX_DURATION_SECONDS).toBeLessThanOrEqual(MAX_TIMEOUT_SECONDS);
+  });
+
+  it('accepts a spec at every bound', () => {
+    const edge = jobSpec({
+      priority: MAX_PRIORITY,
+      gang: 64,
+      maxAttempts: 10,
+      task: { kind: 'command', command: 'x', timeoutSeconds: MAX_TIMEOUT_SECONDS },
+      alternatives: [
+        alternative({
+          requirement: requirement({ vcpu: MAX_VCPU, memoryMiB: MAX_MEMORY_MIB, gpus: 8 }),
+          durationSeconds: MAX_DURATION_SECONDS,
+        }),
+        alternative({
+          requirement: requirement({ vcpu: MIN_VCPU, memoryMiB: 1, gpus: 0 }),
+          durationSeconds: 1,
+        }),
+      ],
+      utility: utility({ deadlineSeconds: 30 * 24 * 3600, value: 1e6 }),
+    });
+    expect(issuesOf(JobSpecSchema, edge)).toEqual([]);
   });
 });

@@ -22,7 +22,38 @@ describe('UtilitySchema', () => {
       'deadlineSeconds',
       'deadlineSeconds must be a positive number of seconds after submission',
     ],
+    [
+      'the deadline is a billionth of a second',
+      utility({ deadlineSeconds: 1e-9 }),
+      'deadlineSeconds',
+      'deadlineSeconds must be at least 1 second after submission',
+    ],
+    [
+      'the deadline is past any horizon and too large to store',
+      utility({ deadlineSeconds: 1e16 }),
+      'deadlineSeconds',
+      'deadlineSeconds must be at most 2,592,000 seconds (30 days) after submission',
+    ],
+    [
+      'the hard deadline is past the horizon',
+      utility({ deadlineSeconds: 600, hardDeadlineSeconds: 1e300 }),
+      'hardDeadlineSeconds',
+      'hardDeadlineSeconds must be at most 2,592,000 seconds (30 days) after submission',
+    ],
+    [
+      'a linear decay window is past the horizon',
+      utility({ decay: { shape: 'linear', overSeconds: 31 * 24 * 3600 } }),
+      'decay.overSeconds',
+      'overSeconds must be at most 2,592,000 seconds (30 days)',
+    ],
+    [
+      'a half-life is a billionth of a second',
+      utility({ decay: { shape: 'exponential', halfLifeSeconds: 1e-9 } }),
+      'decay.halfLifeSeconds',
+      'halfLifeSeconds must be at least 1 second',
+    ],
     ['the value is zero', utility({ value: 0 }), 'value', 'value must be a positive number'],
+    ['the value is vanishingly small', utility({ value: 1e-300 }), 'value', 'value must be at least 0.001'],
     ['the value is above a million', utility({ value: 1e6 + 1 }), 'value', 'value must be at most 1,000,000'],
     [
       'the hard deadline comes before the deadline',
@@ -62,7 +93,10 @@ describe('UtilitySchema', () => {
 
   it('fails when the hard deadline is negative, saying both what is allowed and why', () => {
     expect(issuesOf(UtilitySchema, utility({ deadlineSeconds: 600, hardDeadlineSeconds: -1 }))).toEqual([
-      { path: 'hardDeadlineSeconds', message: expect.stringMatching(/>0/) },
+      {
+        path: 'hardDeadlineSeconds',
+        message: 'hardDeadlineSeconds must be a positive number of seconds after submission',
+      },
       {
         path: 'hardDeadlineSeconds',
         message: 'hardDeadlineSeconds must be at least deadlineSeconds (600), got -1',

@@ -212,3 +212,45 @@ describe('parseInputOrThrow', () => {
     expect(error.issues.map((i) => i.path)).toEqual(['gang', 'gnag']);
   });
 });
+
+describe('keys named __proto__', () => {
+  /** JSON with a `__proto__` key, parsed as a submission body is: the key is an own property. */
+  const fromJson = (text: string): unknown => JSON.parse(text);
+  const spec = (env: string, labels: string) =>
+    fromJson(
+      JSON.stringify({
+        ...jobSpec(),
+        task: { kind: 'command', command: 'x', env: { E: '1' } },
+        labels: { L: '1' },
+      })
+        .replace('"E":"1"', env)
+        .replace('"L":"1"', labels),
+    );
+
+  it('are refused in env and labels, where the parsed spec would silently lack them', () => {
+    const input = spec('"__proto__":"1","PATH":"/bin"', '"__proto__":"x","team":"vision"');
+    // What a plain parse does with them: the entries vanish.
+    const parsed = parseOrThrow(JobSpecSchema, input, 'job spec');
+    expect(parsed.task.kind === 'command' && Object.keys(parsed.task.env)).toEqual(['PATH']);
+    const error = thrown(() => parseInputOrThrow(JobSpecSchema, input, 'job spec')) as ValidationError;
+    expect(error.issues).toEqual([
+      { path: 'task.env.__proto__', message: '__proto__ cannot be used as a key: it would be dropped' },
+      { path: 'labels.__proto__', message: '__proto__ cannot be used as a key: it would be dropped' },
+    ]);
+  });
+
+  it('are refused as a field of an object too', () => {
+    const input = fromJson(JSON.stringify(jobSpec()).replace('{', '{"__proto__":{"gang":2},'));
+    expect(strays(JobSpecSchema, input)).toEqual([
+      '__proto__ => __proto__ cannot be used as a key: it would be dropped',
+    ]);
+  });
+
+  it('leave keys that merely look alike alone', () => {
+    const input = spec('"proto":"1"', '"constructor":"x","__proto":"y"');
+    expect(parseInputOrThrow(JobSpecSchema, input, 'job spec').labels).toEqual({
+      constructor: 'x',
+      __proto: 'y',
+    });
+  });
+});

@@ -127,7 +127,7 @@ describe('TetrafleetClient.waitForPipeline', () => {
     const progress: string[] = [];
     const record = await client.waitForPipeline('vision', {
       answering: true,
-      pollMs: 1,
+      pollMs: 10,
       onProgress: (r, waitingFor) => progress.push(`${r.status}: ${waitingFor?.join(', ') ?? '-'}`),
     });
     client.close();
@@ -143,7 +143,7 @@ describe('TetrafleetClient.waitForPipeline', () => {
 
   it('without answering, returns as soon as the record is SERVING', async () => {
     const { client, reads } = scripted([{ record: serving, endpoints: [] }]);
-    await expect(client.waitForPipeline('vision', { pollMs: 1 })).resolves.toMatchObject({
+    await expect(client.waitForPipeline('vision', { pollMs: 10 })).resolves.toMatchObject({
       status: 'SERVING',
     });
     client.close();
@@ -153,7 +153,7 @@ describe('TetrafleetClient.waitForPipeline', () => {
   it('times out naming what the pipeline still lacks', async () => {
     const { client } = scripted([{ record: serving, endpoints: [at('detect'), at('classify')] }]);
     const error = await client
-      .waitForPipeline('vision', { answering: true, pollMs: 1, timeoutMs: 20 })
+      .waitForPipeline('vision', { answering: true, pollMs: 10, timeoutMs: 20 })
       .catch((e: unknown) => e);
     client.close();
     expect(error).toBeInstanceOf(PipelineWaitTimeoutError);
