@@ -49,13 +49,17 @@ export interface PreparedJobs {
  */
 function cheapestLaunchPools(r: Requirement, fleet: Fleet, choices: number): Pool[] {
   const demand = demandOf(r);
-  const perTask = (p: Pool) => p.pricePerHour / Math.max(1, copiesThatFit(demand, p.capacity));
   const byId = (a: Pool, b: Pool) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const fitting = [...fleet.pools.values()].filter(
     (p): p is LaunchPool => p.kind === 'new' && poolCompatible(r, p) && launchCap(fleet, p) > 0,
   );
+  // Computed once per pool, not in the comparator: at thousands of jobs this is the hot path of preparing.
+  const perTask = new Map(
+    fitting.map((p) => [p, p.pricePerHour / Math.max(1, copiesThatFit(demand, p.capacity))]),
+  );
+  const price = (p: LaunchPool) => perTask.get(p) as number;
   const offered = [...fitting]
-    .sort((a, b) => perTask(a) - perTask(b) || a.pricePerHour - b.pricePerHour || byId(a, b))
+    .sort((a, b) => price(a) - price(b) || a.pricePerHour - b.pricePerHour || byId(a, b))
     .slice(0, choices);
   const cheapest = [...fitting].sort((a, b) => a.pricePerHour - b.pricePerHour || byId(a, b))[0];
   if (cheapest && !offered.includes(cheapest)) offered.push(cheapest);
@@ -67,18 +71,20 @@ export function policyContext(
   fleet: Fleet,
   launchChoices = DEFAULT_LAUNCH_CHOICES,
 ): PolicyContext {
-  const cache = new Map<Requirement, string[]>();
+  // By content: thousands of jobs share a handful of requirements, each its own object.
+  const cache = new Map<string, string[]>();
   const all = [...fleet.pools.values()];
   return {
     now: input.now,
     slotSeconds: input.slotSeconds,
     slots: input.slots,
     poolsFor(r) {
-      let ids = cache.get(r);
+      const key = JSON.stringify(r);
+      let ids = cache.get(key);
       if (!ids) {
         const running = all.filter((p) => p.kind === 'existing' && poolCompatible(r, p));
         ids = [...running, ...cheapestLaunchPools(r, fleet, launchChoices)].map((p) => p.id);
-        cache.set(r, ids);
+        cache.set(key, ids);
       }
       return ids;
     },
