@@ -50,6 +50,14 @@ export const MAX_PLANNING_ARRIVALS = 20_000;
 
 export const DRIFT = Object.freeze({ factor: 2, sustainedMs: 5 * 60_000, reports: 120 });
 
+/**
+ * Fewest arrivals a drift re-plan's sample holds. An idle pipeline's observed rate is near 0, and a sample
+ * of one or two arrivals plans nothing meaningful (its mean rate may even come out as 0): the re-plan rate
+ * is floored so the sample holds this many, and a plan within DRIFT.factor of that floor is not re-planned
+ * lower.
+ */
+export const MIN_DRIFT_SAMPLE_ARRIVALS = 30;
+
 export interface PipelineScaleDeps extends PipelineProfileDeps, ReconcileDeps {
   readonly jobs: JobStore;
 }
@@ -169,7 +177,8 @@ export function detectDrift(record: PipelineRecord, reports: readonly PipelineRe
       reason: `arrivals ${round(mean)}/s stayed above ${f}x the planned ${round(planned)}/s`,
       ratePerSecond: mean,
     };
-  if (rates.every((r) => r < planned / f))
+  // A plan within the factor of the floor has nothing lower to go to (its sample's drawn mean varies).
+  if (planned > driftFloorRate(record) * f && rates.every((r) => r < planned / f))
     return {
       drift: true,
       reason: `arrivals ${round(mean)}/s stayed below the planned ${round(planned)}/s / ${f}`,
@@ -181,14 +190,24 @@ export function detectDrift(record: PipelineRecord, reports: readonly PipelineRe
   return { drift: false };
 }
 
-/** A Gamma sample at the observed rate, shaped like the original sample. */
+function driftSampleSeconds(record: PipelineRecord): number {
+  const sample = record.spec.sampleTrace ?? DEFAULT_SAMPLE_TRACE;
+  return sample.kind === 'gamma' ? sample.durationSeconds : DEFAULT_SAMPLE_TRACE.durationSeconds;
+}
+
+/** The least rate a drift re-plan plans for: MIN_DRIFT_SAMPLE_ARRIVALS over the sample's duration. */
+export function driftFloorRate(record: PipelineRecord): number {
+  return MIN_DRIFT_SAMPLE_ARRIVALS / driftSampleSeconds(record);
+}
+
+/** A Gamma sample at the observed rate (at least driftFloorRate), shaped like the original sample. */
 export function driftTrace(record: PipelineRecord, ratePerSecond: number): SampleTraceSpec {
   const sample = record.spec.sampleTrace ?? DEFAULT_SAMPLE_TRACE;
   return {
     kind: 'gamma',
-    ratePerSecond: Math.max(ratePerSecond, 0.1),
+    ratePerSecond: Math.max(ratePerSecond, driftFloorRate(record)),
     cv: sample.kind === 'gamma' ? sample.cv : 1,
-    durationSeconds: sample.kind === 'gamma' ? sample.durationSeconds : DEFAULT_SAMPLE_TRACE.durationSeconds,
+    durationSeconds: driftSampleSeconds(record),
     seed: 1,
   };
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { LABEL, modelIdFor } from '../../../lib/core/control/pipeline-jobs.ts';
-import { DRIFT, detectDrift, scaleOne, scalePipelines } from '../../../lib/core/control/pipeline-scale.ts';
+import {
+  DRIFT,
+  detectDrift,
+  driftFloorRate,
+  driftTrace,
+  scaleOne,
+  scalePipelines,
+} from '../../../lib/core/control/pipeline-scale.ts';
 import { PLAN_SLACK_MAX } from '../../../lib/core/inference/headroom.ts';
 import { replicaThreadsOf } from '../../../lib/core/inference/replica.ts';
 import { findInstanceType } from '../../../lib/core/model/catalog.ts';
@@ -187,6 +194,25 @@ describe('scale step', () => {
     expect(after.version).toBeGreaterThan(before.version);
     expect(before.plan?.basis.planningRatePerSecond).toBeLessThan(30);
     expect(after.plan?.plannedAt).toBe(w.clock.t);
+  });
+
+  it('plans an idle pipeline for a sample that holds arrivals, and not again once at that floor', () => {
+    const now = 10 * DRIFT.sustainedMs;
+    const at = (rate: number) =>
+      ({
+        spec: twoStageSpec(),
+        plan: { plannedAt: 0, basis: { planningRatePerSecond: rate } },
+      }) as unknown as PipelineRecord;
+    const idle = Array.from({ length: 30 }, (_, i) => reportAt(now - i * 10_000, 0));
+    const drift = detectDrift(at(20), idle, now);
+    expect(drift).toMatchObject({ drift: true, ratePerSecond: 0 });
+    const trace = driftTrace(at(20), 0);
+    if (trace.kind !== 'gamma') throw new Error('a drift sample is a gamma trace');
+    // The re-plan's sample holds 30 arrivals, however idle the pipeline was.
+    expect(trace.ratePerSecond * trace.durationSeconds).toBeCloseTo(30, 9);
+    const floor = driftFloorRate(at(20));
+    expect(trace.ratePerSecond).toBe(floor);
+    expect(detectDrift(at(floor), idle, now).drift).toBe(false);
   });
 
   it('does not re-plan on a short burst, nor while the plan is young', () => {
