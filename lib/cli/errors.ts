@@ -25,3 +25,11 @@ export class CliEnvironmentError extends TetrafleetError {
 export class CliUsageError extends TetrafleetError {
   readonly retryable = false;
 }
+
+/** A wait the CLI was asked for ran out; what it waited for goes on (exit code 1). */
+export class WaitGaveUpError extends TetrafleetError {
+  readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -86,6 +86,7 @@ export function throwSyntaxErrors(file: string, errors: readonly YAMLError[], li
  * either). The file holds one spec, a list of specs, `{ jobs: [...] }`, or several YAML documents.
  */
 export function parseJobFile(text: string, file = 'jobs'): ParsedJobFile {
+  refuseBinary(file, text);
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   if (!Array.isArray(docs)) throw new JobFileError(file, [{ path: '', message: 'the file is empty' }]);
@@ -94,7 +95,7 @@ export function parseJobFile(text: string, file = 'jobs'): ParsedJobFile {
     docs.flatMap((d) => d.errors),
     lines,
   );
-  const entries = docs.flatMap((doc) => specsOf(doc));
+  const entries = docs.flatMap((doc) => specsOf(file, doc));
   if (entries.length === 0)
     throw new JobFileError(file, [{ path: '', message: 'the file holds no job specs' }]);
   const many = entries.length > 1 || entries.some((e) => e.prefix.length > 0);
@@ -116,14 +117,45 @@ interface Entry {
   readonly value: unknown;
 }
 
-function specsOf(doc: Document): Entry[] {
-  const value: unknown = doc.toJS();
+function specsOf(file: string, doc: Document): Entry[] {
+  const value = toJsOf(file, doc);
   if (value === null || value === undefined) return [];
+  if (typeof value !== 'object')
+    throw new JobFileError(file, [
+      { path: '', message: `not JSON or YAML job specs: the file holds one ${typeof value} value` },
+    ]);
   if (Array.isArray(value)) return value.map((v, i) => ({ doc, prefix: [i], value: v }));
   const jobs = (value as { jobs?: unknown }).jobs;
   if (isMap(doc.contents) && Array.isArray(jobs) && Object.keys(value as object).length === 1)
     return jobs.map((v, i) => ({ doc, prefix: ['jobs', i], value: v }));
   return [{ doc, prefix: [], value }];
+}
+
+/**
+ * The document's plain value. The yaml library refuses a document whose aliases expand past a limit (an
+ * "alias bomb" that would take the process's memory) by throwing; that is a bad file, reported as one.
+ */
+export function toJsOf(file: string, doc: Document): unknown {
+  try {
+    return doc.toJS();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new JobFileError(file, [
+      {
+        path: '',
+        message: `cannot expand the YAML: ${firstLine(message).replace(/^\w/, (c) => c.toLowerCase())}`,
+      },
+    ]);
+  }
+}
+
+/**
+ * A binary file (a model, an archive) would parse as one odd YAML string; say what it is instead. NUL
+ * never appears in text, and U+FFFD is what reading invalid UTF-8 leaves behind.
+ */
+export function refuseBinary(file: string, text: string): void {
+  if (text.includes('\u0000') || text.includes('\uFFFD'))
+    throw new JobFileError(file, [{ path: '', message: 'not JSON or YAML: the file is binary' }]);
 }
 
 /**

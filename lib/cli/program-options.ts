@@ -1,5 +1,6 @@
 /** Options and option parsers shared by the `tetrafleet` commands. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { findInstanceType, INSTANCE_CATALOG } from '../core/model/catalog.ts';
 import type { ExitCode } from './errors.ts';
 import type { CommonFlags } from './run.ts';
 import { type CliSource, DEFAULT_STATE_FILE } from './source.ts';
@@ -79,4 +80,47 @@ export function csv(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/**
+ * `--instance-types`: names from the instance catalog, checked as the option is parsed so that a typo is
+ * refused before a deploy of minutes rather than after it. An empty list would silently mean the default.
+ */
+export function instanceTypes(flag: string) {
+  return (value: string): string[] => {
+    const names = csv(value);
+    if (names.length === 0)
+      throw new InvalidArgumentError(
+        `${flag} must name at least one instance type, e.g. c7i.large,g5.xlarge, got ${JSON.stringify(value)}`,
+      );
+    const unknown = names.filter((n) => !findInstanceType(n));
+    if (unknown.length > 0)
+      throw new InvalidArgumentError(
+        `${flag}: ${unknown.map((n) => `${n} is not in the instance catalog${hint(n)}`).join('; ')}`,
+      );
+    return names;
+  };
+}
+
+function hint(name: string): string {
+  const near = INSTANCE_CATALOG.map((t) => t.name).filter((n) => editDistance(n, name.toLowerCase()) <= 2);
+  return near.length > 0 ? ` (did you mean ${near.slice(0, 3).join(', ')}?)` : '';
+}
+
+/** Levenshtein distance; names are short, so the quadratic table is nothing. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next.push(
+        Math.min(
+          (row[j] ?? 0) + 1,
+          (next[j - 1] ?? 0) + 1,
+          (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+        ),
+      );
+    row = next;
+  }
+  return row[b.length] ?? 0;
 }

@@ -15,8 +15,16 @@ import { type DemoResult, runDemo } from './demo/index.ts';
 import { EXIT, type ExitCode } from './errors.ts';
 import { plural } from './format.ts';
 import { readJobFile } from './job-file.ts';
-import { common, csv, int, positive, type SourceFlags, sourced, wholeIn } from './program-options.ts';
-import { type CliIo, type CommonFlags, print, reportError } from './run.ts';
+import {
+  common,
+  instanceTypes,
+  int,
+  positive,
+  type SourceFlags,
+  sourced,
+  wholeIn,
+} from './program-options.ts';
+import { asksForJson, type CliIo, type CommonFlags, print, reportError } from './run.ts';
 import { type CliSource, DEFAULT_STACK_NAME, DEFAULT_STATE_FILE, openSource } from './source.ts';
 
 const CLEAR = `${String.fromCharCode(27)}[2J${String.fromCharCode(27)}[H`;
@@ -41,7 +49,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (error) {
-    return reportError(io, flags, error);
+    return reportError(io, { ...flags, json: flags.json || asksForJson(argv) }, error);
   }
 }
 
@@ -96,7 +104,11 @@ function buildProgram(
       DEFAULT_PORT,
     )
     .option('--state-file <path>', 'where to record the running cloud', DEFAULT_STATE_FILE)
-    .option('--instance-types <list>', 'comma-separated instance types the fleet may launch', csv)
+    .option(
+      '--instance-types <list>',
+      'comma-separated instance types the fleet may launch',
+      instanceTypes('--instance-types'),
+    )
     .option('--max-fleet <n>', 'most instances at once (1-1,000)', wholeIn('--max-fleet', 1, 1000))
     .option('--budget <dollars>', 'most $/h the fleet may cost', positive('--budget'))
     .action(act((f: UpFlags, _c: Command) => up(io, f)));

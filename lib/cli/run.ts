@@ -1,10 +1,11 @@
 import { CommanderError } from 'commander';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
-import { SubmissionRejectedError } from '../sdk/errors.ts';
+import { PipelineRejectedError, SubmissionRejectedError } from '../sdk/errors.ts';
 import type { CommandOutput } from './commands/output.ts';
 import { toJson } from './commands/output.ts';
 import { CliEnvironmentError, CliUsageError, EXIT, type ExitCode } from './errors.ts';
 import { JobFileError } from './job-file.ts';
+import { refusalOf } from './refusal.ts';
 
 /** The process around the CLI: where output goes and what the terminal is. Tests pass their own. */
 export interface CliIo {
@@ -40,7 +41,8 @@ export function exitCodeOf(error: unknown): ExitCode {
     error instanceof CliUsageError ||
     error instanceof ValidationError ||
     error instanceof JobFileError ||
-    error instanceof SubmissionRejectedError
+    error instanceof SubmissionRejectedError ||
+    error instanceof PipelineRejectedError
   )
     return EXIT.usage;
   if (error instanceof NotFoundError) return EXIT.notFound;
@@ -63,13 +65,34 @@ function isEnvironmentProblem(error: unknown): boolean {
  */
 export function reportError(io: CliIo, flags: CommonFlags, error: unknown): ExitCode {
   const code = exitCodeOf(error);
-  if (error instanceof CommanderError) return code; // commander already printed its message
+  if (error instanceof CommanderError) {
+    // Commander already printed its message on stderr; a script asked for JSON still gets the document.
+    if (flags.json && code !== EXIT.ok) printJsonError(io, code, error, [commanderMessage(error)]);
+    return code;
+  }
   const message = messageOf(error);
   io.err(`${message.map((l) => `tetrafleet: ${l}`).join('\n')}\n`);
   if (flags.debug && error instanceof Error && error.stack) io.err(`${error.stack}\n`);
-  if (flags.json)
-    io.out(`${toJson({ error: { exitCode: code, kind: nameOf(error), message: message.join('\n') } })}\n`);
+  if (flags.json) printJsonError(io, code, error, message);
   return code;
+}
+
+function printJsonError(io: CliIo, code: ExitCode, error: unknown, message: readonly string[]): void {
+  io.out(`${toJson({ error: { exitCode: code, kind: nameOf(error), message: message.join('\n') } })}\n`);
+}
+
+/** `error: option '--limit <n>' argument 'x' is invalid. ...` without commander's `error: `. */
+function commanderMessage(error: CommanderError): string {
+  return firstLine(error.message).replace(/^error: /, '');
+}
+
+/**
+ * Whether the arguments ask for JSON, for errors raised while commander parses them (before any action
+ * has recorded its flags). Arguments after `--` are operands, not flags.
+ */
+export function asksForJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 function nameOf(error: unknown): string {
@@ -86,6 +109,11 @@ const LISTED_BY: Readonly<Record<string, string>> = {
 function messageOf(error: unknown): string[] {
   if (error instanceof SubmissionRejectedError)
     return [error.message, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
+  if (error instanceof PipelineRejectedError) {
+    const { reasons } = refusalOf(error);
+    const head = `pipeline ${error.pipelineId} was refused`;
+    return reasons.length === 1 ? [`${head}: ${reasons[0]}`] : [`${head}:`, ...reasons.map((r) => `  ${r}`)];
+  }
   if (error instanceof ValidationError)
     return [`invalid ${error.what}:`, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
   if (error instanceof NotFoundError) {

@@ -7,8 +7,8 @@ import type { CommandOutput } from './output.ts';
 export type CancelOutcome = 'cancelled' | 'cancel-requested' | 'already-finished';
 
 /**
- * Cancels a job. One that has not started is cancelled at once; a placed or running one is marked and
- * the scheduler stops its tasks on its next cycle; a finished one is left as it is.
+ * Cancels a job. A pending one is cancelled at once; a launching, placed or running one is marked and the
+ * scheduler stops its tasks on its next cycle; a finished one is left as it is.
  */
 export async function cancelCommand(
   source: CliSource,

@@ -2,7 +2,7 @@ import type { TaskRecord } from '../../core/control/task-record.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { Instance } from '../../core/model/instance.ts';
 import type { Job } from '../../core/model/job.ts';
-import { JOB_STATES, type JobStatus } from '../../core/model/job-state.ts';
+import { isTerminal, JOB_STATES, type JobStatus } from '../../core/model/job-state.ts';
 import { CliUsageError } from '../errors.ts';
 import { ago, clockTime, formatDuration, formatTable } from '../format.ts';
 import type { CliSource } from '../source.ts';
@@ -151,7 +151,7 @@ export function jobText(job: Job, tasks: readonly PlacedTask[], now: number): st
   const s = job.spec;
   const lines = [
     `job ${job.id} (${s.name})`,
-    `  status      ${job.status}${job.cancelRequestedAt ? ' (cancel requested)' : ''}`,
+    `  status      ${job.status}${job.cancelRequestedAt !== undefined && !isTerminal(job.status) ? ' (cancel requested)' : ''}`,
     `  policy      ${s.policy}, priority ${s.priority}, gang ${s.gang}, owner ${s.owner}`,
     `  submitted   ${clockTime(job.submittedAt)} UTC (${ago(job.submittedAt, now)})`,
   ];

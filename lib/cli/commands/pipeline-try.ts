@@ -5,8 +5,10 @@ import { NotFoundError, TetrafleetError } from '../../core/errors.ts';
 import { newestRouter } from '../../core/model/pipeline-serving.ts';
 import { parseOrThrow, toFieldIssues } from '../../core/model/validate.ts';
 import { buildConvNet, buildMlp, seededRandom } from '../../onnx/index.ts';
+import type { PipelineView } from '../../sdk/client.ts';
 import { CliEnvironmentError, CliUsageError } from '../errors.ts';
 import { JobFileError, readSpecText } from '../job-file.ts';
+import { isRefusal, lookUpPipeline } from '../refusal.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
 import { inferUrl } from './pipeline.ts';
@@ -142,9 +144,16 @@ export interface InferResult {
 }
 
 export interface InferOptions {
-  /** How long to keep trying, retries after a 503 included. @default 30000 */
+  /** How long to keep trying, waiting for the router and retries after a 503 included. @default 30000 */
   readonly timeoutMs?: number;
+  /** How to wait between tries. @default a timer */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** How often to look again for the router of a pipeline that is still being profiled or planned. */
+const ROUTER_POLL_MS = 1000;
+
+const timer = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A query file: the router's JSON form, checked field by field before anything is sent. */
 export async function readQueryFile(path: string): Promise<string> {
@@ -154,8 +163,12 @@ export async function readQueryFile(path: string): Promise<string> {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new JobFileError(file, [{ path: '', message: `not JSON: ${(error as Error).message}` }]);
+    // The parser quotes the text it choked on, newlines and all; an error stays on one line.
+    const why = (error as Error).message.replace(/\s+/g, ' ');
+    throw new JobFileError(file, [{ path: '', message: `not JSON: ${why}` }]);
   }
+  if (value !== null && typeof value === 'object' && !('input' in value))
+    throw new JobFileError(file, [{ path: 'input', message: 'is required' }]);
   const parsed = QuerySchema.safeParse(value);
   if (!parsed.success) throw new JobFileError(file, toFieldIssues(parsed.error));
   const { dims, data } = parsed.data.input;
@@ -198,16 +211,10 @@ export async function pipelineInferCommand(
   body: string,
   opts: InferOptions = {},
 ): Promise<CommandOutput<InferResult>> {
-  const view = await source.client.getPipeline(pipelineId);
-  if (!view) throw new NotFoundError('pipeline', pipelineId);
-  const router = newestRouter(view.endpoints);
-  if (!router)
-    throw new CliEnvironmentError(
-      `pipeline ${pipelineId} is ${view.record.status} and has no router serving yet; wait for it with \`tetrafleet pipeline status ${pipelineId}\``,
-    );
-  const url = inferUrl(router, pipelineId);
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
+  const sleep = opts.sleep ?? timer;
+  const url = inferUrl(await routerOf(source, pipelineId, deadline, sleep), pipelineId);
   let tries = 0;
   for (;;) {
     tries++;
@@ -223,8 +230,45 @@ export async function pipelineInferCommand(
         `the router refused the query${tries > 1 ? ` ${tries} times` : ''}: ${routerError(status, text)}`,
         status === 503 || status === 504,
       );
-    await new Promise((r) => setTimeout(r, wait));
+    await sleep(wait);
   }
+}
+
+/**
+ * The newest router of a pipeline, waited for while the timeout allows: a pipeline being profiled or
+ * planned gets one. A refused or stopped pipeline never will, and says so at once.
+ */
+async function routerOf(
+  source: CliSource,
+  pipelineId: string,
+  deadline: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<string> {
+  for (;;) {
+    const found = await lookUpPipeline(source, pipelineId);
+    if (!found) throw new NotFoundError('pipeline', pipelineId);
+    if (isRefusal(found))
+      throw new CliUsageError(
+        `pipeline ${pipelineId} was refused at admission (${found.reasons.join('; ')}) and will never serve: fix the spec and submit it again`,
+      );
+    neverServes(found);
+    const router = newestRouter(found.endpoints);
+    if (router) return router;
+    const left = deadline - Date.now();
+    if (left <= 0)
+      throw new CliEnvironmentError(
+        `pipeline ${pipelineId} is ${found.record.status} and has no router serving yet; wait for it with \`tetrafleet pipeline status ${pipelineId}\`, or pass a longer --timeout`,
+      );
+    await sleep(Math.min(ROUTER_POLL_MS, left));
+  }
+}
+
+/** A stopped or refused pipeline keeps its record but will not serve again: usage, not a wait. */
+function neverServes({ record }: PipelineView): void {
+  if (record.status !== 'STOPPED' && record.status !== 'REFUSED') return;
+  throw new CliUsageError(
+    `pipeline ${record.pipelineId} is ${record.status}${record.reason ? ` (${record.reason})` : ''} and will never serve: submit the spec under a new id to serve it`,
+  );
 }
 
 /** What one POST of a query got: its status (0: no answer), body and Retry-After (seconds, 1 when absent). */

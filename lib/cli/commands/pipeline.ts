@@ -6,8 +6,18 @@ import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
 import { inWords, newestRouter, ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
 import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
 import type { PipelineView } from '../../sdk/client.ts';
+import { PipelineWaitTimeoutError } from '../../sdk/errors.ts';
+import { CliUsageError, WaitGaveUpError } from '../errors.ts';
 import { ago, formatTable, plural } from '../format.ts';
-import { checkSpec, JobFileError, readSpecText, throwSyntaxErrors } from '../job-file.ts';
+import {
+  checkSpec,
+  JobFileError,
+  readSpecText,
+  refuseBinary,
+  throwSyntaxErrors,
+  toJsOf,
+} from '../job-file.ts';
+import { isRefusal, lookUpPipeline, type PipelineRefusal, refusalText } from '../refusal.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
 import {
@@ -34,10 +44,11 @@ export async function readPipelineFile(path: string): Promise<ParsedPipelineFile
 }
 
 export function parsePipelineFile(text: string, file = 'pipeline'): ParsedPipelineFile {
+  refuseBinary(file, text);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   throwSyntaxErrors(file, doc.errors, lines);
-  const value: unknown = doc.toJS();
+  const value = toJsOf(file, doc);
   if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value))
     throw new JobFileError(file, [{ path: '', message: 'the file must hold one pipeline spec (a mapping)' }]);
   const { spec, issues } = checkSpec(PipelineSpecSchema, doc, [], value, lines);
@@ -65,6 +76,7 @@ export async function pipelineSubmitCommand(
   CommandOutput<{ pipelineId: string; name: string; uploads?: ModelUpload[]; record?: PipelineRecord }>
 > {
   const parsed = typeof file === 'string' ? await readPipelineFile(file) : file;
+  if (opts.pipelineId !== undefined) await refuseTakenId(source, opts.pipelineId);
   let uploads: ModelUpload[] | undefined;
   let sending = parsed;
   if (opts.uploadModelsTo) {
@@ -82,21 +94,50 @@ export async function pipelineSubmitCommand(
       text: `submitted pipeline ${pipelineId} (${spec.name}); follow it with \`tetrafleet pipeline status ${pipelineId}\``,
     };
   // Serving means answering: the replicas and the router are listed, so a query sent next gets through.
-  const record = await source.client.waitForPipeline(pipelineId, {
-    status: 'SERVING',
-    answering: true,
-    timeoutMs: opts.timeoutMs,
-    onProgress: (r, waitingFor) =>
-      opts.onProgress?.(
-        waitingFor
-          ? `${pipelineId}: ${r.status}, waiting for ${inWords(waitingFor)}`
-          : `${pipelineId}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`,
-      ),
-  });
+  const record = await source.client
+    .waitForPipeline(pipelineId, {
+      status: 'SERVING',
+      answering: true,
+      timeoutMs: opts.timeoutMs,
+      onProgress: (r, waitingFor) =>
+        opts.onProgress?.(
+          waitingFor
+            ? `${pipelineId}: ${r.status}, waiting for ${inWords(waitingFor)}`
+            : `${pipelineId}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`,
+        ),
+    })
+    .catch((error: unknown) => {
+      throw error instanceof PipelineWaitTimeoutError ? gaveUp(error) : error;
+    });
   return {
     data: { pipelineId, name: spec.name, ...(uploads ? { uploads } : {}), record },
     text: `pipeline ${pipelineId} (${spec.name}) is SERVING\n${planText(record)}`,
   };
+}
+
+/**
+ * Admission keeps the first pipeline under an id and drops a later submission as a duplicate, so sending
+ * one under a taken id would report success for a spec that is never served. A refusal without a record
+ * does not hold the id: a corrected spec may be sent under it.
+ */
+async function refuseTakenId(source: CliSource, pipelineId: string): Promise<void> {
+  const found = await lookUpPipeline(source, pipelineId);
+  if (!found || isRefusal(found)) return;
+  const { status } = found.record;
+  const ended = status === 'STOPPED' || status === 'REFUSED';
+  throw new CliUsageError(
+    `pipeline ${pipelineId} already exists (${status}); choose another --id${ended ? '' : ', or stop it and submit under a new id'}`,
+  );
+}
+
+/** The SDK's timeout in the flag's unit (seconds), and what was last seen in words. */
+function gaveUp(error: PipelineWaitTimeoutError): WaitGaveUpError {
+  const seconds = `${Number((error.timeoutMs / 1000).toFixed(1))} s`;
+  const message =
+    error.waitingFor.length > 0
+      ? `pipeline ${error.pipelineId} was ${error.wanted} but not answering within ${seconds}: still waiting for ${inWords(error.waitingFor)}`
+      : `pipeline ${error.pipelineId} was not ${error.wanted} within ${seconds} (${error.lastStatus ? `last seen ${error.lastStatus}` : 'not admitted yet'}); it goes on: follow it with \`tetrafleet pipeline status ${error.pipelineId}\``;
+  return new WaitGaveUpError(message, { cause: error });
 }
 
 /**
@@ -118,10 +159,11 @@ export async function pipelineStatusCommand(
   source: CliSource,
   pipelineId: string,
   now = Date.now(),
-): Promise<CommandOutput<PipelineView>> {
-  const view = await source.client.getPipeline(pipelineId);
-  if (!view) throw new NotFoundError('pipeline', pipelineId);
-  return { data: view, text: pipelineText(view, now) };
+): Promise<CommandOutput<PipelineView | PipelineRefusal>> {
+  const found = await lookUpPipeline(source, pipelineId);
+  if (!found) throw new NotFoundError('pipeline', pipelineId);
+  if (isRefusal(found)) return { data: found, text: refusalText(found) };
+  return { data: found, text: pipelineText(found, now) };
 }
 
 export function pipelineText(view: PipelineView, now: number): string {
@@ -194,8 +236,12 @@ export function planText(record: PipelineRecord): string {
     ],
     rows,
   );
+  // A re-plan after a long idle spell (drift below the planned rate) samples a near-empty trace, whose
+  // measured rate is 0: the figure would read as if the plan were sized for no traffic at all.
+  const rate = plan.basis.planningRatePerSecond;
+  const at = rate >= 0.05 ? ` at ${rate.toFixed(1)} qps` : '';
   return [
-    `  plan        $${plan.costPerHour.toFixed(3)}/h, estimated p99 ${plan.p99Ms.toFixed(1)} ms at ${plan.basis.planningRatePerSecond.toFixed(1)} qps`,
+    `  plan        $${plan.costPerHour.toFixed(3)}/h, estimated p99 ${plan.p99Ms.toFixed(1)} ms${at}`,
     `  tuner       scales up past ${(plan.basis.slack ?? 1).toFixed(2)}x the sample's rates (what the plan was shown to hold)`,
     ...table.split('\n').map((l) => `    ${l}`),
   ].join('\n');
@@ -250,9 +296,17 @@ export async function pipelineListCommand(
 export async function pipelineStopCommand(
   source: CliSource,
   pipelineId: string,
-): Promise<CommandOutput<{ record: PipelineRecord; outcome: 'stopped' | 'already-ended' }>> {
-  const before = (await source.client.getPipeline(pipelineId))?.record;
-  if (!before) throw new NotFoundError('pipeline', pipelineId);
+): Promise<
+  CommandOutput<{ record?: PipelineRecord; refusal?: PipelineRefusal; outcome: 'stopped' | 'already-ended' }>
+> {
+  const found = await lookUpPipeline(source, pipelineId);
+  if (!found) throw new NotFoundError('pipeline', pipelineId);
+  if (isRefusal(found))
+    return {
+      data: { refusal: found, outcome: 'already-ended' },
+      text: `pipeline ${pipelineId} was refused at admission; nothing to stop`,
+    };
+  const before = found.record;
   if (before.status === 'STOPPED' || before.status === 'REFUSED')
     return {
       data: { record: before, outcome: 'already-ended' },

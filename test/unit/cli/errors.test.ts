@@ -11,6 +11,7 @@ import { runCli } from '../../../lib/cli/program.ts';
 import { type CliIo, exitCodeOf, reportError } from '../../../lib/cli/run.ts';
 import { openSource } from '../../../lib/cli/source.ts';
 import { NotFoundError, TransientError, ValidationError } from '../../../lib/core/errors.ts';
+import { PipelineRejectedError } from '../../../lib/sdk/errors.ts';
 
 function io(env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -38,6 +39,7 @@ describe('exit codes', () => {
     ['a missing job', new NotFoundError('job', 'j'), EXIT.notFound],
     ['an environment problem', new CliEnvironmentError('x'), EXIT.environment],
     ['a refused connection', Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }), EXIT.environment],
+    ['a refused pipeline', new PipelineRejectedError('p', 'bad', []), EXIT.usage],
     ['anything else', new TransientError('throttled'), EXIT.failure],
   ])('maps %s to its exit code', (_what, error, code) => {
     expect(exitCodeOf(error)).toBe(code);
@@ -55,6 +57,25 @@ describe('exit codes', () => {
         message: 'job job-1 not found: check the id with `tetrafleet jobs`',
       },
     });
+  });
+
+  it('says why a pipeline was refused on one line per field, without the class name of the cause', () => {
+    const { io: sink, err } = io();
+    const raw = 'ValidationError: invalid pipeline submission: sloP99Ms: must be positive';
+    expect(reportError(sink, {}, new PipelineRejectedError('up1', raw, []))).toBe(EXIT.usage);
+    expect(err).toEqual(['tetrafleet: pipeline up1 was refused: sloP99Ms: must be positive\n']);
+    const fields = io();
+    const issues = [
+      { path: 'sloP99Ms', message: 'must be positive' },
+      { path: 'stages.0.id', message: 'is required' },
+    ];
+    reportError(fields.io, {}, new PipelineRejectedError('up1', raw, issues));
+    expect(fields.err.join('').split('\n')).toEqual([
+      'tetrafleet: pipeline up1 was refused:',
+      'tetrafleet:   sloP99Ms: must be positive',
+      'tetrafleet:   stages.0.id: is required',
+      '',
+    ]);
   });
 
   it('adds the stack trace with --debug', () => {
@@ -99,6 +120,33 @@ describe('runCli', () => {
       ['pipeline', 'submit', 'p.yaml', '--upload-models', 'my-models'],
       '--upload-models must be s3://BUCKET or s3://BUCKET/PREFIX with a valid bucket name',
     ],
+  ])('fails with exit 2 for %j before starting anything', async (args, message) => {
+    const run = io();
+    expect(await runCli(args, run.io)).toBe(EXIT.usage);
+    expect(run.err.join('')).toContain(message);
+    expect(run.out).toEqual([]);
+  });
+
+  it.each([
+    [['jobs', '--json', '--limit', 'abc'], '--limit must be a whole number, got "abc"'],
+    [['submit', '--json'], "missing required argument 'file'"],
+    [['jobs', '--json', '--bogus'], "unknown option '--bogus'"],
+  ])('prints the JSON error document with --json for a usage error in %j', async (args, message) => {
+    const run = io();
+    expect(await runCli(args, run.io)).toBe(EXIT.usage);
+    const doc = JSON.parse(run.out.join('')) as { error: { exitCode: number; message: string } };
+    expect(doc.error.exitCode).toBe(EXIT.usage);
+    expect(doc.error.message).toContain(message);
+    expect(doc.error.message).not.toMatch(/^error: /);
+  });
+
+  it.each([
+    [['up', '--instance-types', 'zz.huge'], '--instance-types: zz.huge is not in the instance catalog'],
+    [
+      ['up', '--instance-types', 'c7i.larg'],
+      'c7i.larg is not in the instance catalog (did you mean c7i.large',
+    ],
+    [['up', '--instance-types', ','], '--instance-types must name at least one instance type'],
   ])('fails with exit 2 for %j before starting anything', async (args, message) => {
     const run = io();
     expect(await runCli(args, run.io)).toBe(EXIT.usage);

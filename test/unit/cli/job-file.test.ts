@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EXIT } from '../../../lib/cli/errors.ts';
 import { JobFileError, parseJobFile, readJobFile } from '../../../lib/cli/job-file.ts';
+import { exitCodeOf } from '../../../lib/cli/run.ts';
 
 const good = {
   name: 'ok',
@@ -117,6 +119,31 @@ describe('parseJobFile', () => {
 
   it('fails when the file holds no specs', () => {
     expect(issuesOf('# nothing here\n').message).toBe('jobs.yaml: the file holds no job specs');
+  });
+
+  it('fails when aliases expand past the limit (an alias bomb), naming the file, with exit 2', () => {
+    const levels = 'abcdefghij'.split('');
+    const bomb = levels
+      .map(
+        (k, i) =>
+          `${k}: &${k} [${Array(9)
+            .fill(i === 0 ? 'x' : `*${levels[i - 1]}`)
+            .join(', ')}]`,
+      )
+      .join('\n');
+    const error = issuesOf(bomb);
+    expect(error).toBeInstanceOf(JobFileError);
+    expect(error.message).toMatch(/^jobs\.yaml: cannot expand the YAML: excessive alias count/);
+    expect(exitCodeOf(error)).toBe(EXIT.usage);
+  });
+
+  it('fails when the file is binary or holds one plain value, saying it is not JSON or YAML specs', () => {
+    expect(issuesOf('\u0000\u0001ONNX\uFFFD').message).toBe(
+      'jobs.yaml: not JSON or YAML: the file is binary',
+    );
+    expect(issuesOf('just some words').message).toBe(
+      'jobs.yaml: not JSON or YAML job specs: the file holds one string value',
+    );
   });
 });
 

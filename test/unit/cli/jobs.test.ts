@@ -67,4 +67,12 @@ describe('tetrafleet jobs', () => {
     expect(row).toMatch(/c7i\.large\s+spot\s+0/);
     expect(jobText(stored({ market: 'on-demand' }), [], NOW)).toMatch(/market\s+on-demand$/m);
   });
+
+  it('says a cancel is requested only while the job has not ended', () => {
+    const marked = { cancelRequestedAt: NOW - 1000 };
+    expect(jobText(stored({ status: 'RUNNING', ...marked }), [], NOW)).toMatch(
+      /status\s+RUNNING \(cancel requested\)$/m,
+    );
+    expect(jobText(stored({ status: 'CANCELLED', ...marked }), [], NOW)).toMatch(/status\s+CANCELLED$/m);
+  });
 });

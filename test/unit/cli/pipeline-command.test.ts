@@ -7,11 +7,14 @@ import {
   pipelineSubmitCommand,
   planText,
 } from '../../../lib/cli/commands/pipeline.ts';
+import { CliUsageError, EXIT, WaitGaveUpError } from '../../../lib/cli/errors.ts';
 import { JobFileError } from '../../../lib/cli/job-file.ts';
+import { exitCodeOf } from '../../../lib/cli/run.ts';
 import type { CliSource } from '../../../lib/cli/source.ts';
 import { NotFoundError } from '../../../lib/core/errors.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineView } from '../../../lib/sdk/client.ts';
+import { PipelineRejectedError, PipelineWaitTimeoutError } from '../../../lib/sdk/errors.ts';
 import { servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 
 const NOW = 1_764_000_600_000;
@@ -85,13 +88,29 @@ function source(pipelines: Record<string, PipelineView> = { vision: view }, onAw
       calls.push(`submit ${spec.name}`);
       return { pipelineId: o.pipelineId ?? `${spec.name}-1234abcd` };
     },
-    getPipeline: async (id: string) => pipelines[id],
+    getPipeline: async (id: string) => {
+      if (id === 'refused')
+        throw new PipelineRejectedError(
+          id,
+          'ValidationError: invalid pipeline submission: stages.0.model.uri: model s3://m/a.onnx not found',
+          [
+            { path: 'stages.0.model.uri', message: 'model s3://m/a.onnx not found' },
+            { path: 'sloP99Ms', message: 'slo 1 ms is below the fastest batch-1 path (4 ms)' },
+          ],
+        );
+      return pipelines[id];
+    },
     listPipelines: async () => Object.values(pipelines).map((v) => v.record),
     stopPipeline: async (id: string) => {
       calls.push(`stop ${id}`);
       return { ...(pipelines[id] as PipelineView).record, status: 'STOPPED' };
     },
-    waitForPipeline: async (id: string) => (pipelines[id] as PipelineView).record,
+    waitForPipeline: async (id: string, o: { timeoutMs?: number }) => {
+      if (id === 'slow') throw new PipelineWaitTimeoutError(id, 'SERVING', undefined, o.timeoutMs ?? 0);
+      if (id === 'profiling')
+        throw new PipelineWaitTimeoutError(id, 'SERVING', 'PROFILING', o.timeoutMs ?? 0);
+      return (pipelines[id] as PipelineView).record;
+    },
   };
   return { calls, source: { client, endpoint, close: () => {} } as unknown as CliSource };
 }
@@ -205,7 +224,7 @@ describe('tetrafleet pipeline', () => {
     expect(spot).toMatch(/classify\s+c7i\.large\s+measured\s+4\s+1\s+1\s+0\s+50%/);
     expect(out.text).toContain('25.0 arrivals/s, p99 131.5 ms');
     expect(out.text).toContain('router      http://10.0.0.4:8080/v1/pipelines/vision/infer');
-    expect(out.data.record.pipelineId).toBe('vision');
+    expect((out.data as PipelineView).record.pipelineId).toBe('vision');
   });
 
   it('fails with not found for a pipeline that does not exist', async () => {
@@ -228,5 +247,87 @@ describe('tetrafleet pipeline', () => {
     expect((await pipelineStopCommand(s, 'vision')).data.outcome).toBe('stopped');
     expect((await pipelineStopCommand(s, 'old')).data.outcome).toBe('already-ended');
     expect(calls).toEqual(['stop vision']);
+  });
+
+  const oneStage = () =>
+    parsePipelineFile(
+      JSON.stringify({ name: 'vision', sloP99Ms: 150, stages: [{ id: 'a', model: { uri: '/m/a.onnx' } }] }),
+    );
+
+  it.each([
+    [
+      'SERVING',
+      'pipeline vision already exists (SERVING); choose another --id, or stop it and submit under a new id',
+    ],
+    ['STOPPED', 'pipeline vision already exists (STOPPED); choose another --id'],
+  ] as const)('fails with exit 2 when --id names a %s pipeline, sending nothing', async (status, message) => {
+    const { source: s, calls } = source({ vision: { ...view, record: { ...record, status } } });
+    const error = await pipelineSubmitCommand(s, oneStage(), { pipelineId: 'vision' }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CliUsageError);
+    expect((error as Error).message).toBe(message);
+    expect(exitCodeOf(error)).toBe(EXIT.usage);
+    expect(calls).toEqual([]);
+  });
+
+  it('submits under the id of a refused submission, which holds no record', async () => {
+    const { source: s, calls } = source();
+    const out = await pipelineSubmitCommand(s, oneStage(), { pipelineId: 'refused' });
+    expect(out.data.pipelineId).toBe('refused');
+    expect(calls).toEqual(['submit vision']);
+  });
+
+  it('shows a refused pipeline as REFUSED with every field reason, and has nothing to stop', async () => {
+    const { source: s, calls } = source();
+    const out = await pipelineStatusCommand(s, 'refused', NOW);
+    expect(out.text.split('\n')).toEqual([
+      'pipeline refused',
+      '  status      REFUSED at admission',
+      '  reasons     stages.0.model.uri: model s3://m/a.onnx not found',
+      '              sloP99Ms: slo 1 ms is below the fastest batch-1 path (4 ms)',
+      '  next        fix the spec and submit it again (the id may be reused)',
+    ]);
+    expect(out.data).toMatchObject({ pipelineId: 'refused', status: 'REFUSED', endpoints: [] });
+    const stop = await pipelineStopCommand(s, 'refused');
+    expect(stop.data.outcome).toBe('already-ended');
+    expect(stop.text).toBe('pipeline refused was refused at admission; nothing to stop');
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ['slow', 'pipeline slow was not SERVING within 2 s (not admitted yet)'],
+    ['profiling', 'pipeline profiling was not SERVING within 2 s (last seen PROFILING)'],
+  ])('fails after --timeout saying it in seconds, for %s', async (id, message) => {
+    const { source: s } = source();
+    const error = await pipelineSubmitCommand(s, oneStage(), {
+      pipelineId: id,
+      wait: true,
+      timeoutMs: 2000,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WaitGaveUpError);
+    expect((error as Error).message).toContain(message);
+    expect(exitCodeOf(error)).toBe(EXIT.failure);
+  });
+
+  it('leaves out the planned rate when a re-plan sampled no traffic', () => {
+    const plan = record.plan as NonNullable<PipelineRecord['plan']>;
+    const idle = { ...record, plan: { ...plan, basis: { ...plan.basis, planningRatePerSecond: 0 } } };
+    expect(planText(idle)).toContain('plan        $2.100/h, estimated p99 140.3 ms\n');
+    const busy = { ...record, plan: { ...plan, basis: { ...plan.basis, planningRatePerSecond: 10.2 } } };
+    expect(planText(busy)).toContain('estimated p99 140.3 ms at 10.2 qps\n');
+  });
+
+  it('fails when a pipeline file is a YAML alias bomb or binary, naming the file', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...'bcdefghij'
+        .split('')
+        .map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghij'[i]}`).join(', ')}]`),
+    ].join('\n');
+    expect(refusal(bomb).message).toMatch(/^vision\.yaml: cannot expand the YAML: /);
+    expect(refusal('\u0000\u0001ONNX\uFFFD').message).toBe(
+      'vision.yaml: not JSON or YAML: the file is binary',
+    );
   });
 });

@@ -27,6 +27,7 @@ import {
   unansweredBy,
 } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineView } from '../../../lib/sdk/client.ts';
+import { PipelineRejectedError } from '../../../lib/sdk/errors.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 import { endpoint } from '../agent/router/helpers.ts';
 
@@ -115,6 +116,13 @@ describe('tetrafleet pipeline infer: the query file', () => {
     expect((await refusal(join(dir, 'absent.json'))).message).toMatch(
       /cannot read .*absent\.json: no such file/,
     );
+  });
+
+  it('keeps a JSON syntax error on one line, and says a missing input is required', async () => {
+    await writeFile(join(dir, 'words.json'), 'hello\nworld\n');
+    expect((await refusal(join(dir, 'words.json'))).message).toMatch(/^words\.json: not JSON: [^\n]+$/);
+    await writeFile(join(dir, 'noinput.json'), '{"dims":[1]}');
+    expect((await refusal(join(dir, 'noinput.json'))).message).toBe('noinput.json: input: is required');
   });
 });
 
@@ -253,12 +261,72 @@ describe('tetrafleet pipeline infer', () => {
 
   it('says when the pipeline has no router yet, and when there is no such pipeline', async () => {
     const planning = { record: { ...record, status: 'PLANNING' as const }, endpoints: [] };
-    const error = await pipelineInferCommand(sourceOf({ vision: planning }), 'vision', query).catch(
-      (e: unknown) => e,
-    );
+    const error = await pipelineInferCommand(sourceOf({ vision: planning }), 'vision', query, {
+      timeoutMs: 0,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CliEnvironmentError);
     expect((error as Error).message).toMatch(/^pipeline vision is PLANNING and has no router serving yet/);
     await expect(pipelineInferCommand(sourceOf({}), 'nope', query)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('waits within the timeout for the router of a pipeline still being planned', async () => {
+    const answer = { output: { dims: [1, 1], data: [1] }, totalMs: 3, stages: ['detect', 'classify'] };
+    const router = await fakeRouter({ status: 200, body: answer });
+    try {
+      const views: PipelineView[] = [
+        { record: { ...record, status: 'PROFILING' }, endpoints: [] },
+        { record: { ...record, status: 'PLANNING' }, endpoints: [] },
+        { record, endpoints: [endpoint(ROUTER_STAGE, router.url, NOW, 'vision')] },
+      ];
+      let reads = 0;
+      const client = { getPipeline: async () => views[Math.min(reads++, views.length - 1)] };
+      const slept: number[] = [];
+      const out = await pipelineInferCommand({ client } as unknown as CliSource, 'vision', query, {
+        sleep: async (ms) => {
+          slept.push(ms);
+        },
+      });
+      expect(reads).toBe(3);
+      expect(slept).toHaveLength(2);
+      expect(out.data.answer.stages).toEqual(['detect', 'classify']);
+    } finally {
+      router.server.close();
+    }
+  });
+
+  it.each([
+    ['STOPPED', 'pipeline vision is STOPPED (stopped by the user) and will never serve'],
+    ['REFUSED', 'pipeline vision is REFUSED (slo below the fastest path) and will never serve'],
+  ] as const)('fails at once with exit 2 when the pipeline is %s', async (status, message) => {
+    const reason = status === 'STOPPED' ? 'stopped by the user' : 'slo below the fastest path';
+    const view = { record: { ...record, status, reason }, endpoints: [] };
+    const slept: number[] = [];
+    const error = await pipelineInferCommand(sourceOf({ vision: view }), 'vision', query, {
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CliUsageError);
+    expect((error as Error).message).toContain(message);
+    expect(exitCodeOf(error)).toBe(EXIT.usage);
+    expect(slept).toEqual([]);
+  });
+
+  it('fails at once with exit 2 and the reasons when admission refused the pipeline', async () => {
+    const client = {
+      getPipeline: async () => {
+        throw new PipelineRejectedError('vision', 'ValidationError: invalid pipeline submission: x', [
+          { path: 'stages.0.model.uri', message: 'model s3://m/a.onnx not found' },
+        ]);
+      },
+    };
+    const error = await pipelineInferCommand({ client } as unknown as CliSource, 'vision', query).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CliUsageError);
+    expect((error as Error).message).toBe(
+      'pipeline vision was refused at admission (stages.0.model.uri: model s3://m/a.onnx not found) and will never serve: fix the spec and submit it again',
+    );
   });
 });
 

@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CliEnvironmentError, CliUsageError, EXIT } from '../../../lib/cli/errors.ts';
 import {
   attainmentChart,
   fleetChart,
@@ -13,6 +14,7 @@ import {
 import { renderReport, writeReport } from '../../../lib/cli/report/index.ts';
 import { instanceEndAt, summarize } from '../../../lib/cli/report/summary.ts';
 import { clock, niceMax, ticks } from '../../../lib/cli/report/svg.ts';
+import { exitCodeOf } from '../../../lib/cli/run.ts';
 import { fixture, instance, job, s, task } from './report-fixture.ts';
 
 const count = (html: string, re: RegExp) => html.match(re)?.length ?? 0;
@@ -121,6 +123,38 @@ describe('report page', () => {
     expect(readFileSync(path, 'utf8')).toContain('50%');
     expect(JSON.parse(readFileSync(join(dir, 'out', 'summary.json'), 'utf8'))).toEqual(summary);
   });
+
+  it('creates missing levels of the directory', async () => {
+    const { path } = await writeReport(fixture(), join(dir, 'deep', 'er'));
+    expect(path).toBe(join(dir, 'deep', 'er', 'index.html'));
+  });
+
+  it('fails with exit 2 when the directory is an existing file, or lies under one', async () => {
+    const file = join(dir, 'taken.html');
+    writeFileSync(file, 'x');
+    for (const target of [file, join(file, 'sub')]) {
+      const error = await writeReport(fixture(), target).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CliUsageError);
+      expect((error as Error).message).toBe(
+        `${file} exists and is not a directory: choose another report directory (--out)`,
+      );
+      expect(exitCodeOf(error)).toBe(EXIT.usage);
+    }
+  });
+
+  it.runIf(existsSync('/proc/self'))(
+    'fails with exit 4 where the filesystem refuses a directory',
+    async () => {
+      for (const target of ['/proc/nope', '/proc/nope/deeper']) {
+        const error = await writeReport(fixture(), target).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CliEnvironmentError);
+        expect((error as Error).message).toMatch(
+          /^cannot create the report directory \/proc\/nope: E[A-Z]+$/,
+        );
+        expect(exitCodeOf(error)).toBe(EXIT.environment);
+      }
+    },
+  );
 });
 
 describe('svg helpers', () => {
