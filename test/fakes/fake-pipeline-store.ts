@@ -249,3 +249,38 @@ export function servingPlan(
     ...rest,
   };
 }
+
+/**
+ * A SERVING two-stage record whose first stage is named `constructor`, a key every plain object inherits:
+ * `base`'s detect stage renamed, with `targets` set for classify alone.
+ */
+export function constructorStageRecord(base: ServingPlan, targetsAt: number): PipelineRecord {
+  return {
+    pipelineId: 'proto',
+    spec: twoStageSpec({
+      stages: [
+        { id: 'constructor', model: { uri: '/models/detect.onnx' } },
+        { id: 'classify', model: { uri: '/models/classify.onnx' } },
+      ],
+      edges: [{ from: 'constructor', to: 'classify', probability: 1 }],
+    }),
+    status: 'SERVING',
+    createdAt: 0,
+    updatedAt: 0,
+    version: 1,
+    plan: {
+      ...base,
+      config: { constructor: base.config.detect, classify: base.config.classify } as ServingPlan['config'],
+      visitFractions: { constructor: 1, classify: 1 },
+      basis: {
+        ...base.basis,
+        stages: {
+          constructor: base.basis.stages.detect,
+          classify: base.basis.stages.classify,
+        } as ServingPlan['basis']['stages'],
+      },
+    },
+    targets: { classify: 1 },
+    targetsAt,
+  };
+}

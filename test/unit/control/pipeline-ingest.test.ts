@@ -12,7 +12,12 @@ import { TaskRecordSchema } from '../../../lib/core/control/task-record.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import { type ReplicaRequest, ReplicaRequestSchema } from '../../../lib/core/protocol/pipeline.ts';
 import { type TaskEvent, TaskEventSchema } from '../../../lib/core/protocol/tasks.ts';
-import { pipelineWorld, servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import {
+  constructorStageRecord,
+  pipelineWorld,
+  servingPlan,
+  twoStageSpec,
+} from '../../fakes/fake-pipeline-store.ts';
 
 async function serving() {
   const w = pipelineWorld();
@@ -242,35 +247,7 @@ describe('pipeline ingest', () => {
 describe('pipeline ingest: a stage named like an Object property', () => {
   it('keeps the targets of a stage named constructor that a replica request leaves out', async () => {
     const w = pipelineWorld();
-    const base = servingPlan();
-    const record: PipelineRecord = {
-      pipelineId: 'proto',
-      spec: twoStageSpec({
-        stages: [
-          { id: 'constructor', model: { uri: '/models/detect.onnx' } },
-          { id: 'classify', model: { uri: '/models/classify.onnx' } },
-        ],
-        edges: [{ from: 'constructor', to: 'classify', probability: 1 }],
-      }),
-      status: 'SERVING',
-      createdAt: 0,
-      updatedAt: 0,
-      version: 1,
-      plan: {
-        ...base,
-        config: { constructor: base.config.detect, classify: base.config.classify } as typeof base.config,
-        visitFractions: { constructor: 1, classify: 1 },
-        basis: {
-          ...base.basis,
-          stages: {
-            constructor: base.basis.stages.detect,
-            classify: base.basis.stages.classify,
-          } as typeof base.basis.stages,
-        },
-      },
-      targets: { classify: 1 },
-      targetsAt: 1000,
-    };
+    const record = constructorStageRecord(servingPlan(), 1000);
     await w.pipelines.create(record);
 
     const outcome = await applyReplicaRequest(

@@ -3,7 +3,12 @@ import { configTag, LABEL, routerJobId } from '../../../lib/core/control/pipelin
 import { reconcilePipeline, warmHeadroom } from '../../../lib/core/control/pipeline-reconcile.ts';
 import type { Job } from '../../../lib/core/model/job.ts';
 import type { PipelineRecord, ServingPlan } from '../../../lib/core/model/pipeline-serving.ts';
-import { pipelineWorld, servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
+import {
+  constructorStageRecord,
+  pipelineWorld,
+  servingPlan,
+  twoStageSpec,
+} from '../../fakes/fake-pipeline-store.ts';
 
 /**
  * A stored plan whose sample envelope stays at the planned rate at every window, and whose stages run at
@@ -244,34 +249,7 @@ describe('replica reconciliation', () => {
 
   it('submits the planned replicas of a stage named constructor that has no target yet', async () => {
     const w = pipelineWorld();
-    const base = plan();
-    const record: PipelineRecord = {
-      pipelineId: 'proto',
-      spec: twoStageSpec({
-        stages: [
-          { id: 'constructor', model: { uri: '/models/detect.onnx' } },
-          { id: 'classify', model: { uri: '/models/classify.onnx' } },
-        ],
-        edges: [{ from: 'constructor', to: 'classify', probability: 1 }],
-      }),
-      status: 'SERVING',
-      createdAt: 0,
-      updatedAt: 0,
-      version: 1,
-      plan: {
-        ...base,
-        config: { constructor: base.config.detect, classify: base.config.classify } as ServingPlan['config'],
-        basis: {
-          ...base.basis,
-          stages: {
-            constructor: base.basis.stages.detect,
-            classify: base.basis.stages.classify,
-          } as ServingPlan['basis']['stages'],
-        },
-      },
-      targets: { classify: 1 },
-      targetsAt: 1,
-    };
+    const record = constructorStageRecord(plan(), 1);
     await w.pipelines.create(record);
 
     const out = await reconcilePipeline(record, w.deps);

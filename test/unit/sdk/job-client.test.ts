@@ -3,24 +3,8 @@ import { SqsWorkQueue } from '../../../lib/aws/sqs-work-queue.ts';
 import { ValidationError } from '../../../lib/core/errors.ts';
 import type { Job, JobSpecInput } from '../../../lib/core/model/job.ts';
 import { SubmitJobSchema } from '../../../lib/core/protocol/submission.ts';
-import { jobIdForKey, pipelineIdForKey, TetrafleetClient } from '../../../lib/sdk/client.ts';
-
-/** A client whose endpoints answer nothing: anything that reached the network would fail differently. */
-function offlineClient(): TetrafleetClient {
-  return new TetrafleetClient({
-    endpoints: {
-      submissionsQueueUrl: 'http://127.0.0.1:9/queue/submissions',
-      tables: { jobs: 'jobs', instances: 'instances', placements: 'placements', control: 'control' },
-    },
-    aws: {
-      region: 'us-east-1',
-      endpoint: 'http://127.0.0.1:9',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: 200, requestTimeout: 200 },
-    },
-  });
-}
+import { jobIdForKey, pipelineIdForKey, type TetrafleetClient } from '../../../lib/sdk/client.ts';
+import { offlineClient } from './offline-client.ts';
 
 /** The bodies the client sent to the submissions queue (nothing leaves the process). */
 function capturedSends(): string[] {

@@ -1,27 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../../lib/core/errors.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
-import { type PipelineView, TetrafleetClient } from '../../../lib/sdk/client.ts';
+import type { PipelineView, TetrafleetClient } from '../../../lib/sdk/client.ts';
 import { PipelineWaitTimeoutError } from '../../../lib/sdk/errors.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 import { endpoint } from '../agent/router/helpers.ts';
-
-/** A client whose endpoints answer nothing: anything that reached the network would fail differently. */
-function offlineClient(): TetrafleetClient {
-  return new TetrafleetClient({
-    endpoints: {
-      submissionsQueueUrl: 'http://127.0.0.1:9/queue/submissions',
-      tables: { jobs: 'jobs', instances: 'instances', placements: 'placements', control: 'control' },
-    },
-    aws: {
-      region: 'us-east-1',
-      endpoint: 'http://127.0.0.1:9',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: 200, requestTimeout: 200 },
-    },
-  });
-}
+import { offlineClient } from './offline-client.ts';
 
 describe('TetrafleetClient.submitPipeline', () => {
   it('fails when the spec has a cycle, naming the field, before anything is sent', async () => {

@@ -1,3 +1,4 @@
+import { type RouterHandle, type RouterOptions, startRouter } from '../../../../agent/router/index.ts';
 import type { BatchSender, Tensor } from '../../../../agent/router/replica-client.ts';
 import type { StageProfile } from '../../../../lib/core/inference/profiles.ts';
 import { type TunerBasis, tunerBasis } from '../../../../lib/core/inference/tuner.ts';
@@ -195,4 +196,30 @@ export function query(tag: number, width = 4): Tensor {
   const data = new Float32Array(width);
   data[0] = tag;
   return { dims: [1, width], data };
+}
+
+/**
+ * Routers for one test file: `start` runs one on loopback with its timers off (tests drive polls, reports
+ * and the tuner themselves), and `stopAll` stops every one still running.
+ */
+export function routerPool() {
+  const running: RouterHandle[] = [];
+  return {
+    async start(options: Partial<RouterOptions> & Pick<RouterOptions, 'directory'>): Promise<RouterHandle> {
+      const handle = await startRouter({
+        pipelineId: 'pipe',
+        host: '127.0.0.1',
+        pollIntervalMs: 0,
+        reportIntervalMs: 0,
+        tunerIntervalMs: 0,
+        log: () => {},
+        ...options,
+      });
+      running.push(handle);
+      return handle;
+    },
+    async stopAll(): Promise<void> {
+      await Promise.all(running.splice(0).map((r) => r.stop()));
+    },
+  };
 }

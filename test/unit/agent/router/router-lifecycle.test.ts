@@ -2,32 +2,16 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ModelServerHandle, startModelServer } from '../../../../agent/model-server/index.ts';
-import { type RouterHandle, type RouterOptions, startRouter } from '../../../../agent/router/index.ts';
 import type { PipelineServing } from '../../../../lib/core/model/pipeline-serving.ts';
 import { buildMlp, modelTempDir, writeModel } from '../../../../lib/onnx/index.ts';
 import { FakeReportSink, waitFor } from '../fakes.ts';
-import { endpoint, FakeServingDirectory, HeldSender, query, servingRecord } from './helpers.ts';
+import { endpoint, FakeServingDirectory, HeldSender, query, routerPool, servingRecord } from './helpers.ts';
 
-const routers: RouterHandle[] = [];
-
-async function router(
-  options: Partial<RouterOptions> & Pick<RouterOptions, 'directory'>,
-): Promise<RouterHandle> {
-  const handle = await startRouter({
-    pipelineId: 'pipe',
-    host: '127.0.0.1',
-    pollIntervalMs: 0,
-    reportIntervalMs: 0,
-    tunerIntervalMs: 0,
-    log: () => {},
-    ...options,
-  });
-  routers.push(handle);
-  return handle;
-}
+const routers = routerPool();
+const router = routers.start;
 
 afterAll(async () => {
-  await Promise.all(routers.splice(0).map((r) => r.stop()));
+  await routers.stopAll();
 });
 
 async function post(url: string, t: { dims: readonly number[]; data: Float32Array }) {
@@ -70,7 +54,7 @@ describe('router with a replica that refuses a bad shape', () => {
   });
 
   afterAll(async () => {
-    await Promise.all(routers.splice(0).map((r) => r.stop()));
+    await routers.stopAll();
     await server.stop();
     await cleanup();
   });

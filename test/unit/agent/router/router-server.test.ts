@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ModelServerHandle, startModelServer } from '../../../../agent/model-server/index.ts';
-import { type RouterHandle, type RouterOptions, startRouter } from '../../../../agent/router/index.ts';
 import { tunerBasis } from '../../../../lib/core/inference/tuner.ts';
 import { PipelineReportSchema, ReplicaRequestSchema } from '../../../../lib/core/protocol/pipeline.ts';
 import {
@@ -14,25 +13,10 @@ import {
   writeModel,
 } from '../../../../lib/onnx/index.ts';
 import { FakeReportSink } from '../fakes.ts';
-import { endpoint, FakeServingDirectory, HeldSender, query, servingRecord } from './helpers.ts';
+import { endpoint, FakeServingDirectory, HeldSender, query, routerPool, servingRecord } from './helpers.ts';
 
-const routers: RouterHandle[] = [];
-
-async function router(
-  options: Partial<RouterOptions> & Pick<RouterOptions, 'directory'>,
-): Promise<RouterHandle> {
-  const handle = await startRouter({
-    pipelineId: 'pipe',
-    host: '127.0.0.1',
-    pollIntervalMs: 0,
-    reportIntervalMs: 0,
-    tunerIntervalMs: 0,
-    log: () => {},
-    ...options,
-  });
-  routers.push(handle);
-  return handle;
-}
+const routers = routerPool();
+const router = routers.start;
 
 async function postBinary(url: string, data: Float32Array, dims: number[]) {
   const res = await fetch(url, {
@@ -84,7 +68,7 @@ describe('router with real model servers', () => {
   });
 
   afterAll(async () => {
-    await Promise.all(routers.splice(0).map((r) => r.stop()));
+    await routers.stopAll();
     await Promise.all(servers.map((s) => s.stop()));
     await cleanup?.();
   });
@@ -152,7 +136,7 @@ describe('router with real model servers', () => {
 
 describe('router front door', () => {
   afterAll(async () => {
-    await Promise.all(routers.splice(0).map((r) => r.stop()));
+    await routers.stopAll();
   });
 
   it('fails with 503 while the pipeline is not serving, and serves once the directory says so', async () => {
@@ -223,7 +207,7 @@ describe('router front door', () => {
 
 describe('tuner loop', () => {
   afterAll(async () => {
-    await Promise.all(routers.splice(0).map((r) => r.stop()));
+    await routers.stopAll();
   });
 
   it('scales a stage up on a burst with a ReplicaRequest, and down after stabilising', async () => {
