@@ -2,7 +2,8 @@
  * A fast, heterogeneity-aware greedy: jobs in order of value, each takes the (alternative, start,
  * target) that earns the most after the capacity it adds. A new instance is charged to a job by the
  * job's dominant share of it, so the first job does not pay for a whole instance that later jobs fill;
- * a final pass drops instances whose jobs, all together, are worth less than the instance costs.
+ * a pass drops instances whose jobs, all together, are worth less than the instance costs, and a last
+ * one moves the work of an instance nothing else filled to cheaper capacity (`right-size.ts`).
  * It is always feasible, gives the MILP its incumbent, and is the answer when the solver is too slow.
  */
 import { fifoAgedValue } from '../policies/fifo.ts';
@@ -10,10 +11,10 @@ import { type ChooseExpr, isLeaf, leaves } from '../strl/expr.ts';
 import type { Outcome, PlanContext } from './assemble.ts';
 import { settle } from './assemble.ts';
 import { NOT_WORTH_CAPACITY } from './blocked.ts';
-import { spanOf } from './capacity.ts';
 import type { LaunchPool } from './fleet.ts';
 import { type NewHost, Packer } from './pack.ts';
 import { bootingCounts } from './pool-cost.ts';
+import { newHostCost, rightSize } from './right-size.ts';
 
 export interface GreedyGuide {
   /** Higher goes first; default is the job's best leaf value. */
@@ -135,11 +136,7 @@ function trim(ctx: PlanContext, packer: Packer, dropped: Map<string, string>): s
   for (let round = 0; round < 1000; round++) {
     let worst: { host: NewHost; shortfall: number; jobs: Set<string> } | undefined;
     for (const [host, { value, jobs }] of hostValues(packer)) {
-      const pool = ctx.fleet.pools.get(host.poolId) as LaunchPool;
-      const span = spanOf(host);
-      if (!span) continue;
-      const cost = (span[1] - span[0] + 1 + pool.bootSlots) * pool.pricePerHour * ctx.fleet.slotHours;
-      const shortfall = cost - value;
+      const shortfall = newHostCost(ctx, host) - value;
       if (shortfall > 1e-9 && (!worst || shortfall > worst.shortfall)) worst = { host, shortfall, jobs };
     }
     if (!worst) break;
@@ -204,6 +201,8 @@ export function greedyPack(
     const c = byId.get(jobId)!;
     if (placeBest(packer, c, guide, true)) dropped.delete(jobId);
   }
+  // Open mode only: a solver's counts (limited mode) already chose the instance types.
+  if (!limits) rightSize(ctx, packer, stop);
   for (const jobId of packer.placed.keys()) dropped.delete(jobId);
   return { packer, dropped };
 }

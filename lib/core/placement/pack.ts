@@ -15,7 +15,6 @@ import {
   subtractResources,
   ZERO_RESOURCES,
 } from '../model/resources.ts';
-import type { ChooseExpr } from '../strl/expr.ts';
 import {
   bestFit,
   capsHold,
@@ -28,58 +27,25 @@ import {
   withinLimit,
 } from './capacity.ts';
 import { type ExistingPool, type Fleet, type LaunchPool, windowEnd } from './fleet.ts';
+import type {
+  ExistingHost,
+  GrantRequest,
+  Host,
+  NewHost,
+  PackOptions,
+  PackResult,
+  PlacedTask,
+} from './pack-types.ts';
 
-export interface ExistingHost {
-  readonly kind: 'existing';
-  readonly poolId: string;
-  readonly id: string;
-  readonly free: Resources[];
-}
-
-export interface NewHost {
-  readonly kind: 'new';
-  readonly poolId: string;
-  readonly serial: number;
-  readonly used: Resources[];
-  /** Number of tasks in each slot. */
-  readonly tasks: number[];
-}
-
-export type Host = ExistingHost | NewHost;
-
-export interface PlacedTask {
-  readonly jobId: string;
-  readonly leafIndex: number;
-  readonly leaf: ChooseExpr;
-  readonly start: number;
-  readonly end: number;
-  readonly host: Host;
-}
-
-export interface GrantRequest {
-  readonly jobId: string;
-  readonly leaf: ChooseExpr;
-  readonly leafIndex: number;
-  /** Tasks to place: k for nCk; for LnCk the number granted. */
-  readonly units: number;
-  /** Preferred pools and how many tasks the solver put in each. */
-  readonly hints?: ReadonlyMap<string, number>;
-}
-
-export interface PackOptions {
-  /** Try partitions of the leaf other than the hinted ones. */
-  readonly allowMove: boolean;
-  /** Open new instances beyond the solver's counts (limited mode), within the caps. */
-  readonly allowExtra: boolean;
-}
-
-export interface PackResult {
-  readonly tasks: readonly PlacedTask[];
-  /** Estimated $ this grant adds (span extensions and opened instances, the latter by dominant share). */
-  readonly marginal: number;
-  readonly moved: boolean;
-  readonly extra: boolean;
-}
+export type {
+  ExistingHost,
+  GrantRequest,
+  Host,
+  NewHost,
+  PackOptions,
+  PackResult,
+  PlacedTask,
+} from './pack-types.ts';
 
 const EMPTY = Object.freeze([]) as readonly number[];
 
@@ -176,6 +142,41 @@ export class Packer {
   remove(jobId: string): void {
     for (const t of this.placed.get(jobId) ?? []) this.release(t);
     this.placed.delete(jobId);
+  }
+
+  /** Takes every task off one new instance; their jobs keep their other tasks. */
+  evict(host: NewHost): PlacedTask[] {
+    const out: PlacedTask[] = [];
+    for (const [jobId, list] of this.placed) {
+      const keep = list.filter((t) => t.host !== host);
+      if (keep.length === list.length) continue;
+      for (const t of list) if (t.host === host) out.push(t);
+      this.placed.set(jobId, keep);
+    }
+    for (const t of out) this.release(t);
+    return out;
+  }
+
+  /** Takes the given tasks off their hosts (undoes single-task grants). */
+  unplace(tasks: readonly PlacedTask[]): void {
+    const gone = new Set(tasks);
+    for (const t of tasks) {
+      this.release(t);
+      const list = this.placed.get(t.jobId);
+      if (list)
+        this.placed.set(
+          t.jobId,
+          list.filter((x) => !gone.has(x)),
+        );
+    }
+  }
+
+  /** Puts evicted tasks back exactly where they were. */
+  restore(tasks: readonly PlacedTask[]): void {
+    for (const t of tasks) {
+      this.occupy(t);
+      this.placed.get(t.jobId)?.push(t) ?? this.placed.set(t.jobId, [t]);
+    }
   }
 
   /** Per launch pool and slot: new instances hosting at least one task. */
@@ -311,8 +312,9 @@ export class Packer {
     const serial = hosts.length;
     const ok = allowed(undefined);
     if (!ok && !opts.allowExtra) return best;
-    const dense = this.openCharge === 'dense' ? Math.max(1, copiesThatFit(demand, pool.capacity)) : 1;
-    const share = Math.min(1, dominantShare(demand, pool.capacity));
+    const dense =
+      this.openCharge === 'dense' && !opts.fullOpen ? Math.max(1, copiesThatFit(demand, pool.capacity)) : 1;
+    const share = opts.fullOpen ? 1 : Math.min(1, dominantShare(demand, pool.capacity));
     const openCost =
       ((limit && ok ? this.prepaidWeight() : 1) * (end - start + pool.bootSlots) * perSlot * share) / dense;
     if (!best || openCost < best.cost) {
