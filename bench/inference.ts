@@ -50,12 +50,10 @@ import {
   headroomSearchMs,
   ORACLE_LATE_FRACTION,
   ORACLE_WINDOW_MS,
-  POLICIES,
-  type PolicyRow,
-  type PolicySettings,
   planFor,
   runPolicy,
 } from './inference/policies.ts';
+import { POLICIES, type PolicyRow, type PolicySettings } from './inference/policy-types.ts';
 import {
   BASE_RATE,
   CANDIDATE_TYPES,

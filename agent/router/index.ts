@@ -9,7 +9,8 @@ import { PROTOCOL_VERSION } from '../../lib/core/protocol/envelope.ts';
 import { type PipelineReport, PipelineReportSchema } from '../../lib/core/protocol/pipeline.ts';
 import { ActiveRequests, closeServer } from '../http-util.ts';
 import { createRouterHttpServer } from './http-server.ts';
-import { type BatchObserver, PipelineRouter } from './pipeline-router.ts';
+import { PipelineRouter } from './pipeline-router.ts';
+import type { BatchObserver } from './pipeline-router-options.ts';
 import { type BatchSender, type DescribeStage, fetchInputShape, postBatch } from './replica-client.ts';
 import { TunerLoop } from './tuner-loop.ts';
 
@@ -20,7 +21,8 @@ import { TunerLoop } from './tuner-loop.ts';
  * task; tests start it directly with a fake directory and drive the loops by hand (intervals of 0).
  */
 
-export { type BatchObserver, PipelineRouter } from './pipeline-router.ts';
+export { PipelineRouter } from './pipeline-router.ts';
+export type { BatchObserver } from './pipeline-router-options.ts';
 export { TunerLoop } from './tuner-loop.ts';
 
 export interface RouterOptions {

@@ -13,8 +13,11 @@ import {
 } from '../../lib/core/model/pipeline-serving.ts';
 import type { StageReport } from '../../lib/core/protocol/pipeline.ts';
 import { MAX_BINARY_BODY_BYTES } from '../http-util.ts';
+import { type BatchFailureSink, batchFailed } from './batch-failure.ts';
+import { batchTimeout, sendBatch } from './batch-send.ts';
 import { NotServingError, QueryFailedError, ShedError } from './errors.ts';
-import { type BatchSender, concatRows, ReplicaError, splitRows, type Tensor } from './replica-client.ts';
+import type { PipelineRouterOptions } from './pipeline-router-options.ts';
+import { splitRows, type Tensor } from './replica-client.ts';
 import type { Replica } from './replica-set.ts';
 import {
   answerOf,
@@ -54,37 +57,6 @@ export type { QueryResult } from './router-query.ts';
  * A replica's 400 is the queries' fault (their input does not fit the model): they fail at once, and the
  * replica is not cooled down.
  */
-
-export interface PipelineRouterOptions {
-  readonly pipelineId: string;
-  readonly send: BatchSender;
-  /** Monotonic ms for latency and queue delays (performance.now). */
-  readonly now: () => number;
-  /** Seed of the per-edge routing draws. */
-  readonly seed: number;
-  /** Queued queries per stage beyond which arrivals are shed; default: about one SLO of work. */
-  readonly queueBound?: number;
-  readonly dropExpired: boolean;
-  readonly batchTimeoutMs: number;
-  readonly replicaCooldownMs: number;
-  readonly retryAfterSeconds: number;
-  /** How long past its latest deadline a batch in flight is still waited for. @default 50 */
-  readonly deadlineMarginMs?: number;
-  /** Largest batch body; a replica's 413 lowers a stage's own. @default MAX_BINARY_BODY_BYTES */
-  readonly maxBatchBytes?: number;
-  /** Told of every query that counts as traffic: accepted, or shed for capacity. */
-  readonly onArrival?: () => void;
-  readonly onBatch?: BatchObserver;
-  readonly log: (message: string) => void;
-}
-
-/**
- * One answered batch: its stage, size, when it was sent (`now()` ms) and its round trip. For a caller that
- * needs the batches in time order (the estimator-against-live test replays them), where the router's own
- * statistics keep only their distribution.
- */
-export type BatchObserver = (stageId: string, size: number, sentAtMs: number, ms: number) => void;
-
 export class PipelineRouter {
   readonly stats = new RouterStats();
   private topo?: Topology;
@@ -259,17 +231,8 @@ export class PipelineRouter {
     const rows = batch.map((i) => i.input.dims[0] ?? 1);
     const o = this.options;
     const sentAt = o.now();
-    const timeoutMs = this.batchTimeout(batch, sentAt);
-    let timer: NodeJS.Timeout | undefined;
-    // Bounded here as well as in the sender: whatever the sender does, the batch is over by then.
-    new Promise<Tensor>((resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new ReplicaError(`${replica.url} gave no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      o.send(replica.url, concatRows(batch.map((i) => i.input)), timeoutMs).then(resolve, reject);
-    })
-      .finally(() => clearTimeout(timer))
+    const timeoutMs = batchTimeout(o, batch, sentAt);
+    sendBatch(o, replica.url, batch, timeoutMs)
       .then((out) => {
         const ms = o.now() - sentAt;
         this.stats.batchTime(st.id, batch.length, ms);
@@ -293,57 +256,14 @@ export class PipelineRouter {
       });
   }
 
-  /**
-   * A batch in flight waits at most batchTimeoutMs, and no longer than its latest deadline plus a margin
-   * (an answer just past the deadline is still an answer, counted late); with dropExpired off, deadlines
-   * are not enforced and only batchTimeoutMs applies.
-   */
-  private batchTimeout(batch: readonly Item[], now: number): number {
-    const o = this.options;
-    if (!o.dropExpired) return o.batchTimeoutMs;
-    const latest = Math.max(...batch.map((i) => i.query.deadline));
-    return Math.max(1, Math.min(o.batchTimeoutMs, latest - now + (o.deadlineMarginMs ?? 50)));
-  }
-
   private batchFailed(st: Stage, replica: Replica, batch: Item[], error: unknown): void {
-    const o = this.options;
-    const message = error instanceof Error ? error.message : String(error);
-    o.log(`stage ${st.id} batch of ${batch.length} failed on ${replica.url}: ${message}`);
-    const live = batch.filter((item) => !item.query.done);
-    if (this.closed) {
-      for (const item of live) this.fail(item.query, 'closed', 'router is stopping');
-      return;
-    }
-    if (error instanceof ReplicaError && error.inputRefused) {
-      const issues = error.issues.map((i) => ({ path: `stages.${st.id}.${i.path}`, message: i.message }));
-      const refused = new ValidationError(
-        `input at stage ${st.id}`,
-        issues.length > 0 ? issues : [{ path: `stages.${st.id}`, message }],
-      );
-      for (const item of live) this.reject(item.query, refused);
-      return;
-    }
-    if (error instanceof ReplicaError && error.status === 413) {
-      // Each query fits the router's limit but together they passed the replica's: batches at this stage
-      // are capped to half of what was refused, and the queries go back unharmed. A query refused alone
-      // is over the replica's limit by itself.
-      if (live.length === 1) {
-        this.fail(live[0]?.query as Query, 'too-large', `stage ${st.id}: ${message}`);
-        return;
-      }
-      const bytes = live.reduce((n, i) => n + i.input.data.byteLength, 0);
-      st.maxBatchBytes = Math.min(st.maxBatchBytes, Math.floor(bytes / 2));
-      for (const item of live) st.queue.push(item, item.query.deadline, o.now());
-      return;
-    }
-    replica.brokenUntil = o.now() + o.replicaCooldownMs;
-    const why = `stage ${st.id} batch failed on ${replica.url}: ${message}`;
-    for (const item of live) {
-      if (o.dropExpired && item.query.deadline <= o.now())
-        this.fail(item.query, 'deadline', `deadline passed: ${why}`);
-      else if (item.failedOn) this.fail(item.query, 'replica', `stage ${st.id} failed twice: ${message}`);
-      else st.queue.push({ ...item, failedOn: replica.url, lastError: why }, item.query.deadline, o.now());
-    }
+    const sink: BatchFailureSink = {
+      options: this.options,
+      closed: this.closed,
+      fail: (q, reason, message) => this.fail(q, reason, message),
+      reject: (q, error) => this.reject(q, error),
+    };
+    batchFailed(sink, st, replica, batch, error);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { PolicyRow } from './policies.ts';
+import type { PolicyRow } from './policy-types.ts';
 import type { BenchTrace } from './setup.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { interruptionTiming } from '../../../bench/inference/policies.ts';
+import { interruptionTiming } from '../../../bench/inference/spot-interruption.ts';
 
 describe('spot interruption timing in the inference bench', () => {
   const grace = { spotServeForMs: 90_000 };

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { NotServingError, QueryFailedError } from '../../../../agent/router/errors.ts';
-import { PipelineRouter, type PipelineRouterOptions } from '../../../../agent/router/pipeline-router.ts';
+import { PipelineRouter } from '../../../../agent/router/pipeline-router.ts';
+import type { PipelineRouterOptions } from '../../../../agent/router/pipeline-router-options.ts';
 import { decodeAnswer, ReplicaError } from '../../../../agent/router/replica-client.ts';
 import { ValidationError } from '../../../../lib/core/errors.ts';
 import type { ServingEndpoint } from '../../../../lib/core/model/pipeline-serving.ts';

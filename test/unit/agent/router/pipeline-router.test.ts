@@ -2,11 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { EdfQueue } from '../../../../agent/router/edf-queue.ts';
 import { QueryFailedError, ShedError } from '../../../../agent/router/errors.ts';
-import {
-  type BatchObserver,
-  PipelineRouter,
-  type QueryResult,
-} from '../../../../agent/router/pipeline-router.ts';
+import { PipelineRouter, type QueryResult } from '../../../../agent/router/pipeline-router.ts';
+import type { BatchObserver } from '../../../../agent/router/pipeline-router-options.ts';
 import { RouterStats } from '../../../../agent/router/stats.ts';
 import { compileTopology, drawnRouter } from '../../../../lib/core/inference/topology.ts';
 import { createRng } from '../../../../lib/core/inference/traces.ts';
