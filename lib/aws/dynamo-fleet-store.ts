@@ -9,12 +9,6 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
-  type HeartbeatMark,
-  HeartbeatMarkSchema,
-  type MarkedInstance,
-  type MarkedInstanceStore,
-} from '../core/control/heartbeat-order.ts';
-import {
   type TaskRecord,
   TaskRecordSchema,
   type TaskState,
@@ -26,12 +20,14 @@ import {
   type Instance,
   InstanceSchema,
   type InstanceState,
+  type InstanceUpdate,
+  InstanceUpdateSchema,
 } from '../core/model/instance.ts';
 import { type Market, MarketSchema } from '../core/model/instance-type.ts';
 import type { Job } from '../core/model/job.ts';
 import { assertTransition } from '../core/model/job-state.ts';
 import { parseOrThrow } from '../core/model/validate.ts';
-import type { InstancePatch, TaskStore } from '../core/ports.ts';
+import type { InstanceStore, TaskStore } from '../core/ports.ts';
 import { addSets, isConditionFailure } from './dynamo-conditions.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
@@ -44,9 +40,10 @@ const MAX_TASKS_PER_COMMIT = 99;
  * TaskStore and InstanceStore over the placements and instances tables. A placement commit is one
  * transaction: the job's conditional state change (status and version as read) plus a put of every task
  * record that must not exist yet, so two overlapping schedule cycles cannot both place the same job.
- * Instance items also keep the heartbeat mark ingest orders heartbeats by (heartbeat-order.ts).
+ * Instance items are InstanceSchema records (the heartbeat run and seq ingest orders heartbeats by
+ * included); an update sets any field of InstanceUpdateSchema, validated before it is sent.
  */
-export class DynamoFleetStore implements TaskStore, MarkedInstanceStore {
+export class DynamoFleetStore implements TaskStore, InstanceStore {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -186,7 +183,7 @@ export class DynamoFleetStore implements TaskStore, MarkedInstanceStore {
 
   async listInstances(
     states: readonly InstanceState[] = INSTANCE_STATES.filter((s) => s !== 'TERMINATED'),
-  ): Promise<MarkedInstance[]> {
+  ): Promise<Instance[]> {
     const pages = await Promise.all(
       states.map((state) =>
         this.call(`list ${state} instances`, () =>
@@ -205,7 +202,7 @@ export class DynamoFleetStore implements TaskStore, MarkedInstanceStore {
     return pages.flatMap((p) => (p.Items ?? []).map(instanceFromItem));
   }
 
-  async getInstance(id: string): Promise<MarkedInstance | undefined> {
+  async getInstance(id: string): Promise<Instance | undefined> {
     const out = await this.call(`get instance ${id}`, () =>
       this.doc.send(
         new GetCommand({
@@ -238,18 +235,14 @@ export class DynamoFleetStore implements TaskStore, MarkedInstanceStore {
     }
   }
 
-  async updateInstance(
-    id: string,
-    expectedVersion: number,
-    patch: InstancePatch & HeartbeatMark,
-  ): Promise<MarkedInstance> {
+  async updateInstance(id: string, expectedVersion: number, patch: InstanceUpdate): Promise<Instance> {
     const { sets, names, values } = addSets(
       {
         sets: ['#v = :next'],
         names: { '#v': 'version' },
         values: { ':expected': expectedVersion, ':next': expectedVersion + 1 },
       },
-      patch,
+      parseOrThrow(InstanceUpdateSchema, patch, 'instance update'),
       'f',
     );
     try {
@@ -290,9 +283,7 @@ function taskFromItem(item: Record<string, unknown>): TaskRecord {
   return parseOrThrow(TaskRecordSchema, rest, 'stored task');
 }
 
-const MarkedInstanceSchema = InstanceSchema.extend(HeartbeatMarkSchema.shape);
-
-function instanceFromItem(item: Record<string, unknown>): MarkedInstance {
+function instanceFromItem(item: Record<string, unknown>): Instance {
   const { [K.instances.partitionKey]: _pk, ...rest } = item;
-  return parseOrThrow(MarkedInstanceSchema, rest, 'stored instance');
+  return parseOrThrow(InstanceSchema, rest, 'stored instance');
 }

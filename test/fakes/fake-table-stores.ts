@@ -3,17 +3,16 @@
  * conditional write checks the version it was given and throws ConflictError, job moves follow the state
  * machine, `moveTask` moves only from the listed states.
  */
-import {
-  type HeartbeatMark,
-  HeartbeatMarkSchema,
-  type MarkedInstance,
-  type MarkedInstanceStore,
-} from '../../lib/core/control/heartbeat-order.ts';
 import type { TaskRecord, TaskState } from '../../lib/core/control/task-record.ts';
 import { TaskRecordSchema, taskSortKey } from '../../lib/core/control/task-record.ts';
 import { ConflictError, NotFoundError } from '../../lib/core/errors.ts';
-import type { InstanceState } from '../../lib/core/model/instance.ts';
-import { assertInstanceTransition, INSTANCE_STATES, InstanceSchema } from '../../lib/core/model/instance.ts';
+import type { Instance, InstanceState, InstanceUpdate } from '../../lib/core/model/instance.ts';
+import {
+  assertInstanceTransition,
+  INSTANCE_STATES,
+  InstanceSchema,
+  InstanceUpdateSchema,
+} from '../../lib/core/model/instance.ts';
 import type { Market } from '../../lib/core/model/instance-type.ts';
 import type { Job } from '../../lib/core/model/job.ts';
 import { JobSchema } from '../../lib/core/model/job.ts';
@@ -21,7 +20,7 @@ import { assertTransition, isTerminal } from '../../lib/core/model/job-state.ts'
 import { parseOrThrow } from '../../lib/core/model/validate.ts';
 import type {
   CreateJobResult,
-  InstancePatch,
+  InstanceStore,
   JobStore,
   LeaseStore,
   Rejection,
@@ -249,54 +248,49 @@ export class FakeTaskStore extends Recorder<TaskMethod> implements TaskStore {
 
 type InstanceMethod = 'listInstances' | 'getInstance' | 'putInstance' | 'updateInstance';
 
-/** Instance records, with the heartbeat mark ingest keeps on them (like the DynamoDB adapter). */
-export class FakeInstanceStore extends Recorder<InstanceMethod> implements MarkedInstanceStore {
-  readonly instances = new Map<string, MarkedInstance>();
+/** Instance records; an update sets any field of InstanceUpdateSchema, validated (like the DynamoDB adapter). */
+export class FakeInstanceStore extends Recorder<InstanceMethod> implements InstanceStore {
+  readonly instances = new Map<string, Instance>();
 
-  seed(...instances: MarkedInstance[]): this {
+  seed(...instances: Instance[]): this {
     for (const i of instances) this.instances.set(i.id, copy(parseInstance(i)));
     return this;
   }
 
   async listInstances(
     states: readonly InstanceState[] = INSTANCE_STATES.filter((s) => s !== 'TERMINATED'),
-  ): Promise<MarkedInstance[]> {
+  ): Promise<Instance[]> {
     this.record('listInstances', states);
     return [...this.instances.values()].filter((i) => states.includes(i.state)).map(copy);
   }
 
-  async getInstance(id: string): Promise<MarkedInstance | undefined> {
+  async getInstance(id: string): Promise<Instance | undefined> {
     this.record('getInstance', id);
     const i = this.instances.get(id);
     return i && copy(i);
   }
 
-  async putInstance(instance: MarkedInstance): Promise<void> {
+  async putInstance(instance: Instance): Promise<void> {
     this.record('putInstance', instance);
     const parsed = parseInstance(instance);
     if (!this.instances.has(instance.id)) this.instances.set(instance.id, copy(parsed));
   }
 
-  async updateInstance(
-    id: string,
-    expectedVersion: number,
-    patch: InstancePatch & HeartbeatMark,
-  ): Promise<MarkedInstance> {
+  async updateInstance(id: string, expectedVersion: number, patch: InstanceUpdate): Promise<Instance> {
     this.record('updateInstance', id, expectedVersion, patch);
+    const valid = parseOrThrow(InstanceUpdateSchema, patch, 'instance update');
     const current = this.instances.get(id);
     if (!current || current.version !== expectedVersion)
       throw new ConflictError(`instance ${id} moved past version ${expectedVersion}`, id);
-    if (patch.state !== undefined && patch.state !== current.state)
-      assertInstanceTransition(current.state, patch.state);
-    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    if (valid.state !== undefined && valid.state !== current.state)
+      assertInstanceTransition(current.state, valid.state);
+    const set = Object.fromEntries(Object.entries(valid).filter(([, v]) => v !== undefined));
     const next = { ...current, ...set, version: current.version + 1 };
     this.instances.set(id, next);
     return copy(next);
   }
 }
 
-const MarkedInstanceSchema = InstanceSchema.extend(HeartbeatMarkSchema.shape);
-
-function parseInstance(instance: MarkedInstance): MarkedInstance {
-  return parseOrThrow(MarkedInstanceSchema, instance, 'instance');
+function parseInstance(instance: Instance): Instance {
+  return parseOrThrow(InstanceSchema, instance, 'instance');
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoFleetStore } from '../../lib/aws/dynamo-fleet-store.ts';
 import { DynamoJobStore } from '../../lib/aws/dynamo-job-store.ts';
 import type { TaskRecord } from '../../lib/core/control/task-record.ts';
-import { ConflictError } from '../../lib/core/errors.ts';
+import { ConflictError, ValidationError } from '../../lib/core/errors.ts';
 import type { Instance } from '../../lib/core/model/instance.ts';
 import { type Job, JobSpecSchema } from '../../lib/core/model/job.ts';
 import { resetEmulator, testAwsConfig } from '../support/emulator.ts';
@@ -126,5 +126,30 @@ describe('DynamoFleetStore against the emulator', () => {
     });
     expect(marked).toMatchObject({ heartbeatBootId: 'boot-a', heartbeatSeq: 8, version: 1 });
     expect(await fleet.getInstance('i-mark')).toMatchObject({ heartbeatBootId: 'boot-a', heartbeatSeq: 8 });
+  });
+
+  it('stores an instance with its heartbeat run and seq and reads it back unchanged', async () => {
+    const marked: Instance = {
+      ...instance('i-marked', 'RUNNING'),
+      heartbeatBootId: 'boot-z',
+      heartbeatSeq: 41,
+    };
+    await fleet.putInstance(marked);
+    expect(await fleet.getInstance('i-marked')).toEqual(marked);
+    expect((await fleet.listInstances(['RUNNING'])).find((i) => i.id === 'i-marked')).toEqual(marked);
+  });
+
+  it.each([
+    ['an empty boot id', { heartbeatBootId: '' }, 'heartbeatBootId'],
+    ['a boot id over 128 characters', { heartbeatBootId: 'b'.repeat(129) }, 'heartbeatBootId'],
+    ['a negative seq', { heartbeatSeq: -1 }, 'heartbeatSeq'],
+    ['a fractional seq', { heartbeatSeq: 2.5 }, 'heartbeatSeq'],
+  ])('fails when an update carries %s, writing nothing', async (what, marks, path) => {
+    const id = `i-bad-${what.replaceAll(' ', '-')}`;
+    await fleet.putInstance(instance(id, 'PENDING'));
+    const error = await fleet.updateInstance(id, 0, { state: 'RUNNING', ...marks }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues.map((i) => i.path)).toEqual([path]);
+    expect(await fleet.getInstance(id)).toEqual(instance(id, 'PENDING'));
   });
 });

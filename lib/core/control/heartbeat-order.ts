@@ -1,6 +1,4 @@
-import { z } from 'zod';
 import type { Instance } from '../model/instance.ts';
-import type { InstancePatch, InstanceStore } from '../ports.ts';
 import type { Heartbeat } from '../protocol/heartbeat.ts';
 
 /**
@@ -9,6 +7,8 @@ import type { Heartbeat } from '../protocol/heartbeat.ts';
  * clock may be behind its predecessor's. Instead:
  *
  * - within one agent run (`bootId`), `seq` orders them: a heartbeat is newer when its seq is higher;
+ *   the run and seq of the last one applied are kept on the instance (`heartbeatBootId`, `heartbeatSeq`),
+ *   written by the same version-conditional update that applies it, so the check and the write are one step;
  * - a heartbeat of another run is a restart and is taken, unless it was sent more than MAX_CLOCK_SKEW_MS
  *   before the last one applied (a straggler of an older run, not a new one);
  * - `at` only says when the instance was last alive, and never later than the ingest clock plus
@@ -18,34 +18,11 @@ import type { Heartbeat } from '../protocol/heartbeat.ts';
 /** How far an agent's clock may run ahead of (or a restarted agent's behind) the control plane's. */
 export const MAX_CLOCK_SKEW_MS = 30_000;
 
-/** The run and sequence number of the last heartbeat applied, kept on the instance record. */
-export const HeartbeatMarkSchema = z.object({
-  heartbeatBootId: z.string().min(1).optional(),
-  heartbeatSeq: z.number().int().min(0).optional(),
-});
-export type HeartbeatMark = z.infer<typeof HeartbeatMarkSchema>;
-
-/** An instance record with its heartbeat mark. */
-export type MarkedInstance = Instance & HeartbeatMark;
-
-/**
- * The instance store as ingest uses it: the same records, also keeping the heartbeat mark with the
- * version-conditional update that applies the heartbeat, so the order check and the write are one step.
- */
-export interface MarkedInstanceStore extends InstanceStore {
-  getInstance(id: string): Promise<MarkedInstance | undefined>;
-  updateInstance(
-    id: string,
-    expectedVersion: number,
-    patch: InstancePatch & HeartbeatMark,
-  ): Promise<MarkedInstance>;
-}
-
 export type HeartbeatOrder = 'newer' | 'duplicate' | 'older-run';
 
 /** Where `hb` stands against the last heartbeat applied to `instance`. */
 export function heartbeatOrder(
-  instance: MarkedInstance,
+  instance: Pick<Instance, 'heartbeatBootId' | 'heartbeatSeq' | 'lastHeartbeatAt'>,
   hb: Pick<Heartbeat, 'bootId' | 'seq' | 'at'>,
 ): HeartbeatOrder {
   const { heartbeatBootId: bootId, heartbeatSeq: seq } = instance;

@@ -1,15 +1,11 @@
 import { ConflictError } from '../errors.ts';
+import type { Instance, InstanceUpdate } from '../model/instance.ts';
 import type { Job, JobError } from '../model/job.ts';
 import { isTerminal } from '../model/job-state.ts';
-import type { FleetProvider, Logger } from '../ports.ts';
+import type { FleetProvider, InstanceStore, Logger } from '../ports.ts';
 import type { Heartbeat } from '../protocol/heartbeat.ts';
 import type { TaskEvent } from '../protocol/tasks.ts';
-import {
-  heartbeatOrder,
-  livenessAt,
-  type MarkedInstance,
-  type MarkedInstanceStore,
-} from './heartbeat-order.ts';
+import { heartbeatOrder, livenessAt } from './heartbeat-order.ts';
 import { type ControlDeps, requeueAttempt, settleJob, stopTasks } from './requeue.ts';
 import { stopStrayTask } from './stray-tasks.ts';
 import { ACTIVE_TASK_STATES, type TaskRecord, type TaskState } from './task-record.ts';
@@ -21,7 +17,7 @@ import { ACTIVE_TASK_STATES, type TaskRecord, type TaskState } from './task-reco
  * report about a task from an instance it is not placed on touches nothing.
  */
 export interface IngestDeps extends ControlDeps {
-  readonly instances: MarkedInstanceStore;
+  readonly instances: InstanceStore;
   readonly fleet: Pick<FleetProvider, 'terminate'>;
   readonly log?: Logger;
 }
@@ -239,11 +235,11 @@ export async function applyHeartbeat(hb: Heartbeat, deps: IngestDeps): Promise<I
   return applied ? 'applied' : 'duplicate';
 }
 
-function ended(i: Pick<MarkedInstance, 'state'>): boolean {
+function ended(i: Pick<Instance, 'state'>): boolean {
   return i.state === 'TERMINATED' || i.state === 'TERMINATING';
 }
 
-function nextState(current: MarkedInstance['state'], wanted: 'RUNNING' | 'TERMINATING') {
+function nextState(current: Instance['state'], wanted: 'RUNNING' | 'TERMINATING') {
   // DRAINING is never undone by a heartbeat that was sent before the drain began.
   if (current === 'DRAINING' && wanted === 'RUNNING') return 'DRAINING' as const;
   return wanted;
@@ -378,10 +374,15 @@ export async function requeueInstanceTasks(
   return requeued;
 }
 
+/**
+ * Applies `patchFor`'s patch under the version read, re-reading after a conflict. A patch may set any field
+ * of InstanceUpdateSchema (a heartbeat's run and seq included): the stores validate it with that schema and
+ * write every field it has.
+ */
 async function updateInstanceWithRetry(
   instanceId: string,
   deps: Pick<IngestDeps, 'instances'>,
-  patchFor: (i: MarkedInstance) => Parameters<MarkedInstanceStore['updateInstance']>[2] | undefined,
+  patchFor: (i: Instance) => InstanceUpdate | undefined,
 ): Promise<boolean> {
   for (let i = 0; ; i++) {
     const instance = await deps.instances.getInstance(instanceId);

@@ -7,6 +7,7 @@ import { type SampleTraceSpec, traceFromSpec } from '../inference/traces.ts';
 import { tunerBasis } from '../inference/tuner.ts';
 import { findInstanceType } from '../model/catalog.ts';
 import type { Job } from '../model/job.ts';
+import { MIN_SAMPLE_ARRIVALS } from '../model/pipeline.ts';
 import type { PipelineRecord, ServingPlan, StagePlan } from '../model/pipeline-serving.ts';
 import type { JobStore } from '../ports.ts';
 import type { PipelineReport } from '../protocol/pipeline.ts';
@@ -44,7 +45,7 @@ export const DEFAULT_SAMPLE_TRACE: Extract<SampleTraceSpec, { kind: 'gamma' }> =
 /**
  * The planner simulates the sample trace hundreds of times; a scale tick has under a minute. Longer samples
  * are cut to their first this-many arrivals (about 80 s at 250 qps), which keeps the burst structure of
- * the start of the trace.
+ * the start of the trace; only those are drawn, so a fast long sample costs no more than its prefix.
  */
 export const MAX_PLANNING_ARRIVALS = 20_000;
 
@@ -54,9 +55,9 @@ export const DRIFT = Object.freeze({ factor: 2, sustainedMs: 5 * 60_000, reports
  * Fewest arrivals a drift re-plan's sample holds. An idle pipeline's observed rate is near 0, and a sample
  * of one or two arrivals plans nothing meaningful (its mean rate may even come out as 0): the re-plan rate
  * is floored so the sample holds this many, and a plan within DRIFT.factor of that floor is not re-planned
- * lower.
+ * lower. The same floor as a submitted sample's.
  */
-export const MIN_DRIFT_SAMPLE_ARRIVALS = 30;
+export const MIN_DRIFT_SAMPLE_ARRIVALS = MIN_SAMPLE_ARRIVALS;
 
 export interface PipelineScaleDeps extends PipelineProfileDeps, ReconcileDeps {
   readonly jobs: JobStore;
@@ -78,7 +79,13 @@ export async function planPipeline(
     const stored = await deps.pipelines.profilesOf(modelIdFor(stage.model.uri));
     profiles[stage.id] = stored.filter((p) => types.includes(p.instanceType));
   }
-  const arrivalsMs = traceFromSpec(trace).slice(0, MAX_PLANNING_ARRIVALS);
+  const arrivalsMs = traceFromSpec(trace, MAX_PLANNING_ARRIVALS);
+  // A bursty sample can draw no arrival at all; there is then nothing to plan for, and no retry helps.
+  if (arrivalsMs.length === 0)
+    return {
+      feasible: false,
+      reason: 'the sample trace drew no arrivals: give it a higher rate or a longer duration',
+    };
   const plannerInput: PlannerInput = {
     pipeline: record.spec,
     profiles,

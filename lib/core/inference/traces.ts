@@ -67,30 +67,45 @@ export const GammaSegmentSchema = z.object({
 export type GammaSegment = z.infer<typeof GammaSegmentSchema>;
 
 /** Gamma arrivals in [startMs, startMs + duration), appended to `out`. */
-function appendGamma(out: number[], rng: Rng, seg: GammaSegment, startMs: number): void {
+function appendGamma(
+  out: number[],
+  rng: Rng,
+  seg: GammaSegment,
+  startMs: number,
+  maxArrivals = Number.POSITIVE_INFINITY,
+): void {
   const shape = 1 / seg.cv;
   const scaleMs = (seg.cv / seg.ratePerSecond) * 1000;
   const endMs = startMs + seg.durationSeconds * 1000;
   let t = startMs + gammaDraw(rng, shape) * scaleMs;
-  while (t < endMs) {
+  while (t < endMs && out.length < maxArrivals) {
     out.push(t);
     t += gammaDraw(rng, shape) * scaleMs;
   }
 }
 
-/** A stationary Gamma trace. */
-export function gammaTrace(segment: GammaSegment, seed: number): Float64Array {
-  return stepTrace([segment], seed);
+/** A stationary Gamma trace: its first `maxArrivals` arrivals, when given. */
+export function gammaTrace(segment: GammaSegment, seed: number, maxArrivals?: number): Float64Array {
+  return stepTrace([segment], seed, maxArrivals);
 }
 
-/** Back-to-back Gamma segments: a rate or burstiness step at each segment boundary. */
-export function stepTrace(segments: readonly GammaSegment[], seed: number): Float64Array {
+/**
+ * Back-to-back Gamma segments: a rate or burstiness step at each segment boundary. Drawing stops after
+ * `maxArrivals`: the first arrivals are the same as without the limit, and a long fast trace (100,000/s
+ * for an hour) costs no more than its prefix.
+ */
+export function stepTrace(
+  segments: readonly GammaSegment[],
+  seed: number,
+  maxArrivals = Number.POSITIVE_INFINITY,
+): Float64Array {
   const segs = parseOrThrow(z.array(GammaSegmentSchema).min(1), segments, 'trace segments');
   const rng = createRng(seed);
   const out: number[] = [];
   let start = 0;
   for (const seg of segs) {
-    appendGamma(out, rng, seg, start);
+    if (out.length >= maxArrivals) break;
+    appendGamma(out, rng, seg, start, maxArrivals);
     start += seg.durationSeconds * 1000;
   }
   return Float64Array.from(out);
@@ -151,10 +166,11 @@ export function meanRatePerSecond(arrivalsMs: Float64Array): number {
 export type SampleTraceSpec = z.output<typeof SampleTraceSchema>;
 
 /** Arrival times of a pipeline's sample trace. */
-export function traceFromSpec(spec: SampleTraceSpec): Float64Array {
-  if (spec.kind === 'recorded') return fromInterArrivals(spec.interArrivalMs);
+export function traceFromSpec(spec: SampleTraceSpec, maxArrivals?: number): Float64Array {
+  if (spec.kind === 'recorded') return fromInterArrivals(spec.interArrivalMs).slice(0, maxArrivals);
   return gammaTrace(
     { ratePerSecond: spec.ratePerSecond, cv: spec.cv, durationSeconds: spec.durationSeconds },
     spec.seed,
+    maxArrivals,
   );
 }

@@ -23,6 +23,9 @@ export function assertInstanceTransition(from: InstanceState, to: InstanceState)
   if (!INSTANCE_TRANSITIONS[from].includes(to)) throw new InvalidTransitionError(from, to, 'instance');
 }
 
+/** An agent's run id is a UUID (36 characters); the bound keeps a stored record small whatever it sends. */
+export const MAX_BOOT_ID_LENGTH = 128;
+
 /** An instance of the fleet. Times are epoch milliseconds. */
 export const InstanceSchema = z.object({
   id: z.string().min(1),
@@ -53,6 +56,29 @@ export const InstanceSchema = z.object({
    * once idle.
    */
   rebalanceRecommendedAt: z.number().int().optional(),
+  /**
+   * The agent run (`bootId`) and sequence number of the last heartbeat applied: ingest orders heartbeats by
+   * them (control/heartbeat-order.ts). Absent until the first heartbeat, and on records written before
+   * they were kept.
+   */
+  heartbeatBootId: z
+    .string()
+    .min(1, { error: 'heartbeatBootId must not be empty' })
+    .max(MAX_BOOT_ID_LENGTH, { error: `heartbeatBootId must be at most ${MAX_BOOT_ID_LENGTH} characters` })
+    .optional(),
+  heartbeatSeq: z
+    .number()
+    .min(0, { error: 'heartbeatSeq must be at least 0' })
+    .max(Number.MAX_SAFE_INTEGER, { error: 'heartbeatSeq must be at most 9,007,199,254,740,991' })
+    .refine(Number.isInteger, { error: 'heartbeatSeq must be a whole number' })
+    .optional(),
   version: z.number().int().min(0).default(0),
 });
 export type Instance = z.infer<typeof InstanceSchema>;
+
+/**
+ * The fields an instance update may set: all but the id and the version (which the update bumps). A store
+ * validates a patch with it before writing, so what it writes is what InstanceSchema reads back.
+ */
+export const InstanceUpdateSchema = InstanceSchema.omit({ id: true, version: true }).partial();
+export type InstanceUpdate = z.infer<typeof InstanceUpdateSchema>;

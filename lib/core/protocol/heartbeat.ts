@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_BOOT_ID_LENGTH } from '../model/instance.ts';
 import { ResourcesSchema } from '../model/resources.ts';
 import { envelope } from './envelope.ts';
 
@@ -55,7 +56,10 @@ export const HeartbeatSchema = envelope('Heartbeat', {
   /** Protocol version the agent speaks (the envelope version it reads and writes). */
   protocolVersion: z.number().int().min(1),
   /** Random id of this agent process; a restart gets a new one and `seq` starts again at 0. */
-  bootId: z.string().min(1),
+  bootId: z
+    .string()
+    .min(1)
+    .max(MAX_BOOT_ID_LENGTH, { error: `bootId must be at most ${MAX_BOOT_ID_LENGTH} characters` }),
   /** Increases by one with every heartbeat of one agent process, starting at 0. */
   seq: z.number().int().min(0),
   /** When it was sent, epoch milliseconds. */

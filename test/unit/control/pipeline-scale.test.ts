@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import { LABEL, modelIdFor } from '../../../lib/core/control/pipeline-jobs.ts';
 import {
   DRIFT,
@@ -10,7 +11,9 @@ import {
 } from '../../../lib/core/control/pipeline-scale.ts';
 import { PLAN_SLACK_MAX } from '../../../lib/core/inference/headroom.ts';
 import { replicaThreadsOf } from '../../../lib/core/inference/replica.ts';
+import { traceFromSpec } from '../../../lib/core/inference/traces.ts';
 import { findInstanceType } from '../../../lib/core/model/catalog.ts';
+import type { PipelineSpecSchema } from '../../../lib/core/model/pipeline.ts';
 import { type PipelineRecord, ServingPlanSchema } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineReport } from '../../../lib/core/protocol/pipeline.ts';
 import { measuredProfile, pipelineWorld, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
@@ -19,7 +22,7 @@ const DETECT = modelIdFor('/models/detect.onnx');
 const CLASSIFY = modelIdFor('/models/classify.onnx');
 
 /** A PLANNING pipeline with every profile stored: CPU types slower, the GPU fastest. */
-async function planning(sloP99Ms = 200) {
+async function planning(sloP99Ms = 200, spec: Partial<z.input<typeof PipelineSpecSchema>> = {}) {
   const w = pipelineWorld();
   const base: Record<string, number> = { 'c7i.large': 12, 'c7i.xlarge': 7, 'g5.xlarge': 2 };
   for (const model of [DETECT, CLASSIFY])
@@ -28,7 +31,7 @@ async function planning(sloP99Ms = 200) {
   const now = w.clock.now();
   await w.pipelines.create({
     pipelineId: 'vision',
-    spec: twoStageSpec({ sloP99Ms }),
+    spec: twoStageSpec({ sloP99Ms, ...spec }),
     status: 'PLANNING',
     createdAt: now,
     updatedAt: now,
@@ -96,6 +99,23 @@ describe('scale step', () => {
       expect(job.spec.task).toMatchObject({ kind: 'model', intraOpThreads: replicaThreadsOf(type) });
       expect(replicaThreadsOf(type)).toBe(job.spec.alternatives[0]?.requirement.vcpu);
     }
+  });
+
+  it('refuses with a reason, rather than failing every step, a sample that draws no arrival', async () => {
+    // Valid (30 arrivals expected) but so bursty that this seed draws none within the duration.
+    const sampleTrace = {
+      kind: 'gamma' as const,
+      ratePerSecond: 0.01,
+      cv: 100,
+      durationSeconds: 3000,
+      seed: 26,
+    };
+    expect(traceFromSpec(sampleTrace)).toHaveLength(0);
+    const w = await planning(200, { sampleTrace });
+    await scaleOne((await w.pipelines.get('vision')) as PipelineRecord, w.deps);
+    const record = await w.pipelines.get('vision');
+    expect(record?.status).toBe('REFUSED');
+    expect(record?.reason).toContain('the sample trace drew no arrivals');
   });
 
   it('names as derived exactly the stages whose served hardware has a derived profile', async () => {

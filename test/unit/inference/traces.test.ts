@@ -49,6 +49,25 @@ describe('gamma traces', () => {
     expect(gapCv(trace)).toBeLessThan(cv * 1.1);
   });
 
+  it('draws only the first arrivals when told how many, the same as without the limit', () => {
+    const seg = { ratePerSecond: 300, cv: 4, durationSeconds: 20 };
+    const whole = gammaTrace(seg, 5);
+    expect(whole.length).toBeGreaterThan(1000);
+    expect(gammaTrace(seg, 5, 1000)).toEqual(whole.slice(0, 1000));
+    const steps = [seg, { ...seg, ratePerSecond: 600 }];
+    expect(stepTrace(steps, 5, 7000)).toEqual(stepTrace(steps, 5).slice(0, 7000));
+    expect(traceFromSpec({ kind: 'recorded', interArrivalMs: [1, 2, 3] }, 2)).toEqual(
+      Float64Array.from([1, 3]),
+    );
+  });
+
+  it('draws a sample of 100,000/s for an hour no further than the limit', () => {
+    const spec = { kind: 'gamma', ratePerSecond: 100_000, cv: 1, durationSeconds: 3600, seed: 1 } as const;
+    const trace = traceFromSpec(spec, 20_000);
+    expect(trace.length).toBe(20_000);
+    expect(trace[19_999]).toBeLessThan(1000);
+  });
+
   it('keeps arrivals sorted and inside the duration', () => {
     const trace = gammaTrace({ ratePerSecond: 100, cv: 4, durationSeconds: 5 }, 1);
     expect(trace.every((t, i) => i === 0 || t >= (trace[i - 1] as number))).toBe(true);

@@ -6,6 +6,8 @@ import {
   INSTANCE_TRANSITIONS,
   InstanceSchema,
   type InstanceState,
+  InstanceUpdateSchema,
+  MAX_BOOT_ID_LENGTH,
 } from '../../../lib/core/model/instance.ts';
 import { instance, issuesOf, message } from './builders.ts';
 
@@ -53,6 +55,52 @@ describe('instance state machine', () => {
   });
 });
 
+/** Bad heartbeat marks: [what is wrong, input, field path, message]. */
+const markRejections: [string, unknown, string, string | RegExp][] = [
+  [
+    'the heartbeat boot id is empty',
+    instance({ heartbeatBootId: '' }),
+    'heartbeatBootId',
+    'heartbeatBootId must not be empty',
+  ],
+  [
+    'the heartbeat boot id is over 128 characters',
+    instance({ heartbeatBootId: 'x'.repeat(MAX_BOOT_ID_LENGTH + 1) }),
+    'heartbeatBootId',
+    'heartbeatBootId must be at most 128 characters',
+  ],
+  [
+    'the heartbeat boot id is not a string',
+    instance({ heartbeatBootId: 7 as never }),
+    'heartbeatBootId',
+    /expected string/,
+  ],
+  [
+    'the heartbeat seq is negative',
+    instance({ heartbeatSeq: -1 }),
+    'heartbeatSeq',
+    'heartbeatSeq must be at least 0',
+  ],
+  [
+    'the heartbeat seq is fractional',
+    instance({ heartbeatSeq: 1.5 }),
+    'heartbeatSeq',
+    'heartbeatSeq must be a whole number',
+  ],
+  [
+    'the heartbeat seq is past 2^53',
+    instance({ heartbeatSeq: 2 ** 53 }),
+    'heartbeatSeq',
+    'heartbeatSeq must be at most 9,007,199,254,740,991',
+  ],
+  [
+    'the heartbeat seq is a string',
+    instance({ heartbeatSeq: '3' as never }),
+    'heartbeatSeq',
+    /expected number/,
+  ],
+];
+
 describe('InstanceSchema', () => {
   it('accepts an instance and defaults its version to 0', () => {
     expect(InstanceSchema.parse(instance()).version).toBe(0);
@@ -84,9 +132,41 @@ describe('InstanceSchema', () => {
     ['launchedAt is fractional', instance({ launchedAt: 1.5 }), 'launchedAt', /expected int/],
     ['readyAt is not a number', instance({ readyAt: 'soon' as never }), 'readyAt', /expected number/],
     ['the version is negative', instance({ version: -1 }), 'version', />=0/],
+    ...markRejections,
   ];
 
   it.each(rejections)('fails when %s', (_what, input, path, expected) => {
     expect(issuesOf(InstanceSchema, input)).toEqual([{ path, message: message(expected) }]);
+  });
+
+  it.each([
+    ['a first heartbeat', { heartbeatBootId: 'b7e1c0de-1c2a-4c55-9a1e-5d7f3b2a9c10', heartbeatSeq: 0 }],
+    [
+      'a long run',
+      { heartbeatBootId: 'x'.repeat(MAX_BOOT_ID_LENGTH), heartbeatSeq: Number.MAX_SAFE_INTEGER },
+    ],
+    ['no heartbeat yet', {}],
+  ])('round-trips the heartbeat run and seq of %s unchanged', (_what, marks) => {
+    const stored = InstanceSchema.parse(instance({ ...marks, version: 3 }));
+    expect(stored).toEqual(instance({ ...marks, version: 3 }));
+    expect(InstanceSchema.parse(JSON.parse(JSON.stringify(stored)))).toEqual(stored);
+  });
+});
+
+describe('InstanceUpdateSchema', () => {
+  it('accepts a heartbeat patch as given, adding no version or other field', () => {
+    const patch = { state: 'RUNNING', lastHeartbeatAt: 5, heartbeatBootId: 'boot-a', heartbeatSeq: 8 };
+    expect(InstanceUpdateSchema.parse(patch)).toEqual(patch);
+  });
+
+  it('drops an id or a version a patch names: the store keeps the id and bumps the version', () => {
+    expect(InstanceUpdateSchema.parse({ id: 'i-2', version: 9, heartbeatSeq: 1 })).toEqual({
+      heartbeatSeq: 1,
+    });
+  });
+
+  it.each(markRejections)('fails when %s', (_what, input, path, expected) => {
+    const { [path]: value } = input as Record<string, unknown>;
+    expect(issuesOf(InstanceUpdateSchema, { [path]: value })).toEqual([{ path, message: message(expected) }]);
   });
 });
