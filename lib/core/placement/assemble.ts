@@ -8,7 +8,8 @@ import { capsHold, spanOf } from './capacity.ts';
 import { explain } from './explain.ts';
 import type { Fleet, LaunchPool } from './fleet.ts';
 import type { PreparedJobs } from './jobs.ts';
-import type { NewHost, Packer, PlacedTask } from './pack.ts';
+import type { Packer } from './pack.ts';
+import type { NewHost, PlacedTask } from './pack-types.ts';
 import { bootingCounts, cheapestPattern, launchesOf, patternCost } from './pool-cost.ts';
 import { seniorsFirst } from './seniority.ts';
 import type {

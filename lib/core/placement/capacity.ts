@@ -4,7 +4,7 @@
  */
 import { fits, type Resources, subtractResources, ZERO_RESOURCES } from '../model/resources.ts';
 import type { Fleet, LaunchPool } from './fleet.ts';
-import type { NewHost } from './pack.ts';
+import type { NewHost } from './pack-types.ts';
 import { bootingCounts } from './pool-cost.ts';
 
 export function dominantShare(d: Resources, cap: Resources): number {

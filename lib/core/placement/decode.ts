@@ -12,7 +12,8 @@ import type { CompiledGroup, CompiledModel, LeafRef } from './compile.ts';
 import type { LaunchPool } from './fleet.ts';
 import { placeBest } from './greedy.ts';
 import { isSimpleShape } from './jobs.ts';
-import { type GrantRequest, Packer } from './pack.ts';
+import { Packer } from './pack.ts';
+import type { GrantRequest } from './pack-types.ts';
 import { launchesOf } from './pool-cost.ts';
 import type { Repair } from './types.ts';
 

@@ -8,7 +8,7 @@ import { alternativeName } from '../policies/alternatives.ts';
 import { type ChooseExpr, leaves } from '../strl/expr.ts';
 import type { Outcome, PlanContext } from './assemble.ts';
 import { blockedReason, NOT_WORTH_CAPACITY } from './blocked.ts';
-import type { NewHost, PlacedTask } from './pack.ts';
+import type { NewHost, PlacedTask } from './pack-types.ts';
 import type { PendingJob, PlacementPlan } from './types.ts';
 
 function money(v: number): string {

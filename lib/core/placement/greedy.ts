@@ -12,7 +12,8 @@ import type { Outcome, PlanContext } from './assemble.ts';
 import { settle } from './assemble.ts';
 import { NOT_WORTH_CAPACITY } from './blocked.ts';
 import type { LaunchPool } from './fleet.ts';
-import { type NewHost, Packer } from './pack.ts';
+import { Packer } from './pack.ts';
+import type { NewHost } from './pack-types.ts';
 import { bootingCounts } from './pool-cost.ts';
 import { newHostCost, rightSize } from './right-size.ts';
 

@@ -37,16 +37,6 @@ import type {
   PlacedTask,
 } from './pack-types.ts';
 
-export type {
-  ExistingHost,
-  GrantRequest,
-  Host,
-  NewHost,
-  PackOptions,
-  PackResult,
-  PlacedTask,
-} from './pack-types.ts';
-
 const EMPTY = Object.freeze([]) as readonly number[];
 
 interface HostPick {

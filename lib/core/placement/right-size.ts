@@ -13,7 +13,8 @@
 import type { PlanContext } from './assemble.ts';
 import { spanOf } from './capacity.ts';
 import type { LaunchPool } from './fleet.ts';
-import type { NewHost, Packer, PlacedTask } from './pack.ts';
+import type { Packer } from './pack.ts';
+import type { NewHost, PlacedTask } from './pack-types.ts';
 
 /** What the plan pays for a new instance: its used span plus its boot. */
 export function newHostCost(ctx: PlanContext, host: NewHost): number {

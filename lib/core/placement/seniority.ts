@@ -12,7 +12,7 @@
 import { leaves, upperBound } from '../strl/expr.ts';
 import type { PlanContext } from './assemble.ts';
 import { isSimpleShape, signature } from './jobs.ts';
-import type { PlacedTask } from './pack.ts';
+import type { PlacedTask } from './pack-types.ts';
 import type { PendingJob, Repair } from './types.ts';
 
 export interface Packing {

@@ -13,7 +13,7 @@ import {
 } from '../model/resources.ts';
 import { capsHold } from './capacity.ts';
 import type { Fleet, LaunchPool } from './fleet.ts';
-import type { PlacedTask } from './pack.ts';
+import type { PlacedTask } from './pack-types.ts';
 
 function hostKey(t: PlacedTask): string {
   return t.host.kind === 'existing' ? `existing ${t.host.id}` : `new ${t.host.poolId}#${t.host.serial}`;

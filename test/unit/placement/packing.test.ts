@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { PlanInvariantError } from '../../../lib/core/errors.ts';
 import { compile } from '../../../lib/core/placement/compile.ts';
 import { decodeSolution } from '../../../lib/core/placement/decode.ts';
-import { type Host, Packer, type PlacedTask } from '../../../lib/core/placement/pack.ts';
+import { Packer } from '../../../lib/core/placement/pack.ts';
+import type { Host, PlacedTask } from '../../../lib/core/placement/pack-types.ts';
 import { planContext } from '../../../lib/core/placement/plan.ts';
 import {
   bootingCounts,
