@@ -22,16 +22,15 @@ import type {
   TransitionRequest,
 } from '../core/ports.ts';
 import { addSets, isConditionFailure } from './dynamo-conditions.ts';
+import { DynamoCycleLog } from './dynamo-cycle-log.ts';
+import { decodeCursor, encodeCursor, fromItem, idemKey, toItem } from './dynamo-job-items.ts';
+import { DynamoLeaseStore } from './dynamo-lease-store.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
 
 /** How long an idempotency record outlives its submission. */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 const MAX_PAGE = 1000;
-/** Cycle records stay a day: enough for the CLI's views and reports, and cheap. */
-const CYCLE_TTL_SECONDS = 24 * 3600;
-/** Keeps a cycle record well under DynamoDB's 400 KB item limit. */
-const MAX_EXPLANATIONS = 500;
 
 /**
  * JobStore and LeaseStore over DynamoDB.
@@ -45,15 +44,22 @@ const MAX_EXPLANATIONS = 500;
  *
  *   reader A reads v3 ─┐            ┌─ A writes PLACED if version = 3 → ok, now v4
  *   reader B reads v3 ─┴────────────┴─ B writes CANCELLED if version = 3 → ConditionalCheckFailed → ConflictError
+ *
+ * Leases (dynamo-lease-store.ts) and the cycle log (dynamo-cycle-log.ts) live in the control table too;
+ * this store hands those calls to them over the same document client.
  */
 export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly cycles: DynamoCycleLog;
+  private readonly leases: DynamoLeaseStore;
 
   constructor(
     client: DynamoDBClient,
     private readonly tables: Pick<TableNames, 'jobs' | 'control'>,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.cycles = new DynamoCycleLog(this.doc, tables.control);
+    this.leases = new DynamoLeaseStore(this.doc, tables.control);
   }
 
   async create(job: Job, idempotencyKey?: string): Promise<CreateJobResult> {
@@ -283,121 +289,19 @@ export class DynamoJobStore implements JobStore, LeaseStore, CycleLog {
     }
   }
 
-  async record(cycle: CycleRecord): Promise<void> {
-    const explanations = Object.fromEntries(Object.entries(cycle.explanations).slice(0, MAX_EXPLANATIONS));
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tables.control,
-          Item: {
-            ...cycle,
-            // DynamoDB stores no NaN or Infinity (an unbounded gap, say): leave such a field out.
-            solveMs: finite(cycle.solveMs),
-            gap: finite(cycle.gap),
-            objective: finite(cycle.objective),
-            explanations,
-            pk: 'CYCLES',
-            sk: `${String(cycle.at).padStart(15, '0')}#${cycle.cycleId}`,
-            expiresAt: Math.floor(cycle.at / 1000) + CYCLE_TTL_SECONDS,
-          },
-        }),
-      );
-    } catch (error) {
-      throw toDomainError(error, `record cycle ${cycle.cycleId}`);
-    }
+  record(cycle: CycleRecord): Promise<void> {
+    return this.cycles.record(cycle);
   }
 
-  async recent(limit: number): Promise<CycleRecord[]> {
-    try {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tables.control,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': 'CYCLES' },
-          ScanIndexForward: false,
-          Limit: Math.max(1, Math.min(limit, 1000)),
-        }),
-      );
-      return (out.Items ?? []).map(
-        ({ pk: _pk, sk: _sk, expiresAt: _e, ...rest }) => rest as unknown as CycleRecord,
-      );
-    } catch (error) {
-      throw toDomainError(error, 'read recent cycles');
-    }
+  recent(limit: number): Promise<CycleRecord[]> {
+    return this.cycles.recent(limit);
   }
 
-  async acquire(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tables.control,
-          Item: {
-            pk: `LEASE#${name}`,
-            sk: 'LEASE',
-            owner,
-            leaseUntil: now + ttlMs,
-            expiresAt: Math.ceil((now + ttlMs) / 1000) + 3600,
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':now': now, ':owner': owner },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw toDomainError(error, `acquire lease ${name}`);
-    }
+  acquire(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.leases.acquire(name, owner, ttlMs, now);
   }
 
-  async release(name: string, owner: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.control,
-          Key: { pk: `LEASE#${name}`, sk: 'LEASE' },
-          UpdateExpression: 'SET leaseUntil = :zero',
-          ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner, ':zero': 0 },
-        }),
-      );
-    } catch (error) {
-      // Someone else holds it now (ours expired): nothing of ours to release.
-      if (isConditionFailure(error)) return;
-      throw toDomainError(error, `release lease ${name}`);
-    }
+  release(name: string, owner: string): Promise<void> {
+    return this.leases.release(name, owner);
   }
-}
-
-function finite(x: number | undefined): number | undefined {
-  return x !== undefined && Number.isFinite(x) ? x : undefined;
-}
-
-function idemKey(key: string): string {
-  return `IDEM#${key}`;
-}
-
-/** Items keep the job's fields flat so the GSI can index `status` and `submittedAt`. */
-function toItem(job: Job): Record<string, unknown> {
-  return { ...job, [TABLE_KEYS.jobs.partitionKey]: job.id };
-}
-
-function fromItem(item: Record<string, unknown>): Job {
-  const { [TABLE_KEYS.jobs.partitionKey]: _key, ...rest } = item;
-  return parseOrThrow(JobSchema, rest, 'stored job');
-}
-
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-function decodeCursor(cursor: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null) return value as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw new RangeError(`cursor is not one this store returned, got ${cursor.slice(0, 40)}`);
 }

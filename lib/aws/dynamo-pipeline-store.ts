@@ -27,6 +27,20 @@ import type {
 } from '../core/ports.ts';
 import { type PipelineReport, PipelineReportSchema } from '../core/protocol/pipeline.ts';
 import { isConditionFailure } from './dynamo-conditions.ts';
+import {
+  endpointSort,
+  fromRecordItem,
+  fromRejectionItem,
+  idemKey,
+  PIPELINE_PREFIX,
+  pipelineKey,
+  profileKey,
+  REJECTED_PREFIX,
+  REJECTED_SORT,
+  recordItem,
+  rejectedKey,
+  unadmittedRejections,
+} from './dynamo-pipeline-items.ts';
 import { toDomainError } from './errors.ts';
 import { TABLE_KEYS, type TableNames } from './tables.ts';
 
@@ -116,25 +130,33 @@ export class DynamoPipelineStore implements PipelineStore {
   }
 
   async list(): Promise<PipelineRecord[]> {
-    const records: PipelineRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    try {
-      do {
-        const out = await this.doc.send(
-          new ScanCommand({
-            TableName: this.table,
-            FilterExpression: 'sk = :sk AND begins_with(pk, :prefix)',
-            ExpressionAttributeValues: { ':sk': K.recordSort, ':prefix': 'PIPELINE#' },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of out.Items ?? []) records.push(fromRecordItem(item));
-        start = out.LastEvaluatedKey;
-      } while (start);
-    } catch (error) {
-      throw toDomainError(error, 'list pipelines');
-    }
+    const items = await this.scan('list pipelines', {
+      FilterExpression: 'sk = :sk AND begins_with(pk, :prefix)',
+      ExpressionAttributeValues: { ':sk': K.recordSort, ':prefix': PIPELINE_PREFIX },
+    });
+    const records = items.map(fromRecordItem);
     return records.sort((a, b) => a.createdAt - b.createdAt || a.pipelineId.localeCompare(b.pipelineId));
+  }
+
+  /**
+   * Refusals live under their own keys with no index over them, so, like `list`, this is a filtered
+   * Scan of the control table. The same Scan reads the ids of the pipeline records (their keys only), so
+   * that a refusal superseded by a pipeline admitted later under its id drops out with no second read.
+   */
+  async listRejections(): Promise<PipelineRejection[]> {
+    const items = await this.scan('list pipeline rejections', {
+      FilterExpression:
+        '(sk = :rejected AND begins_with(pk, :rejectedPrefix)) OR (sk = :record AND begins_with(pk, :pipelinePrefix))',
+      ProjectionExpression: 'pk, sk, #reason, #issues, #at',
+      ExpressionAttributeNames: { '#reason': 'reason', '#issues': 'issues', '#at': 'at' },
+      ExpressionAttributeValues: {
+        ':rejected': REJECTED_SORT,
+        ':rejectedPrefix': REJECTED_PREFIX,
+        ':record': K.recordSort,
+        ':pipelinePrefix': PIPELINE_PREFIX,
+      },
+    });
+    return unadmittedRejections(items);
   }
 
   async update(
@@ -179,7 +201,7 @@ export class DynamoPipelineStore implements PipelineStore {
     await this.putItem(
       {
         pk: rejectedKey(rejection.pipelineId),
-        sk: 'REJECTED',
+        sk: REJECTED_SORT,
         ...rejection,
         issues: [...rejection.issues],
         expiresAt: Math.floor(rejection.at / 1000) + IDEMPOTENCY_TTL_SECONDS,
@@ -189,14 +211,12 @@ export class DynamoPipelineStore implements PipelineStore {
   }
 
   async getRejection(pipelineId: string): Promise<PipelineRejection | undefined> {
-    const item = await this.getItem(rejectedKey(pipelineId), 'REJECTED', `read rejection of ${pipelineId}`);
-    if (!item) return undefined;
-    const { reason, issues, at } = item as {
-      reason: string;
-      issues: PipelineRejection['issues'];
-      at: number;
-    };
-    return { pipelineId, reason, issues, at };
+    const item = await this.getItem(
+      rejectedKey(pipelineId),
+      REJECTED_SORT,
+      `read rejection of ${pipelineId}`,
+    );
+    return item ? fromRejectionItem(pipelineId, item) : undefined;
   }
 
   async putProfile(profile: StageProfile, at: number): Promise<void> {
@@ -314,6 +334,32 @@ export class DynamoPipelineStore implements PipelineStore {
     return items;
   }
 
+  /** Every item of the control table that passes the filter, page after page. */
+  private async scan(
+    action: string,
+    input: {
+      FilterExpression: string;
+      ExpressionAttributeValues: Record<string, unknown>;
+      ExpressionAttributeNames?: Record<string, string>;
+      ProjectionExpression?: string;
+    },
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    try {
+      do {
+        const out = await this.doc.send(
+          new ScanCommand({ TableName: this.table, ExclusiveStartKey: start, ...input }),
+        );
+        items.push(...(out.Items ?? []));
+        start = out.LastEvaluatedKey;
+      } while (start);
+    } catch (error) {
+      throw toDomainError(error, action);
+    }
+    return items;
+  }
+
   private async getItem(
     pk: string,
     sk: string,
@@ -336,40 +382,4 @@ export class DynamoPipelineStore implements PipelineStore {
       throw toDomainError(error, action);
     }
   }
-}
-
-function pipelineKey(pipelineId: string): string {
-  return `PIPELINE#${pipelineId}`;
-}
-
-function profileKey(modelId: string): string {
-  return `PROFILE#${modelId}`;
-}
-
-function idemKey(key: string): string {
-  return `IDEM#pipeline#${key}`;
-}
-
-function rejectedKey(pipelineId: string): string {
-  return `REJECTED#pipeline#${pipelineId}`;
-}
-
-function endpointSort(k: Pick<EndpointKey, 'stageId' | 'jobId' | 'taskIndex' | 'attempt'>): string {
-  const pad = (n: number) => String(n).padStart(3, '0');
-  return `${K.endpointPrefix}${k.stageId}#${k.jobId}#${pad(k.taskIndex)}#${pad(k.attempt)}`;
-}
-
-/** The record nests under `record`, with status and version beside it for conditions and scans. */
-function recordItem(record: PipelineRecord): Record<string, unknown> {
-  return {
-    pk: pipelineKey(record.pipelineId),
-    sk: K.recordSort,
-    version: record.version,
-    status: record.status,
-    record,
-  };
-}
-
-function fromRecordItem(item: Record<string, unknown>): PipelineRecord {
-  return parseOrThrow(PipelineRecordSchema, item.record, 'stored pipeline record');
 }

@@ -1,11 +1,11 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import {
-  pipelineListCommand,
   pipelineStatusCommand,
   pipelineStopCommand,
   pipelineSubmitCommand,
   readPipelineFile,
 } from './commands/pipeline.ts';
+import { pipelineListCommand } from './commands/pipeline-list.ts';
 import { pipelineLoadCommand } from './commands/pipeline-load.ts';
 import { pipelineExampleCommand, pipelineInferCommand, readQueryFile } from './commands/pipeline-try.ts';
 import { parseUploadDestination, type UploadDestination } from './commands/pipeline-upload.ts';
@@ -154,7 +154,7 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
     );
 
   common(sourced(pipeline.command('list')))
-    .description('list pipelines, newest first')
+    .description('list pipelines, newest first, with those refused at admission and why')
     .action(
       act((f: SourceFlags, _c: Command) =>
         withSource(async (s) => print(io, f, await pipelineListCommand(s)))(f),

@@ -18,12 +18,21 @@ export interface PipelineRefusal {
   readonly endpoints: readonly ServingEndpoint[];
 }
 
-export function refusalOf(error: PipelineRejectedError): PipelineRefusal {
+/** The refusal as the CLI shows it, from the SDK's PipelineRejectedError or a listed PipelineRejection. */
+export function refusalOf(
+  rejection: Pick<PipelineRejectedError, 'pipelineId' | 'reason' | 'issues'>,
+): PipelineRefusal {
   const reasons =
-    error.issues.length > 0
-      ? error.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
-      : [plainReason(error.reason)];
-  return { pipelineId: error.pipelineId, status: 'REFUSED', reasons, issues: error.issues, endpoints: [] };
+    rejection.issues.length > 0
+      ? rejection.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
+      : [plainReason(rejection.reason)];
+  return {
+    pipelineId: rejection.pipelineId,
+    status: 'REFUSED',
+    reasons,
+    issues: rejection.issues,
+    endpoints: [],
+  };
 }
 
 /**

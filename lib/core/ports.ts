@@ -183,6 +183,8 @@ export type InstancePatch = Partial<
     | 'state'
     | 'lastHeartbeatAt'
     | 'heartbeatAppliedAt'
+    | 'heartbeatBootId'
+    | 'heartbeatSeq'
     | 'lastBusyAt'
     | 'queueUrl'
     | 'readyAt'
@@ -312,6 +314,11 @@ export interface PipelineStore extends ServingDirectory {
   ): Promise<import('./model/pipeline-serving.ts').PipelineRecord>;
   recordRejection(rejection: PipelineRejection): Promise<void>;
   getRejection(pipelineId: string): Promise<PipelineRejection | undefined>;
+  /**
+   * Every kept refusal of a pipeline that has no record, oldest first. A record admitted later under a
+   * refused id supersedes the refusal: that pipeline is listed by `list` alone.
+   */
+  listRejections(): Promise<PipelineRejection[]>;
   /** Stores (or replaces) the profile of one (model, instance type) pair. */
   putProfile(profile: import('./inference/profiles.ts').StageProfile, at: number): Promise<void>;
   /** Every stored profile of one model, one per instance type. */

@@ -1,31 +1,36 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
 import { type AwsClientConfig, awsClientConfig } from '../aws/client-config.ts';
 import { DynamoJobStore } from '../aws/dynamo-job-store.ts';
 import { DynamoPipelineStore } from '../aws/dynamo-pipeline-store.ts';
 import { InvalidRequestError } from '../aws/errors.ts';
 import { SqsWorkQueue } from '../aws/sqs-work-queue.ts';
-import { discoverStack, type StackEndpoints } from '../aws/stack-outputs.ts';
+import { discoverStack } from '../aws/stack-outputs.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import type { Job, JobSpecInput } from '../core/model/job.ts';
-import { isTerminal, JOB_STATES, type JobStatus } from '../core/model/job-state.ts';
-import {
-  PIPELINE_STATUSES,
-  type PipelineRecord,
-  type PipelineStatus,
-  type ServingEndpoint,
-  unansweredBy,
-} from '../core/model/pipeline-serving.ts';
+import { isTerminal } from '../core/model/job-state.ts';
+import { type PipelineRecord, type PipelineStatus, unansweredBy } from '../core/model/pipeline-serving.ts';
 import { parseInputOrThrow, parseOrThrow } from '../core/model/validate.ts';
+import type { PipelineRejection } from '../core/ports.ts';
+import { type SubmitPipelineInput, SubmitPipelineSchema } from '../core/protocol/pipeline.ts';
+import { SubmitJobSchema } from '../core/protocol/submission.ts';
+import type {
+  ListJobsQuery,
+  PipelineView,
+  SubmitOptions,
+  SubmitPipelineOptions,
+  TetrafleetClientOptions,
+  WaitForPipelineOptions,
+  WaitOptions,
+} from './client-options.ts';
 import {
-  PipelineIdSchema,
-  type PipelineReport,
-  type SubmitPipelineInput,
-  SubmitPipelineSchema,
-} from '../core/protocol/pipeline.ts';
-import { JobIdSchema, SubmitJobSchema } from '../core/protocol/submission.ts';
+  checkJobId,
+  checkPipelineId,
+  ListJobsQuerySchema,
+  WaitForPipelineOptionsSchema,
+  WaitOptionsSchema,
+} from './client-validation.ts';
 import {
   PipelineEndedError,
   PipelineRejectedError,
@@ -33,182 +38,19 @@ import {
   SubmissionRejectedError,
   WaitTimeoutError,
 } from './errors.ts';
+import { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';
 
-export interface TetrafleetClientOptions {
-  readonly endpoints: Pick<StackEndpoints, 'submissionsQueueUrl' | 'tables'>;
-  /** SDK client settings; by default from the environment (AWS_ENDPOINT_URL, AWS_REGION). */
-  readonly aws?: AwsClientConfig;
-}
-
-export interface SubmitOptions {
-  /**
-   * Two submissions with the same key create one job. Without `jobId`, the job id is derived from the key
-   * (see `jobIdForKey`), so a retried submit returns the id of the job the first one created.
-   */
-  readonly idempotencyKey?: string;
-  /**
-   * Choose the job id yourself (e.g. to resend after a lost reply); by default derived from
-   * `idempotencyKey` when there is one, else random.
-   */
-  readonly jobId?: string;
-}
-
-export interface WaitOptions {
-  /** A finite number of milliseconds, 0 or more. @default 600000 (10 minutes) */
-  readonly timeoutMs?: number;
-  /** Called whenever the job's status changes, with the job as last read. */
-  readonly onProgress?: (job: Job) => void;
-  /** First poll interval, from 10 ms to 60 s; it backs off to 2 s. @default 250 */
-  readonly pollMs?: number;
-}
-
-export interface SubmitPipelineOptions {
-  /**
-   * Two submissions with the same key create one pipeline. Without `pipelineId`, the pipeline id is
-   * derived from the key (see `pipelineIdForKey`), so a retried submit returns the same id.
-   */
-  readonly idempotencyKey?: string;
-  /**
-   * Choose the pipeline id yourself; by default derived from `idempotencyKey` when there is one, else
-   * the spec's name and a random suffix.
-   */
-  readonly pipelineId?: string;
-}
-
-export interface ListJobsQuery {
-  /** Only jobs in this state, oldest first. */
-  readonly status?: JobStatus;
-  /** Most jobs in this page, 1 to 1000. @default 100 */
-  readonly limit?: number;
-  /** Where to go on: the `cursor` a previous page returned. */
-  readonly cursor?: string;
-}
-
-/** What `getPipeline` returns: the record, its latest router report and its live endpoints. */
-export interface PipelineView {
-  readonly record: PipelineRecord;
-  readonly report?: PipelineReport;
-  readonly endpoints: readonly ServingEndpoint[];
-}
-
-export interface WaitForPipelineOptions {
-  /** The status to wait for. @default 'SERVING' */
-  readonly status?: PipelineStatus;
-  /** A finite number of milliseconds, 0 or more. @default 600000 (10 minutes) */
-  readonly timeoutMs?: number;
-  /**
-   * Called whenever the record changes, with the record as last read; with `answering`, also whenever what
-   * the pipeline still lacks changes (`waitingFor`, e.g. `["a replica of classify", "the router"]`).
-   */
-  readonly onProgress?: (record: PipelineRecord, waitingFor?: readonly string[]) => void;
-  /** First poll interval, from 10 ms to 60 s; it backs off to 2 s. @default 250 */
-  readonly pollMs?: number;
-  /**
-   * With status SERVING: also wait until the router and a replica of every stage are listed, so that a
-   * query sent next is answered. SERVING alone means planned: its replicas may still be starting.
-   */
-  readonly answering?: boolean;
-}
-
-/** Shortest first poll interval: faster polling only spends reads. */
-export const MIN_POLL_MS = 10;
-/** Longest first poll interval (later polls are every 2 s at most anyway). */
-export const MAX_POLL_MS = 60_000;
-/** Most jobs one `listJobs` page returns: what the store reads per page at most. */
-export const MAX_LIST_LIMIT = 1000;
-
-/**
- * The job id a submission with idempotency key `key` gets when it names none: `job-` and 32 hex digits
- * of the key's SHA-256, shaped like a UUID. Every retry with the key names the same job.
- */
-export function jobIdForKey(key: string): string {
-  const hex = createHash('sha256').update(`job\n${key}`).digest('hex');
-  return `job-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
-/**
- * The pipeline id a submission with idempotency key `key` gets when it names none: `pipeline-` and 24
- * hex digits of the key's SHA-256. It does not depend on the spec: admission dedupes on the key alone, so
- * the id must be the one the first submission with the key got.
- */
-export function pipelineIdForKey(key: string): string {
-  return `pipeline-${createHash('sha256').update(`pipeline\n${key}`).digest('hex').slice(0, 24)}`;
-}
-
-/** A non-negative, finite number of milliseconds (NaN would make a wait poll for ever). */
-const TimeoutMsSchema = z
-  .number({
-    error: (issue) => `timeoutMs must be a finite number of milliseconds, got ${String(issue.input)}`,
-  })
-  .min(0, { error: 'timeoutMs must be at least 0' });
-
-const PollMsSchema = z
-  .number({ error: (issue) => `pollMs must be a finite number of milliseconds, got ${String(issue.input)}` })
-  .min(MIN_POLL_MS, { error: `pollMs must be at least ${MIN_POLL_MS}` })
-  .max(MAX_POLL_MS, { error: `pollMs must be at most ${MAX_POLL_MS}` });
-
-const CallbackSchema = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', {
-  error: 'onProgress must be a function',
-});
-
-const WaitOptionsSchema = z.object({
-  timeoutMs: TimeoutMsSchema.optional(),
-  pollMs: PollMsSchema.optional(),
-  onProgress: CallbackSchema.optional(),
-});
-
-const WaitForPipelineOptionsSchema = WaitOptionsSchema.extend({
-  status: z
-    .enum(PIPELINE_STATUSES, { error: `status must be one of ${PIPELINE_STATUSES.join(', ')}` })
-    .optional(),
-  answering: z.boolean({ error: 'answering must be true or false' }).optional(),
-});
-
-/**
- * A page cursor as the job store returns it: DynamoDB's LastEvaluatedKey (string and number attributes)
- * as base64url JSON. Checked here so that a mangled cursor is a clear error, not the store's.
- */
-const CursorSchema = z
-  .string({ error: 'cursor must be a string' })
-  .regex(/^[A-Za-z0-9_-]{1,4096}$/, {
-    error: 'cursor must be a cursor listJobs returned (base64url)',
-    abort: true,
-  })
-  .refine(isStoreCursor, { error: 'cursor must be a cursor listJobs returned' });
-
-function isStoreCursor(cursor: string): boolean {
-  try {
-    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof key !== 'object' || key === null || Array.isArray(key)) return false;
-    const values = Object.values(key);
-    return values.length > 0 && values.every((v) => typeof v === 'string' || typeof v === 'number');
-  } catch {
-    return false;
-  }
-}
-
-const ListJobsQuerySchema = z.object({
-  status: z.enum(JOB_STATES, { error: `status must be one of ${JOB_STATES.join(', ')}` }).optional(),
-  limit: z
-    .number({ error: 'limit must be a number' })
-    .int({ error: 'limit must be a whole number' })
-    .min(1, { error: 'limit must be at least 1' })
-    .max(MAX_LIST_LIMIT, { error: `limit must be at most ${MAX_LIST_LIMIT}` })
-    .optional(),
-  cursor: CursorSchema.optional(),
-});
-
-const JobRefSchema = z.object({ jobId: JobIdSchema });
-const PipelineRefSchema = z.object({ pipelineId: PipelineIdSchema });
-
-/** A job id as admission accepts it; any other could only draw a raw error from the store. */
-function checkJobId(jobId: string): void {
-  parseOrThrow(JobRefSchema, { jobId }, 'job id');
-}
-
-function checkPipelineId(pipelineId: string): void {
-  parseOrThrow(PipelineRefSchema, { pipelineId }, 'pipeline id');
-}
+export type {
+  ListJobsQuery,
+  PipelineView,
+  SubmitOptions,
+  SubmitPipelineOptions,
+  TetrafleetClientOptions,
+  WaitForPipelineOptions,
+  WaitOptions,
+} from './client-options.ts';
+export { MAX_LIST_LIMIT, MAX_POLL_MS, MIN_POLL_MS } from './client-validation.ts';
+export { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';
 
 const FINAL_PIPELINE_STATUSES: ReadonlySet<PipelineStatus> = new Set(['REFUSED', 'STOPPED']);
 
@@ -366,6 +208,15 @@ export class TetrafleetClient {
 
   listPipelines(): Promise<PipelineRecord[]> {
     return this.pipelines.list();
+  }
+
+  /**
+   * The pipelines that admission refused and that have no record, oldest first, each with its reason and
+   * field issues: what `getPipeline` throws as PipelineRejectedError. A refusal is kept for a week (the
+   * table's TTL deletes it some time after).
+   */
+  listPipelineRejections(): Promise<PipelineRejection[]> {
+    return this.pipelines.listRejections();
   }
 
   /**

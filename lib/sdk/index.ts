@@ -2,6 +2,7 @@ export type { Job, JobSpec, JobSpecInput } from '../core/model/job.ts';
 export type { JobStatus } from '../core/model/job-state.ts';
 export type { PipelineSpec } from '../core/model/pipeline.ts';
 export type { PipelineRecord, PipelineStatus } from '../core/model/pipeline-serving.ts';
+export type { PipelineRejection } from '../core/ports.ts';
 export {
   jobIdForKey,
   type ListJobsQuery,

@@ -1,8 +1,8 @@
 /**
  * In-memory PipelineStore and ModelCatalog, faithful to the DynamoDB adapter where it matters: create is
  * idempotent on the id and the idempotency key, update checks the version it is given and throws
- * ConflictError, endpoint puts and deletes are idempotent, reports come back newest first. Records its
- * calls and can be told to fail next.
+ * ConflictError, endpoint puts and deletes are idempotent, reports come back newest first, a refusal is
+ * not listed once its id has a record. Records its calls and can be told to fail next.
  */
 
 import type { z } from 'zod';
@@ -36,6 +36,7 @@ type PipelineMethod =
   | 'update'
   | 'recordRejection'
   | 'getRejection'
+  | 'listRejections'
   | 'putProfile'
   | 'profilesOf'
   | 'putEndpoint'
@@ -105,6 +106,14 @@ export class FakePipelineStore extends Recorder<PipelineMethod> implements Pipel
     this.record('getRejection', pipelineId);
     const r = this.rejections.get(pipelineId);
     return r ? copy(r) : undefined;
+  }
+
+  async listRejections(): Promise<PipelineRejection[]> {
+    this.record('listRejections');
+    return [...this.rejections.values()]
+      .filter((r) => !this.records.has(r.pipelineId))
+      .sort((a, b) => a.at - b.at || a.pipelineId.localeCompare(b.pipelineId))
+      .map(copy);
   }
 
   async putProfile(profile: StageProfile, at: number): Promise<void> {

@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoJobStore } from '../../lib/aws/dynamo-job-store.ts';
 import { DynamoPipelineStore } from '../../lib/aws/dynamo-pipeline-store.ts';
+import type { TableNames } from '../../lib/aws/tables.ts';
 import { ConflictError, NotFoundError } from '../../lib/core/errors.ts';
 import {
   type PipelineRecord,
@@ -63,10 +65,11 @@ function report(endMs: number, arrivals: number): PipelineReport {
 describe('DynamoPipelineStore against the emulator', () => {
   const client = new DynamoDBClient(testAwsConfig());
   let store: DynamoPipelineStore;
+  let tables: TableNames;
 
   beforeAll(async () => {
     await resetEmulator();
-    const tables = await createStateTables(client, `pipelines-${process.pid}`);
+    tables = await createStateTables(client, `pipelines-${process.pid}`);
     store = new DynamoPipelineStore(client, tables);
   });
   afterAll(() => client.destroy());
@@ -154,5 +157,34 @@ describe('DynamoPipelineStore against the emulator', () => {
       at: T0,
     });
     expect(await store.getRejection('vision-a')).toBeUndefined();
+  });
+
+  it('lists refusals oldest first, leaving out a job refusal and an id admitted since', async () => {
+    const issues = [{ path: 'sloP99Ms', message: 'slo 1 ms is below the fastest batch-1 path (4 ms)' }];
+    await store.recordRejection({
+      pipelineId: 'refused-late',
+      reason: 'sloP99Ms: too tight',
+      issues,
+      at: T0 + 5,
+    });
+    await store.recordRejection({ pipelineId: 'refused-early', reason: 'not JSON', issues: [], at: T0 - 5 });
+    await store.recordRejection({ pipelineId: 'retried', reason: 'stages: missing', issues: [], at: T0 });
+    await store.create(record('retried', { createdAt: T0 + 10 }));
+    await new DynamoJobStore(client, tables).recordRejection({
+      jobId: 'job-refused',
+      reason: 'spec.name: missing',
+      issues: [{ path: 'spec.name', message: 'missing' }],
+      at: T0,
+    });
+    const listed = await store.listRejections();
+    // 'refused' is the refusal the test above kept.
+    expect(listed.map((r) => r.pipelineId)).toEqual(['refused-early', 'refused', 'refused-late']);
+    expect(listed[2]).toEqual({
+      pipelineId: 'refused-late',
+      reason: 'sloP99Ms: too tight',
+      issues,
+      at: T0 + 5,
+    });
+    expect((await store.list()).map((r) => r.pipelineId)).toContain('retried');
   });
 });

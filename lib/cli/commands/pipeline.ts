@@ -247,52 +247,6 @@ export function planText(record: PipelineRecord): string {
   ].join('\n');
 }
 
-export interface PipelineRow {
-  readonly id: string;
-  readonly name: string;
-  readonly status: string;
-  readonly sloP99Ms: number;
-  readonly stages: number;
-  readonly costPerHour?: number;
-  readonly createdAt: number;
-}
-
-export async function pipelineListCommand(
-  source: CliSource,
-  now = Date.now(),
-): Promise<CommandOutput<{ pipelines: PipelineRow[] }>> {
-  const records = await source.client.listPipelines();
-  const rows: PipelineRow[] = records
-    .sort((a, b) => b.createdAt - a.createdAt || a.pipelineId.localeCompare(b.pipelineId))
-    .map((r) => ({
-      id: r.pipelineId,
-      name: r.spec.name,
-      status: r.status,
-      sloP99Ms: r.spec.sloP99Ms,
-      stages: r.spec.stages.length,
-      costPerHour: r.plan?.costPerHour,
-      createdAt: r.createdAt,
-    }));
-  if (rows.length === 0) return { data: { pipelines: rows }, text: 'no pipelines' };
-  const text = formatTable<PipelineRow>(
-    [
-      { header: 'ID', value: (r) => r.id },
-      { header: 'NAME', value: (r) => r.name },
-      { header: 'STATUS', value: (r) => r.status },
-      { header: 'SLO', value: (r) => `${r.sloP99Ms} ms`, right: true },
-      { header: 'STAGES', value: (r) => String(r.stages), right: true },
-      {
-        header: '$/H',
-        value: (r) => (r.costPerHour === undefined ? '-' : r.costPerHour.toFixed(3)),
-        right: true,
-      },
-      { header: 'SUBMITTED', value: (r) => ago(r.createdAt, now) },
-    ],
-    rows,
-  );
-  return { data: { pipelines: rows }, text };
-}
-
 export async function pipelineStopCommand(
   source: CliSource,
   pipelineId: string,

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   parsePipelineFile,
-  pipelineListCommand,
   pipelineStatusCommand,
   pipelineStopCommand,
   pipelineSubmitCommand,
   planText,
 } from '../../../lib/cli/commands/pipeline.ts';
+import { pipelineListCommand } from '../../../lib/cli/commands/pipeline-list.ts';
 import { CliUsageError, EXIT, WaitGaveUpError } from '../../../lib/cli/errors.ts';
 import { JobFileError } from '../../../lib/cli/job-file.ts';
 import { exitCodeOf } from '../../../lib/cli/run.ts';
@@ -101,6 +101,7 @@ function source(pipelines: Record<string, PipelineView> = { vision: view }, onAw
       return pipelines[id];
     },
     listPipelines: async () => Object.values(pipelines).map((v) => v.record),
+    listPipelineRejections: async () => [],
     stopPipeline: async (id: string) => {
       calls.push(`stop ${id}`);
       return { ...(pipelines[id] as PipelineView).record, status: 'STOPPED' };
@@ -237,6 +238,7 @@ describe('tetrafleet pipeline', () => {
       expect.objectContaining({ id: 'vision', status: 'SERVING', sloP99Ms: 200, costPerHour: 2.1 }),
     ]);
     expect(out.text).toMatch(/vision\s+vision\s+SERVING\s+200 ms\s+2\s+2\.100/);
+    expect(out.text).not.toContain('REASON');
   });
 
   it('stops a serving pipeline and leaves an ended one alone', async () => {
