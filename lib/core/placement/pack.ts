@@ -55,6 +55,12 @@ export class Packer {
   private readonly inUse = new Map<string, number[]>();
   /** Per launch pool and slot: instances whose span (first to last used slot) covers the slot. */
   private readonly spanCounts = new Map<string, number[]>();
+  /**
+   * Per launch pool: the next serial to hand out. Serials are never reused: an emptied instance can come
+   * back (right-sizing puts its tasks back) after others were opened, and two instances under one serial
+   * would be launched as one.
+   */
+  private readonly nextSerial = new Map<string, number>();
 
   constructor(
     readonly fleet: Fleet,
@@ -299,7 +305,7 @@ export class Packer {
       if (cost === 0 && ok && !limit) break;
     }
     if (best && best.cost === 0) return best;
-    const serial = hosts.length;
+    const serial = this.nextSerial.get(pool.id) ?? 0;
     const ok = allowed(undefined);
     if (!ok && !opts.allowExtra) return best;
     const dense =
@@ -348,6 +354,7 @@ export class Packer {
     if (h.kind === 'new') {
       const hosts = this.fresh.get(h.poolId)!;
       if (!hosts.includes(h)) hosts.push(h);
+      this.nextSerial.set(h.poolId, Math.max(this.nextSerial.get(h.poolId) ?? 0, h.serial + 1));
     }
     for (let t = task.start; t < task.end; t++) {
       if (h.kind === 'existing') h.free[t] = subtractResources(h.free[t]!, task.leaf.demand);
@@ -374,7 +381,7 @@ export class Packer {
     if (h.kind === 'new') this.moveSpan(h, 1);
     if (h.kind === 'new') {
       const hosts = this.fresh.get(h.poolId)!;
-      // Only the last-opened instance may be dropped, so serials stay dense.
+      // Only the last-opened instances are dropped: the list stays in the order they were opened.
       while (hosts.length > 0 && hosts[hosts.length - 1]!.tasks.every((n) => n === 0)) hosts.pop();
     }
   }

@@ -30,6 +30,9 @@ function checkLoads(fleet: Fleet, tasks: readonly PlacedTask[]): void {
   for (const t of tasks) {
     const key = hostKey(t);
     let entry = loads.get(key);
+    // Two instances under one name would be launched as one: that is an over-commit waiting to happen.
+    if (entry && entry.task.host !== t.host)
+      throw new PlanInvariantError(`two instances share the name ${key}`);
     if (!entry) {
       entry = { task: t, load: new Array(fleet.slots).fill(ZERO_RESOURCES) };
       loads.set(key, entry);

@@ -73,6 +73,20 @@ describe('verification', () => {
     );
   });
 
+  it('fails when two instances go under one name', () => {
+    const twin = { ...task('b', 0), host: { ...host } };
+    expect(() =>
+      verifyTasks(
+        ctx.fleet,
+        [
+          { ...task('a', 0), leaf: { ...leaf, demand: { vcpu: 1, memoryMiB: 1, gpus: 0 } } },
+          { ...twin, leaf: { ...leaf, demand: { vcpu: 1, memoryMiB: 1, gpus: 0 } } },
+        ],
+        new Map(),
+      ),
+    ).toThrow('two instances share the name existing i-c');
+  });
+
   it('fails when a gang is split', () => {
     const gang = { ...leaf, k: 2, demand: { vcpu: 1, memoryMiB: 1, gpus: 0 } };
     expect(() => verifyTasks(ctx.fleet, [{ ...task('g', 0), leaf: gang }], new Map())).toThrow(
@@ -177,5 +191,42 @@ describe('packer', () => {
       { allowMove: true, allowExtra: true },
     );
     expect(extra?.extra).toBe(true);
+  });
+});
+
+describe('eviction (right-sizing)', () => {
+  it('gives no two instances one serial after an instance is emptied and its tasks put back', () => {
+    const input = placementInput({
+      slots: 4,
+      launchable: [launchable(C5_2XLARGE)],
+      jobs: [job({ id: 'a' })],
+    });
+    const ctx = planContext(input);
+    const poolId = 'n.c5.2xlarge.od';
+    const pool = ctx.fleet.pools.get(poolId);
+    if (pool?.kind !== 'new') throw new Error(`no launch pool ${poolId}`);
+    // Each task fills a whole instance, so each one placed on its own opens the next serial.
+    const whole = { vcpu: pool.capacity.vcpu, memoryMiB: 1024, gpus: 0 };
+    const grant = (jobId: string) => ({
+      jobId,
+      leaf: nCk([poolId], 1, pool.bootSlots, 1, 1, whole, { jobId, alternative: 0 }),
+      leafIndex: 0,
+      units: 1,
+    });
+    const opts = { allowMove: true, allowExtra: true };
+    const packer = new Packer(ctx.fleet);
+    for (const id of ['a', 'gap', 'b']) expect(packer.place(grant(id), opts)).toBeDefined();
+    packer.remove('gap'); // an empty instance between two used ones
+    const last = packer.fresh.get(poolId)?.[2];
+    if (!last) throw new Error('expected three instances');
+    const evicted = packer.evict(last);
+    const moved = packer.place(grant('b'), { ...opts, fullOpen: true });
+    packer.unplace(moved?.tasks ?? []);
+    packer.restore(evicted);
+    expect(packer.place(grant('c'), opts)).toBeDefined();
+    const tasks = [...packer.placed.values()].flat();
+    const serials = tasks.map((t) => (t.host.kind === 'new' ? t.host.serial : -1));
+    expect(new Set(serials).size).toBe(tasks.length);
+    expect(() => verifyTasks(ctx.fleet, tasks, packer.capPattern())).not.toThrow();
   });
 });

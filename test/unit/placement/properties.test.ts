@@ -146,6 +146,16 @@ describe('placement properties', () => {
     );
   });
 
+  it('never lets the greedy alone, right-sizing included, over-commit an instance', () => {
+    // The greedy is fast: many more inputs than the solver's property above can afford.
+    fc.assert(
+      fc.property(inputArb, (input) => {
+        assertNoOvercommit(input, planGreedy(input));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it("decodes to the solver's objective when no repair was needed", async () => {
     await fc.assert(
       fc.asyncProperty(inputArb, async (input) => {
