@@ -1,6 +1,6 @@
 import type { FieldIssue } from '../core/errors.ts';
 import type { ServingEndpoint } from '../core/model/pipeline-serving.ts';
-import type { PipelineView } from '../sdk/client.ts';
+import type { PipelineView } from '../sdk/client-options.ts';
 import { PipelineRejectedError } from '../sdk/errors.ts';
 import type { CliSource } from './source.ts';
 

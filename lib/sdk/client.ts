@@ -40,18 +40,6 @@ import {
 } from './errors.ts';
 import { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';
 
-export type {
-  ListJobsQuery,
-  PipelineView,
-  SubmitOptions,
-  SubmitPipelineOptions,
-  TetrafleetClientOptions,
-  WaitForPipelineOptions,
-  WaitOptions,
-} from './client-options.ts';
-export { MAX_LIST_LIMIT, MAX_POLL_MS, MIN_POLL_MS } from './client-validation.ts';
-export { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';
-
 const FINAL_PIPELINE_STATUSES: ReadonlySet<PipelineStatus> = new Set(['REFUSED', 'STOPPED']);
 
 /**

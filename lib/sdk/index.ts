@@ -3,19 +3,8 @@ export type { JobStatus } from '../core/model/job-state.ts';
 export type { PipelineSpec } from '../core/model/pipeline.ts';
 export type { PipelineRecord, PipelineStatus } from '../core/model/pipeline-serving.ts';
 export type { PipelineRejection } from '../core/ports.ts';
-export {
-  jobIdForKey,
-  type ListJobsQuery,
-  MAX_LIST_LIMIT,
-  MAX_POLL_MS,
-  MIN_POLL_MS,
-  type PipelineView,
-  pipelineIdForKey,
-  type SubmitOptions,
-  type SubmitPipelineOptions,
-  TetrafleetClient,
-  type TetrafleetClientOptions,
-  type WaitForPipelineOptions,
-  type WaitOptions,
-} from './client.ts';
+export { TetrafleetClient } from './client.ts';
+export type * from './client-options.ts';
+export { MAX_LIST_LIMIT, MAX_POLL_MS, MIN_POLL_MS } from './client-validation.ts';
 export * from './errors.ts';
+export { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';

@@ -5,7 +5,7 @@ import { NotFoundError, TetrafleetError } from '../../core/errors.ts';
 import { newestRouter } from '../../core/model/pipeline-serving.ts';
 import { parseOrThrow, toFieldIssues } from '../../core/model/validate.ts';
 import { buildConvNet, buildMlp, seededRandom } from '../../onnx/index.ts';
-import type { PipelineView } from '../../sdk/client.ts';
+import type { PipelineView } from '../../sdk/client-options.ts';
 import { CliEnvironmentError, CliUsageError } from '../errors.ts';
 import { JobFileError, readSpecText } from '../job-file.ts';
 import { isRefusal, lookUpPipeline } from '../refusal.ts';

@@ -5,7 +5,7 @@ import { type PipelineSpec, PipelineSpecSchema } from '../../core/model/pipeline
 import type { PipelineRecord } from '../../core/model/pipeline-serving.ts';
 import { inWords, newestRouter, ROUTER_STAGE } from '../../core/model/pipeline-serving.ts';
 import type { SubmitPipelineInput } from '../../core/protocol/pipeline.ts';
-import type { PipelineView } from '../../sdk/client.ts';
+import type { PipelineView } from '../../sdk/client-options.ts';
 import { PipelineWaitTimeoutError } from '../../sdk/errors.ts';
 import { CliUsageError, WaitGaveUpError } from '../errors.ts';
 import { ago, formatTable, plural } from '../format.ts';

@@ -13,7 +13,7 @@ import { exitCodeOf } from '../../../lib/cli/run.ts';
 import type { CliSource } from '../../../lib/cli/source.ts';
 import { NotFoundError } from '../../../lib/core/errors.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
-import type { PipelineView } from '../../../lib/sdk/client.ts';
+import type { PipelineView } from '../../../lib/sdk/client-options.ts';
 import { PipelineRejectedError, PipelineWaitTimeoutError } from '../../../lib/sdk/errors.ts';
 import { servingPlan, twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 

@@ -26,7 +26,7 @@ import {
   ROUTER_STAGE,
   unansweredBy,
 } from '../../../lib/core/model/pipeline-serving.ts';
-import type { PipelineView } from '../../../lib/sdk/client.ts';
+import type { PipelineView } from '../../../lib/sdk/client-options.ts';
 import { PipelineRejectedError } from '../../../lib/sdk/errors.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 import { endpoint } from '../agent/router/helpers.ts';

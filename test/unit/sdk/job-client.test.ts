@@ -3,7 +3,8 @@ import { SqsWorkQueue } from '../../../lib/aws/sqs-work-queue.ts';
 import { ValidationError } from '../../../lib/core/errors.ts';
 import type { Job, JobSpecInput } from '../../../lib/core/model/job.ts';
 import { SubmitJobSchema } from '../../../lib/core/protocol/submission.ts';
-import { jobIdForKey, pipelineIdForKey, type TetrafleetClient } from '../../../lib/sdk/client.ts';
+import type { TetrafleetClient } from '../../../lib/sdk/client.ts';
+import { jobIdForKey, pipelineIdForKey } from '../../../lib/sdk/idempotent-ids.ts';
 import { offlineClient } from './offline-client.ts';
 
 /** The bodies the client sent to the submissions queue (nothing leaves the process). */

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../../lib/core/errors.ts';
 import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
-import type { PipelineView, TetrafleetClient } from '../../../lib/sdk/client.ts';
+import type { TetrafleetClient } from '../../../lib/sdk/client.ts';
+import type { PipelineView } from '../../../lib/sdk/client-options.ts';
 import { PipelineWaitTimeoutError } from '../../../lib/sdk/errors.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 import { endpoint } from '../agent/router/helpers.ts';
