@@ -41,21 +41,52 @@ interface Args {
   readonly seed: number;
 }
 
+const USAGE = `usage: npm run bench:ingest -- [--quick] [--no-write] [--instances N] [--jobs N] [--reports N]
+       [--heartbeat-seconds S[,S...]] [--seed N]`;
+const VALUED = ['--instances', '--jobs', '--reports', '--heartbeat-seconds', '--seed'];
+const SWITCHES = ['--quick', '--no-write', '--help'];
+
+/** Reads the flags, refusing unknown ones and numbers that are not whole and in range, naming the flag. */
 function parseArgs(argv: readonly string[]): Args {
-  const value = (flag: string) => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
+  const problems: string[] = [];
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i] as string;
+    if (SWITCHES.includes(flag)) given.set(flag, '');
+    else if (VALUED.includes(flag) && argv[i + 1] !== undefined) given.set(flag, argv[++i] as string);
+    else problems.push(VALUED.includes(flag) ? `${flag} needs a value` : `unknown option ${flag}`);
+  }
+  if (given.has('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const whole = (flag: string, fallback: number, min: number, max: number) => {
+    const raw = given.get(flag);
+    const n = raw === undefined ? fallback : Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(`${flag} must be a whole number from ${min} to ${max}, got ${raw}`);
+    return n;
   };
-  const quick = argv.includes('--quick');
-  return {
+  const quick = given.has('--quick');
+  const args: Args = {
     quick,
-    write: !argv.includes('--no-write'),
-    instances: Number(value('--instances') ?? (quick ? 10 : 20)),
-    jobs: Number(value('--jobs') ?? (quick ? 50 : 200)),
-    reports: Number(value('--reports') ?? (quick ? 400 : 2000)),
-    heartbeatSeconds: (value('--heartbeat-seconds') ?? '30,5').split(',').map(Number),
-    seed: Number(value('--seed') ?? 1),
+    write: !given.has('--no-write'),
+    instances: whole('--instances', quick ? 10 : 20, 1, 1000),
+    jobs: whole('--jobs', quick ? 50 : 200, 1, 100_000),
+    reports: whole('--reports', quick ? 400 : 2000, 1, 1_000_000),
+    heartbeatSeconds: (given.get('--heartbeat-seconds') ?? '30,5').split(',').map(Number),
+    seed: whole('--seed', 1, 0, 2 ** 32 - 1),
   };
+  for (const s of args.heartbeatSeconds)
+    if (!Number.isInteger(s) || s < 1 || s > 3600)
+      problems.push(
+        `--heartbeat-seconds must list whole seconds from 1 to 3600, got ${given.get('--heartbeat-seconds')}`,
+      );
+  if (problems.length > 0) {
+    process.stderr.write(`bench:ingest: ${[...new Set(problems)].join('; ')}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return args;
 }
 
 const BATCH = 10;

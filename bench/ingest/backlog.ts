@@ -11,6 +11,7 @@ import type { AwsClientConfig } from '../../lib/aws/client-config.ts';
 import { FLEET_TAGS } from '../../lib/aws/ec2-fleet-provider.ts';
 import type { TaskRecord } from '../../lib/core/control/task-record.ts';
 import { type Job, JobSpecSchema } from '../../lib/core/model/job.ts';
+import { mulberry32 } from '../../lib/core/random.ts';
 
 export interface BacklogParams {
   readonly instances: number;
@@ -40,18 +41,6 @@ export interface Backlog {
 
 const TYPE = 'c7i.large';
 const CAPACITY = { vcpu: 2, memoryMiB: 4096, gpus: 0 };
-
-/** mulberry32: a small seeded PRNG, so a rerun sends the same backlog. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Launches the fleet's instances in the emulator's EC2, tagged as the stack's, so the schedule cycle's
@@ -93,7 +82,7 @@ export async function launchCloudInstances(
  * half of the span and succeeds after it, at a random time before the span ends.
  */
 export function buildBacklog(p: BacklogParams, instanceIds: readonly string[], drainStart: number): Backlog {
-  const rand = prng(p.seed);
+  const rand = mulberry32(p.seed);
   const taskEvents = 2 * p.jobs;
   const heartbeatsPerInstance = Math.max(1, Math.floor((p.reports - taskEvents) / p.instances));
   const intervalMs = p.heartbeatSeconds * 1000;
