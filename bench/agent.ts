@@ -13,16 +13,14 @@
  * Progress goes to stderr. Targets (checked in `targets`, not asserted): p99 overhead <= 5%, batching
  * speedup >= 3x.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { env as ortEnv } from 'onnxruntime-node';
 import { modelTempDir } from '../lib/onnx/index.ts';
 import { httpLatency, httpSaturate } from './agent/http.ts';
 import { overhead, saturate } from './agent/in-process.ts';
 import { log, TARGET_MS } from './agent/shared.ts';
 import { sizeModel } from './agent/sizing.ts';
+import { writeResultFile } from './results-file.ts';
 
 interface Args {
   readonly threads: number;
@@ -145,14 +143,9 @@ async function main(): Promise<void> {
       },
       measuredAt: new Date().toISOString(),
     };
-    const text = `${JSON.stringify(result, null, 2)}\n`;
-    process.stdout.write(text);
-    if (args.write) {
-      const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'agent.json');
-      mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, text);
-      log(`wrote ${out}`);
-    }
+    const json = JSON.stringify(result, null, 2);
+    process.stdout.write(`${json}\n`);
+    if (args.write) log(`wrote ${writeResultFile('agent.json', json)}`);
   } finally {
     await cleanup();
   }

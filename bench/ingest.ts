@@ -13,10 +13,7 @@
  *
  * Throughput is the emulator's (moto, in Python), not DynamoDB's or SQS's.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildIngestHandler } from '../lambdas/ingest.ts';
@@ -30,6 +27,7 @@ import { startEmulator } from '../lib/local/emulator.ts';
 import { handlerEnv } from '../test/support/stack-env.ts';
 import { buildBacklog, enqueue, launchCloudInstances, seedFleet } from './ingest/backlog.ts';
 import { creditCapS, outcome, type ScheduleStep, scheduleStep } from './ingest/checks.ts';
+import { writeResultFile } from './results-file.ts';
 
 interface Args {
   readonly quick: boolean;
@@ -296,12 +294,7 @@ async function main() {
     };
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);
-    if (args.write) {
-      const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'ingest.json');
-      mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, `${json}\n`);
-      log(`wrote ${out}`);
-    }
+    if (args.write) log(`wrote ${writeResultFile('ingest.json', json)}`);
   } finally {
     await emulator.stop();
   }

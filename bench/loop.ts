@@ -4,11 +4,11 @@
  *
  *   npm run bench:loop [-- --latency-jobs 20 --throughput-jobs 60]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAwsAdapters } from '../lib/aws/adapters.ts';
 import type { JobSpecInput } from '../lib/core/model/job.ts';
 import { LocalCloud } from '../lib/local/local-cloud.ts';
+import { writeResultFile } from './results-file.ts';
 
 const { values } = parseArgs({
   options: {
@@ -122,8 +122,7 @@ async function main() {
     };
     const json = JSON.stringify(result, null, 2);
     console.log(json);
-    mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-    writeFileSync(new URL('./results/loop.json', import.meta.url), `${json}\n`);
+    writeResultFile('loop.json', json);
   } finally {
     client.close();
     adapters.destroy();

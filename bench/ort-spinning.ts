@@ -12,15 +12,15 @@
  * Progress goes to stderr. Nothing here is a target: it shows why the server does not spin by default.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Tensor } from 'onnxruntime-node';
 import { loadModel } from '../agent/model-server/session.ts';
 import { buildConvNet, modelTempDir, writeModel } from '../lib/onnx/index.ts';
+import { writeResultFile } from './results-file.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 const log = (msg: string) => process.stderr.write(`[bench:ort-spinning] ${msg}\n`);
@@ -119,11 +119,7 @@ async function main(argv: readonly string[]): Promise<void> {
     };
     const json = JSON.stringify(out, null, 2);
     process.stdout.write(`${json}\n`);
-    if (!argv.includes('--no-write')) {
-      const file = join(dirname(HERE), 'results', 'ort-spinning.json');
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, `${json}\n`);
-    }
+    if (!argv.includes('--no-write')) writeResultFile('ort-spinning.json', json);
   } finally {
     await dir.cleanup();
   }

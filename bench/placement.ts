@@ -13,15 +13,13 @@
  * Progress goes to stderr. Targets (checked in `targets`, not asserted): 1000 jobs to a gap <= 2%
  * within 5 s; 1% within 1 s; 5000 jobs within 10 s; MILP deadline attainment >= 1.5x FIFO's at 90% load.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MilpModel, MilpSolution, MilpSolveOptions, MilpSolver } from '../lib/core/placement/milp.ts';
 import { planGreedy, planPlacement } from '../lib/core/placement/plan.ts';
 import type { PlacementInput, PlacementPlan, PlanWarmState } from '../lib/core/placement/types.ts';
 import { type PolicyName, placerFor } from '../lib/sim/placers.ts';
 import { type ReplayResult, replay } from '../lib/sim/replay.ts';
 import { HighsSolver } from '../lib/solver/highs-solver.ts';
+import { writeResultFile } from './results-file.ts';
 import {
   churnJobs,
   DEFAULT_NOW,
@@ -333,12 +331,7 @@ async function main() {
   };
   const json = JSON.stringify(result, null, 2);
   process.stdout.write(`${json}\n`);
-  if (args.write) {
-    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'placement.json');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${json}\n`);
-    log(`wrote ${out}`);
-  }
+  if (args.write) log(`wrote ${writeResultFile('placement.json', json)}`);
 }
 
 await main();

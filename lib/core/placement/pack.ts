@@ -171,7 +171,9 @@ export class Packer {
   restore(tasks: readonly PlacedTask[]): void {
     for (const t of tasks) {
       this.occupy(t);
-      this.placed.get(t.jobId)?.push(t) ?? this.placed.set(t.jobId, [t]);
+      const list = this.placed.get(t.jobId) ?? [];
+      list.push(t);
+      this.placed.set(t.jobId, list);
     }
   }
 
