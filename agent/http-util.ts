@@ -1,6 +1,13 @@
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import type { z } from 'zod';
-import { ValidationError } from '../lib/core/errors.ts';
+import { type FieldIssue, ValidationError } from '../lib/core/errors.ts';
 import { toFieldIssues } from '../lib/core/model/validate.ts';
 
 /**
@@ -35,7 +42,29 @@ export const SERVER_OPTIONS: ServerOptions = {
   connectionsCheckingInterval: 1000,
 };
 
-/** An error answered with its own status (404 route, 405 method, 413 body, 415 type, 503 busy). */
+/** Answers to requests that expect 100-continue and have not been invited to send their bodies yet. */
+const awaitingContinue = new WeakSet<ServerResponse>();
+
+/**
+ * A server with the agent's timeouts, whose kept-alive connections outlast a typical client pool's. A
+ * request that sends `Expect: 100-continue` reaches `handle` before its body is invited: readBody sends
+ * the 100 Continue once the request passed every check that needs no body, so a refused upload is never
+ * sent.
+ */
+export function createAgentServer(handle: RequestListener): Server {
+  const server = createServer(SERVER_OPTIONS, handle);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.add(res);
+    handle(req, res);
+  });
+  server.keepAliveTimeout = 30_000;
+  return server;
+}
+
+/**
+ * An error answered with its own status (400 body cut short, 404 route, 405 method, 413 body, 415 type,
+ * 503 busy).
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -77,10 +106,13 @@ export interface BodyLimits {
 
 /**
  * The whole body, or an HttpError: 413 as soon as it passes `maxBytes` (declared or streamed), 503 when
- * the server's budget of buffered bytes is spent. After a refusal the rest is not buffered; the error
- * answer closes the connection (see sendErrorAnswer), so the client reads the status rather than a reset.
+ * the server's budget of buffered bytes is spent, 400 when the connection ends before its last byte (the
+ * client left, broke the framing or ran out of time). After a refusal the rest is not buffered; the
+ * error answer closes the connection (see sendErrorAnswer), so the client reads the status rather than a
+ * reset. With `res` of a createAgentServer request that expects 100-continue, the client is invited to
+ * send its body once the declared length fits.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limits: BodyLimits, res?: ServerResponse): Promise<Buffer> {
   const { maxBytes, budget } = limits;
   const declared =
     req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
@@ -101,18 +133,25 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
     new HttpError(503, 'server is busy reading other request bodies', { 'retry-after': '1' });
   // A declared body is reserved whole before a byte is read; a chunked one chunk by chunk.
   if (declared !== undefined && !hold(declared)) return Promise.reject(busy());
+  if (res && awaitingContinue.delete(res) && !res.headersSent) res.writeContinue();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let refused = false;
+    let settled = false;
     const refuse = (error: HttpError) => {
-      refused = true;
+      settled = true;
       chunks.length = 0;
       release();
       reject(error);
     };
+    // The connection ended before the body did: the client's doing (or its time ran out), not the server's.
+    const cutShort = () => {
+      if (settled) return;
+      const of = declared === undefined ? '' : ` of ${declared}`;
+      refuse(new HttpError(400, `request body incomplete: the connection ended after ${size}${of} bytes`));
+    };
     req.on('data', (chunk: Buffer) => {
-      if (refused) return;
+      if (settled) return;
       size += chunk.byteLength;
       if (size > maxBytes) return refuse(new HttpError(413, `body must be at most ${maxBytes} bytes`));
       if (declared === undefined && !hold(chunk.byteLength)) return refuse(busy());
@@ -120,13 +159,47 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
     });
     req.on('end', () => {
       release();
-      if (!refused) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+      if (settled) return;
+      settled = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
     });
-    req.on('close', release);
-    req.on('error', (error) => {
+    req.on('error', cutShort);
+    req.on('close', () => {
+      cutShort();
       release();
-      reject(error);
     });
+  });
+}
+
+/**
+ * Which form a body is in, from Content-Type (JSON when absent); 415 for another type, or for any
+ * Content-Encoding but identity: a compressed body would only fail later as malformed.
+ */
+export function bodyForm(req: IncomingMessage): 'binary' | 'json' {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && !['', 'identity'].includes(encoding.trim().toLowerCase()))
+    throw new HttpError(
+      415,
+      `content-encoding must be identity (or absent), got ${JSON.stringify(encoding)}; send the body uncompressed`,
+    );
+  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/octet-stream') return 'binary';
+  if (type === 'application/json') return 'json';
+  throw new HttpError(
+    415,
+    `content-type must be application/json or application/octet-stream, got ${JSON.stringify(type)}`,
+  );
+}
+
+/**
+ * Refuse a method a route does not answer: 405 with the Allow header. A GET route answers HEAD too
+ * (Node sends the headers without the body).
+ */
+export function checkMethod(method: string | undefined, path: string, route: 'GET' | 'POST'): void {
+  const allowed = route === 'GET' ? ['GET', 'HEAD'] : ['POST'];
+  if (method !== undefined && allowed.includes(method)) return;
+  throw new HttpError(405, `method ${method} not allowed on ${path}; use ${allowed.join(' or ')}`, {
+    allow: allowed.join(', '),
   });
 }
 
@@ -140,6 +213,42 @@ export function parseDims(text: string | undefined, min: number): number[] | und
   if (!parts.every((p) => /^\d{1,15}$/.test(p))) return undefined;
   const dims = parts.map(Number);
   return dims.every((d) => d >= min) ? dims : undefined;
+}
+
+/**
+ * The dims of a binary float32 body from its X-Tensor-Dims header, or the issue with them: not positive
+ * integers, more values than a body of `maxBytes` holds (the header is wrong, whatever the body), or
+ * another length than the body's.
+ */
+export function binaryDims(
+  text: string | undefined,
+  byteLength: number,
+  maxBytes: number = MAX_BINARY_BODY_BYTES,
+): { dims: number[]; issue?: undefined } | { dims?: undefined; issue: FieldIssue } {
+  const dims = parseDims(text, 1);
+  if (!dims || dims.length === 0)
+    return {
+      issue: {
+        path: 'X-Tensor-Dims',
+        message: `must be positive integers like "1,64", got ${JSON.stringify(text ?? '')}`,
+      },
+    };
+  const values = dims.reduce((n, d) => n * BigInt(d), 1n);
+  if (values * 4n > BigInt(maxBytes))
+    return {
+      issue: {
+        path: 'X-Tensor-Dims',
+        message: `describes ${values} float32 values, more than a body of at most ${maxBytes} bytes holds (${Math.floor(maxBytes / 4)} values)`,
+      },
+    };
+  if (Number(values) * 4 !== byteLength)
+    return {
+      issue: {
+        path: 'body',
+        message: `must be ${Number(values) * 4} bytes of float32 for dims [${dims.join(', ')}], got ${byteLength}`,
+      },
+    };
+  return { dims };
 }
 
 export function sendJson(

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
-import { parseDims, parseJsonBody } from '../http-util.ts';
+import { binaryDims, parseJsonBody } from '../http-util.ts';
 import type { RequestTiming } from './batcher.ts';
 import type { TensorInfo } from './session.ts';
 import {
@@ -44,7 +44,16 @@ const JsonTensorSchema = z
   .object({
     dims: z
       .array(
-        z.number().int({ error: 'dims must be integers' }).min(1, { error: 'dims must be at least 1' }),
+        z
+          .number()
+          .int({
+            // An integer beyond 2^53 fails as not safe: say so, rather than that it is not whole.
+            error: (issue) =>
+              Number.isInteger(issue.input)
+                ? `dims must be at most ${Number.MAX_SAFE_INTEGER}`
+                : 'dims must be integers',
+          })
+          .min(1, { error: 'dims must be at least 1' }),
         {
           error: 'dims must be an array of integers',
         },
@@ -88,14 +97,9 @@ export function decodeBinaryRequest(
   model: ModelShape,
 ): InferRequest {
   const issues: FieldIssue[] = [];
-  const dimsText = header(headers, 'x-tensor-dims');
-  const dims = parseDims(dimsText, 1) ?? [];
-  if (dims.length === 0) {
-    issues.push({
-      path: 'X-Tensor-Dims',
-      message: `must be positive integers like "1,64", got ${JSON.stringify(dimsText ?? '')}`,
-    });
-  }
+  const { dims, issue } = binaryDims(header(headers, 'x-tensor-dims'), body.byteLength);
+  // The body is judged by the dims: it is only named wrong when they are right.
+  if (issue && issue.path !== 'body') issues.push(issue);
   const inputName =
     header(headers, 'x-input-name') ?? (model.inputs.length === 1 ? model.inputs[0]?.name : undefined);
   if (!inputName) {
@@ -104,21 +108,17 @@ export function decodeBinaryRequest(
   }
   const outputName = header(headers, 'x-output-name') ?? model.outputs[0]?.name;
   if (issues.length > 0 || !inputName || !outputName) throw new ValidationError('infer request', issues);
-  if (body.byteLength !== elementCount(dims) * 4) {
-    throw new ValidationError('infer request', [
-      {
-        path: 'body',
-        message: `must be ${elementCount(dims) * 4} bytes of float32 for dims [${dims.join(', ')}], got ${body.byteLength}`,
-      },
-    ]);
-  }
+  if (!dims) throw new ValidationError('infer request', issue ? [issue] : []);
   const feeds = { [inputName]: { dims, data: float32View(body) } };
   checkFeeds(feeds, model);
   checkOutputNames([outputName], model, 'X-Output-Name');
   return { feeds, outputs: [outputName] };
 }
 
-/** Every model input given once, fixed dims matching, one shared batch dimension within 1..maxBatch. */
+/**
+ * Every model input given once, fixed dims matching, one shared batch dimension within 1..maxBatch (or
+ * exactly the model's, where the model fixes it).
+ */
 function checkFeeds(feeds: Feeds, model: ModelShape): void {
   const issues: FieldIssue[] = [];
   const known = new Set(model.inputs.map((i) => i.name));
@@ -160,7 +160,14 @@ function checkFeeds(feeds: Feeds, model: ModelShape): void {
         message: `batch dimension must match the other inputs (${rows}), got ${r}`,
       });
     rows ??= r;
-    if (r > model.maxBatch)
+    const fixed = input.shape[0];
+    if (typeof fixed === 'number' && fixed > 0) {
+      if (r !== fixed)
+        issues.push({
+          path: `inputs.${input.name}.dims.0`,
+          message: `must be ${fixed} (the model's fixed batch size), got ${r}`,
+        });
+    } else if (r > model.maxBatch)
       issues.push({
         path: `inputs.${input.name}.dims.0`,
         message: `batch dimension must be at most maxBatch ${model.maxBatch}, got ${r}`,

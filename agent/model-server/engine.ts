@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type BatchObserver, DynamicBatcher, type RequestTiming } from './batcher.ts';
-import type { LoadedModel } from './session.ts';
+import { fixedBatchSize, type LoadedModel } from './session.ts';
 import { batchShape, concatFeeds, type Feeds, type Outputs, splitOutputs } from './tensor-batch.ts';
 
 /**
@@ -23,9 +23,15 @@ export class ModelEngine {
     readonly config: EngineConfig,
     observer: BatchObserver = {},
   ) {
+    // A model that fixes its batch dimension runs each request (of exactly that many rows) alone.
+    const fixed = fixedBatchSize(model);
     this.batcher = new DynamicBatcher<Feeds, Outputs>(
       (batch) => this.runBatch(batch),
-      { ...config, now: () => performance.now() },
+      {
+        ...config,
+        maxBatch: fixed === undefined ? config.maxBatch : Math.min(config.maxBatch, fixed),
+        now: () => performance.now(),
+      },
       observer,
     );
   }

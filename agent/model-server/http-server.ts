@@ -1,14 +1,16 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { NotFoundError, ValidationError } from '../../lib/core/errors.ts';
 import {
   type ActiveRequests,
   BodyBudget,
+  bodyForm,
+  checkMethod,
+  createAgentServer,
   type ErrorAnswer,
   HttpError,
   MAX_BINARY_BODY_BYTES,
   MAX_JSON_BODY_BYTES,
   readBody,
-  SERVER_OPTIONS,
   sendErrorAnswer,
   sendJson,
 } from '../http-util.ts';
@@ -28,10 +30,11 @@ import type { ModelEngine } from './engine.ts';
  *   GET  /healthz                     200 {"status":"ok",...} while serving, 503 while stopping
  *   GET  /v1/models/{id}              metadata: inputs, outputs, provider, maxBatch, ...
  *   POST /v1/models/{id}/infer        JSON or binary tensors (see codec.ts)
- * Errors are JSON `{"error": "...", "issues": [{path, message}]?}`: 400 bad input, 404 unknown model or
- * route, 413 body too large (64 MiB binary, 4 MiB JSON), 415 other content types, 503 + Retry-After when
- * the queue is full, the server is stopping or too many body bytes are being read, 500 when the model
- * run fails. A full queue or a stop is answered before the body is read.
+ * GET routes answer HEAD too. Errors are JSON `{"error": "...", "issues": [{path, message}]?}`: 400 bad
+ * input or a body cut short, 404 unknown model or route, 405 + Allow another method, 413 body too large
+ * (64 MiB binary, 4 MiB JSON), 415 other content types or encodings, 503 + Retry-After when the queue is
+ * full, the server is stopping or too many body bytes are being read, 500 when the model run fails. A
+ * full queue or a stop is answered before the body is read (before 100 Continue, when it is expected).
  */
 
 export interface HttpContext {
@@ -48,13 +51,10 @@ export interface HttpContext {
 
 export function createModelHttpServer(ctx: HttpContext): Server {
   const budget = ctx.budget ?? new BodyBudget();
-  const server = createServer(SERVER_OPTIONS, (req, res) => {
+  return createAgentServer((req, res) => {
     ctx.active.track(res);
     route(ctx, budget, req, res).catch((error: unknown) => sendError(ctx, res, error));
   });
-  // Many clients keep connections open between requests; keep them longer than a typical client pool.
-  server.keepAliveTimeout = 30_000;
-  return server;
 }
 
 async function route(
@@ -64,7 +64,8 @@ async function route(
   res: ServerResponse,
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
-  if (path === '/healthz' && req.method === 'GET') {
+  if (path === '/healthz') {
+    checkMethod(req.method, path, 'GET');
     const status = ctx.stopping() ? 503 : 200;
     return sendJson(res, status, {
       status: status === 200 ? 'ok' : 'stopping',
@@ -77,12 +78,10 @@ async function route(
   const id = decodeSegment(match[1] ?? '');
   if (id !== ctx.modelId) throw new NotFoundError('model', id);
   if (!match[2]) {
-    if (req.method !== 'GET')
-      throw new HttpError(405, `method ${req.method} not allowed on ${path}; use GET`);
+    checkMethod(req.method, path, 'GET');
     return sendJson(res, 200, ctx.metadata());
   }
-  if (req.method !== 'POST')
-    throw new HttpError(405, `method ${req.method} not allowed on ${path}; use POST`);
+  checkMethod(req.method, path, 'POST');
   return infer(ctx, budget, req, res);
 }
 
@@ -92,21 +91,15 @@ async function infer(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
-  const binary = type === 'application/octet-stream';
-  if (!binary && type !== 'application/json') {
-    throw new HttpError(
-      415,
-      `content-type must be application/json or application/octet-stream, got ${type}`,
-    );
-  }
+  const binary = bodyForm(req) === 'binary';
   // Refused now, a request costs no body read: a client sending 64 MiB to a full queue learns at once.
   const refusal = ctx.engine.refusal();
   if (refusal) throw refusal;
-  const body = await readBody(req, {
-    maxBytes: binary ? MAX_BINARY_BODY_BYTES : MAX_JSON_BODY_BYTES,
-    budget,
-  });
+  const body = await readBody(
+    req,
+    { maxBytes: binary ? MAX_BINARY_BODY_BYTES : MAX_JSON_BODY_BYTES, budget },
+    res,
+  );
   const shape = ctx.engine.model;
   const modelShape = { inputs: shape.inputs, outputs: shape.outputs, maxBatch: ctx.engine.config.maxBatch };
   const request: InferRequest = binary

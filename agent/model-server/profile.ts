@@ -4,12 +4,13 @@ import { performance } from 'node:perf_hooks';
 import { Tensor } from 'onnxruntime-node';
 import type { ModelProfile, ProfileEntry, ProviderPreference } from '../../lib/core/protocol/inference.ts';
 import { seededRandom, uniformInput } from '../../lib/onnx/random.ts';
-import { type LoadedModel, loadModel, type TensorInfo } from './session.ts';
+import { fixedBatchSize, type LoadedModel, loadModel, type TensorInfo } from './session.ts';
 
 /**
- * Profile mode: how long one `session.run` takes at each batch size (powers of two up to `maxBatch`)
- * on this hardware, and the throughput that gives when batches run back to back. The InferLine planner
- * reads these profiles to choose batch sizes and replica counts, so they are measured, never modelled.
+ * Profile mode: how long one `session.run` takes at each batch size (powers of two up to `maxBatch`, or
+ * the one size a model fixes as its first dimension) on this hardware, and the throughput that gives when
+ * batches run back to back. The InferLine planner reads these profiles to choose batch sizes and replica
+ * counts, so they are measured, never modelled.
  */
 
 export interface ProfileOptions {
@@ -63,7 +64,11 @@ export async function profileModel(
   intraOpThreads?: number,
 ): Promise<ModelProfile> {
   const entries: ProfileEntry[] = [];
-  for (const batch of powersOfTwo(options.maxBatch ?? 32)) {
+  // A model that fixes its batch dimension runs at that size only, so that is the one size profiled.
+  const fixed = fixedBatchSize(model);
+  if (fixed !== undefined)
+    options.log?.(`the model fixes its batch size at ${fixed}: only batch ${fixed} is profiled`);
+  for (const batch of fixed === undefined ? powersOfTwo(options.maxBatch ?? 32) : [fixed]) {
     const entry = await profileBatch(model, batch, options);
     options.log?.(
       `batch ${batch}: p50 ${entry.p50Ms.toFixed(3)} ms, p99 ${entry.p99Ms.toFixed(3)} ms, ${entry.throughputQps.toFixed(0)} qps`,

@@ -29,6 +29,15 @@ export interface LoadedModel {
   readonly outputs: readonly TensorInfo[];
 }
 
+/** The batch size a model fixes (a number as its inputs' first dimension), or undefined when it is free. */
+export function fixedBatchSize(model: Pick<LoadedModel, 'inputs'>): number | undefined {
+  for (const input of model.inputs) {
+    const first = input.shape[0];
+    if (typeof first === 'number' && first > 0) return first;
+  }
+  return undefined;
+}
+
 export interface LoadOptions {
   readonly provider: ProviderPreference;
   /** 0 lets onnxruntime pick. */

@@ -1,17 +1,19 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { type FieldIssue, ValidationError } from '../../lib/core/errors.ts';
+import { ValidationError } from '../../lib/core/errors.ts';
 import {
   type ActiveRequests,
   BodyBudget,
+  binaryDims,
+  bodyForm,
+  checkMethod,
+  createAgentServer,
   type ErrorAnswer,
   HttpError,
   MAX_BINARY_BODY_BYTES,
   MAX_JSON_BODY_BYTES,
-  parseDims,
   parseJsonBody,
   readBody,
-  SERVER_OPTIONS,
   sendErrorAnswer,
   sendJson,
 } from '../http-util.ts';
@@ -24,6 +26,7 @@ import type { Tensor } from './replica-client.ts';
  *   GET  /healthz                      200 while running, 503 while stopping
  *   GET  /v1/pipelines/{id}            configuration, replicas, queue depths, totals
  *   POST /v1/pipelines/{id}/infer      binary float32 (`X-Tensor-Dims`) or JSON {"input": {dims, data}}
+ * GET routes answer HEAD too; another method is 405 with Allow.
  */
 
 export interface RouterHttpContext {
@@ -43,20 +46,23 @@ const JsonInputSchema = z.object({
       dims: z.array(z.number().int().min(1, { error: 'dims must be at least 1' })).min(1),
       data: z.array(z.number({ error: 'data must hold numbers' })),
     })
-    .refine((t) => t.data.length === t.dims.reduce((a, b) => a * b, 1), {
-      error: 'data must hold as many values as dims describe',
-      path: ['data'],
+    .superRefine((t, ctx) => {
+      const expected = t.dims.reduce((a, b) => a * b, 1);
+      if (t.data.length !== expected)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['data'],
+          message: `data must hold ${expected} values for dims [${t.dims.join(', ')}], got ${t.data.length}`,
+        });
     }),
 });
 
 export function createRouterHttpServer(ctx: RouterHttpContext): Server {
   const budget = ctx.budget ?? new BodyBudget();
-  const server = createServer(SERVER_OPTIONS, (req, res) => {
+  return createAgentServer((req, res) => {
     ctx.active.track(res);
     route(ctx, budget, req, res).catch((error: unknown) => sendError(ctx, res, error));
   });
-  server.keepAliveTimeout = 30_000;
-  return server;
 }
 
 async function route(
@@ -66,7 +72,8 @@ async function route(
   res: ServerResponse,
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
-  if (path === '/healthz' && req.method === 'GET') {
+  if (path === '/healthz') {
+    checkMethod(req.method, path, 'GET');
     const status = ctx.stopping() ? 503 : 200;
     return sendJson(res, status, {
       status: status === 200 ? 'ok' : 'stopping',
@@ -79,12 +86,10 @@ async function route(
   if (match[1] !== ctx.pipelineId)
     throw new HttpError(404, `unknown pipeline ${match[1]}; this router serves ${ctx.pipelineId}`);
   if (!match[2]) {
-    if (req.method !== 'GET')
-      throw new HttpError(405, `method ${req.method} not allowed on ${path}; use GET`);
+    checkMethod(req.method, path, 'GET');
     return sendJson(res, 200, ctx.router.status());
   }
-  if (req.method !== 'POST')
-    throw new HttpError(405, `method ${req.method} not allowed on ${path}; use POST`);
+  checkMethod(req.method, path, 'POST');
   return infer(ctx, budget, req, res);
 }
 
@@ -94,21 +99,16 @@ async function infer(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
-  const binary = type === 'application/octet-stream';
-  if (!binary && type !== 'application/json')
-    throw new HttpError(
-      415,
-      `content-type must be application/json or application/octet-stream, got ${type}`,
-    );
+  const binary = bodyForm(req) === 'binary';
   // Refused now (stopping, not serving, a queue at its bound), a query costs no body read.
   if (ctx.stopping()) throw new NotServingError(ctx.pipelineId, 'router is stopping');
   const refusal = ctx.router.refusal();
   if (refusal) throw refusal;
-  const body = await readBody(req, {
-    maxBytes: binary ? MAX_BINARY_BODY_BYTES : MAX_JSON_BODY_BYTES,
-    budget,
-  });
+  const body = await readBody(
+    req,
+    { maxBytes: binary ? MAX_BINARY_BODY_BYTES : MAX_JSON_BODY_BYTES, budget },
+    res,
+  );
   const input = binary ? decodeBinary(body, req.headers['x-tensor-dims']) : decodeJson(body);
   if (ctx.stopping()) throw new NotServingError(ctx.pipelineId, 'router is stopping');
   const result = await ctx.router.submit(input);
@@ -143,20 +143,8 @@ async function infer(
 }
 
 function decodeBinary(body: Buffer, dimsHeader: string | string[] | undefined): Tensor {
-  const text = Array.isArray(dimsHeader) ? dimsHeader[0] : dimsHeader;
-  const dims = parseDims(text, 1) ?? [];
-  const issues: FieldIssue[] = [];
-  if (dims.length === 0)
-    issues.push({
-      path: 'X-Tensor-Dims',
-      message: `must be positive integers like "1,64", got ${JSON.stringify(text ?? '')}`,
-    });
-  else if (body.byteLength !== dims.reduce((a, b) => a * b, 1) * 4)
-    issues.push({
-      path: 'body',
-      message: `must be ${dims.reduce((a, b) => a * b, 1) * 4} bytes of float32 for dims [${dims.join(', ')}], got ${body.byteLength}`,
-    });
-  if (issues.length > 0) throw new ValidationError('infer request', issues);
+  const { dims, issue } = binaryDims(Array.isArray(dimsHeader) ? dimsHeader[0] : dimsHeader, body.byteLength);
+  if (!dims) throw new ValidationError('infer request', issue ? [issue] : []);
   // Copy into an aligned buffer (a pooled Buffer may start at any offset): one memcpy.
   const bytes = new Uint8Array(body.byteLength);
   bytes.set(body);
