@@ -2,6 +2,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { NotFoundError } from '../core/errors.ts';
 import type { AwsClientConfig } from './client-config.ts';
 import { toDomainError } from './errors.ts';
+import { checkStackName } from './stack-name.ts';
 
 /** The stack outputs that clients need, by the output keys TetrafleetStack declares. */
 export interface StackEndpoints {
@@ -22,6 +23,7 @@ export interface StackEndpoints {
 
 /** Reads a deployed stack's outputs and maps them to endpoints; fails naming any output that is missing. */
 export async function discoverStack(stackName: string, aws: AwsClientConfig): Promise<StackEndpoints> {
+  checkStackName(stackName);
   const cfn = new CloudFormationClient(aws);
   try {
     const out = await cfn

@@ -14,6 +14,7 @@ import {
   common,
   int,
   numberIn,
+  pipelineId,
   positive,
   type SourceFlags,
   sourced,
@@ -21,6 +22,9 @@ import {
   wholeIn,
 } from './program-options.ts';
 import { type CliIo, print } from './run.ts';
+
+/** The longest `--timeout` of a wait: a day (a timer holds at most about 24.8 days). */
+const MAX_WAIT_SECONDS = 86_400;
 
 /** `tetrafleet pipeline example|submit|status|infer|load|list|stop`: inference pipelines under a latency SLO. */
 export function addPipelineCommands(program: Command, io: CliIo, act: Act, withSource: WithSource): void {
@@ -30,12 +34,17 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
 
   common(sourced(pipeline.command('submit').argument('<file>', 'JSON or YAML: one pipeline spec')))
     .description('validate and submit a pipeline spec')
-    .option('--id <pipelineId>', 'choose the pipeline id (default: the name and a random suffix)')
+    .option('--id <pipelineId>', 'choose the pipeline id (default: the name and a random suffix)', pipelineId)
     .option(
       '--wait',
       'wait until the pipeline answers queries: planned, its replicas and router serving (or refused)',
     )
-    .option('--timeout <seconds>', 'how long --wait waits', positive('--timeout'), 600)
+    .option(
+      '--timeout <seconds>',
+      'how long --wait waits, up to 86,400',
+      positive('--timeout', MAX_WAIT_SECONDS),
+      600,
+    )
     .option(
       '--upload-models <s3uri>',
       "upload the spec's local model files to s3://BUCKET/PREFIX (each once, named by its content hash) and submit their s3:// URIs",
@@ -85,12 +94,17 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
     sourced(
       pipeline
         .command('infer')
-        .argument('<id>', 'pipeline id')
+        .argument('<id>', 'pipeline id', pipelineId)
         .argument('<file>', 'a JSON query: { "input": { "dims": [...], "data": [...] } }'),
     ),
   )
     .description("send one query through the pipeline's router and show the answer")
-    .option('--timeout <seconds>', 'how long to wait for the answer', positive('--timeout'), 30)
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for the answer, up to 86,400',
+      positive('--timeout', MAX_WAIT_SECONDS),
+      30,
+    )
     .action(
       act(async (id: string, file: string, f: SourceFlags & { timeout: number }, _c: Command) => {
         // Check the query before connecting, so a bad file is reported even with no cloud running.
@@ -105,7 +119,7 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
     sourced(
       pipeline
         .command('load')
-        .argument('<id>', 'pipeline id')
+        .argument('<id>', 'pipeline id', pipelineId)
         .argument('<file>', 'the JSON query to send, as for infer'),
     ),
   )
@@ -145,7 +159,7 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
       ),
     );
 
-  common(sourced(pipeline.command('status').argument('<id>', 'pipeline id')))
+  common(sourced(pipeline.command('status').argument('<id>', 'pipeline id', pipelineId)))
     .description('show a pipeline: status, plan per stage, targets, live latency and the router endpoint')
     .action(
       act((id: string, f: SourceFlags, _c: Command) =>
@@ -161,7 +175,7 @@ export function addPipelineCommands(program: Command, io: CliIo, act: Act, withS
       ),
     );
 
-  common(sourced(pipeline.command('stop').argument('<id>', 'pipeline id')))
+  common(sourced(pipeline.command('stop').argument('<id>', 'pipeline id', pipelineId)))
     .description('stop serving a pipeline (its replicas and router are cancelled)')
     .action(
       act((id: string, f: SourceFlags, _c: Command) =>

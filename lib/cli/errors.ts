@@ -33,3 +33,30 @@ export class WaitGaveUpError extends TetrafleetError {
     super(message, options);
   }
 }
+
+/** A job `submit` sent, as the command reports it. */
+export interface SubmittedJob {
+  readonly jobId: string;
+  readonly name: string;
+}
+
+/**
+ * A multi-job `submit` failed part way: `submitted` were sent (they run), the specs from `failedAt` on
+ * were not. The exit code is the cause's.
+ */
+export class SubmitInterruptedError extends TetrafleetError {
+  readonly retryable = false;
+  constructor(
+    readonly submitted: readonly SubmittedJob[],
+    /** The names of every spec of the file, in order. */
+    readonly names: readonly string[],
+    readonly failedAt: number,
+    cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `submitted ${submitted.length} of ${names.length} jobs, then job #${failedAt + 1} (${names[failedAt]}) failed: ${why.split('\n')[0]}`,
+      { cause },
+    );
+  }
+}

@@ -1,6 +1,9 @@
 /** Options and option parsers shared by the `tetrafleet` commands. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { isStackName } from '../aws/stack-name.ts';
+import { ValidationError } from '../core/errors.ts';
 import { findInstanceType, INSTANCE_CATALOG } from '../core/model/catalog.ts';
+import { checkJobId, checkPipelineId } from '../sdk/client-validation.ts';
 import type { ExitCode } from './errors.ts';
 import type { CommonFlags } from './run.ts';
 import { type CliSource, DEFAULT_STATE_FILE } from './source.ts';
@@ -29,16 +32,32 @@ export function common(cmd: Command): Command {
 /** How a command finds the stack: the local cloud by default, or a deployed one. */
 export function sourced(cmd: Command): Command {
   return cmd
-    .option('--stack <name>', 'a deployed stack to use instead of the local cloud')
-    .option('--endpoint <url>', 'the AWS endpoint (emulator) holding the stack')
-    .option('--state-file <path>', 'the local cloud record written by `up`', DEFAULT_STATE_FILE);
+    .option('--stack <name>', 'a deployed stack to use instead of the local cloud', stackName('--stack'))
+    .option('--endpoint <url>', 'the AWS endpoint (emulator) holding the stack', endpointUrl('--endpoint'))
+    .option(
+      '--state-file <path>',
+      'the local cloud record written by `up`',
+      nonEmpty('--state-file'),
+      DEFAULT_STATE_FILE,
+    );
 }
 
+/** A whole number (a seed): not empty, no fraction, and within what a double holds exactly. */
 export function int(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n))
+    if (value.trim() === '' || !Number.isSafeInteger(n))
       throw new InvalidArgumentError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+/** A whole number of at least 1 (a count to show), refused as the flag is parsed. */
+export function count(flag: string) {
+  const whole = int(flag);
+  return (value: string): number => {
+    const n = whole(value);
+    if (n < 1) throw new InvalidArgumentError(`${flag} must be at least 1, got ${JSON.stringify(value)}`);
     return n;
   };
 }
@@ -66,14 +85,81 @@ export function numberIn(flag: string, min: number, max: number) {
   return inRange(flag, min, max, false);
 }
 
-export function positive(flag: string) {
+/**
+ * A number greater than 0, and at most `max` where given: a wait or a duration past what a timer holds
+ * (about 24.8 days) would fire at once.
+ */
+export function positive(flag: string, max?: number) {
+  const bound = max === undefined ? '' : ` and at most ${max.toLocaleString('en-US')}`;
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new InvalidArgumentError(`${flag} must be a number greater than 0, got ${JSON.stringify(value)}`);
+    if (!Number.isFinite(n) || n <= 0 || (max !== undefined && n > max))
+      throw new InvalidArgumentError(
+        `${flag} must be a number greater than 0${bound}, got ${JSON.stringify(value)}`,
+      );
     return n;
   };
 }
+
+/** A path or name that must not be empty: an empty one would quietly mean the current directory. */
+export function nonEmpty(flag: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${flag} must not be empty`);
+    return value;
+  };
+}
+
+/** `--stack`: refused as it is parsed, rather than by a deploy or a lookup that fails later. */
+export function stackName(flag: string) {
+  return (value: string): string => {
+    if (!isStackName(value))
+      throw new InvalidArgumentError(
+        `${flag} must be a stack name: a letter, then letters, digits and "-", up to 128, got ${JSON.stringify(value)}`,
+      );
+    return value;
+  };
+}
+
+/** `--endpoint`: an http(s) URL; an empty one would quietly mean the local cloud instead. */
+export function endpointUrl(flag: string) {
+  return (value: string): string => {
+    let protocol = '';
+    try {
+      protocol = new URL(value).protocol;
+    } catch {
+      // not a URL: refused below
+    }
+    if (protocol !== 'http:' && protocol !== 'https:')
+      throw new InvalidArgumentError(
+        `${flag} must be an http or https URL, e.g. http://localhost:4566, got ${JSON.stringify(value)}`,
+      );
+    return value;
+  };
+}
+
+/**
+ * A flag or argument checked by `check` as it is parsed: a ValidationError's issues (with the value), or
+ * another error's message, become commander's usage error.
+ */
+export function checked(check: (value: string) => unknown) {
+  return (value: string): string => {
+    try {
+      check(value);
+    } catch (error) {
+      if (error instanceof ValidationError && error.issues.length > 0)
+        throw new InvalidArgumentError(
+          `${error.issues.map((i) => i.message).join('; ')}, got ${JSON.stringify(value)}`,
+        );
+      throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+    }
+    return value;
+  };
+}
+
+/** A job id as the SDK and admission accept it. */
+export const jobId = checked(checkJobId);
+/** A pipeline id as the SDK and admission accept it. */
+export const pipelineId = checked(checkPipelineId);
 
 export function csv(value: string): string[] {
   return value

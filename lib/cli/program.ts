@@ -3,8 +3,8 @@ import { Command } from 'commander';
 import { cancelCommand } from './commands/cancel.ts';
 import { explainCommand } from './commands/explain.ts';
 import { fleetCommand } from './commands/fleet.ts';
-import { interruptCommand } from './commands/interrupt.ts';
-import { jobCommand, jobsCommand } from './commands/jobs.ts';
+import { checkInstanceId, interruptCommand } from './commands/interrupt.ts';
+import { jobCommand, jobsCommand, parseState } from './commands/jobs.ts';
 import { toJson } from './commands/output.ts';
 import { reportCommand, summaryText } from './commands/report.ts';
 import { submitCommand } from './commands/submit.ts';
@@ -16,12 +16,18 @@ import { EXIT, type ExitCode } from './errors.ts';
 import { plural } from './format.ts';
 import { readJobFile } from './job-file.ts';
 import {
+  checked,
   common,
+  count,
   instanceTypes,
   int,
+  jobId,
+  nonEmpty,
+  numberIn,
   positive,
   type SourceFlags,
   sourced,
+  stackName,
   wholeIn,
 } from './program-options.ts';
 import { asksForJson, type CliIo, type CommonFlags, print, reportError } from './run.ts';
@@ -96,34 +102,43 @@ function buildProgram(
 
   common(program.command('up'))
     .description('start a local cloud (emulator, stack, scheduler, agents) and keep it running until Ctrl-C')
-    .option('--stack <name>', 'stack name', DEFAULT_STACK_NAME)
+    .option('--stack <name>', 'stack name', stackName('--stack'), DEFAULT_STACK_NAME)
     .option(
       '--port <port>',
       'emulator port; 0 for any free port (ignored with AWS_ENDPOINT_URL)',
       wholeIn('--port', 0, 65_535),
       DEFAULT_PORT,
     )
-    .option('--state-file <path>', 'where to record the running cloud', DEFAULT_STATE_FILE)
+    .option(
+      '--state-file <path>',
+      'where to record the running cloud',
+      nonEmpty('--state-file'),
+      DEFAULT_STATE_FILE,
+    )
     .option(
       '--instance-types <list>',
       'comma-separated instance types the fleet may launch',
       instanceTypes('--instance-types'),
     )
     .option('--max-fleet <n>', 'most instances at once (1-1,000)', wholeIn('--max-fleet', 1, 1000))
-    .option('--budget <dollars>', 'most $/h the fleet may cost', positive('--budget'))
+    .option(
+      '--budget <dollars>',
+      'most $/h the fleet may cost (0.01-100,000)',
+      numberIn('--budget', 0.01, 100_000),
+    )
     .action(act((f: UpFlags, _c: Command) => up(io, f)));
 
   common(program.command('demo'))
     .description('run a whole local demo: a seeded workload, the live view, then an HTML report')
     .option(
       '--duration <seconds>',
-      'seconds over which jobs are submitted (the run waits a little longer)',
-      positive('--duration'),
+      'seconds over which jobs are submitted, up to 86,400 (the run waits a little longer)',
+      positive('--duration', 86_400),
       150,
     )
     .option('--seed <n>', 'workload seed', int('--seed'), 7)
     .option('--jobs <n>', 'how many jobs (1-1,000; 60 by default)', wholeIn('--jobs', 1, 1000))
-    .option('--out <dir>', 'report directory', 'tetrafleet-report')
+    .option('--out <dir>', 'report directory', nonEmpty('--out'), 'tetrafleet-report')
     .action(act((f: DemoFlags, _c: Command) => demo(io, f, colour(f))));
 
   common(
@@ -145,8 +160,8 @@ function buildProgram(
   for (const name of ['jobs', 'status'] as const) {
     common(sourced(program.command(name)))
       .description(name === 'jobs' ? 'list jobs, newest first' : 'list jobs (same as `jobs`)')
-      .option('--state <state>', 'only jobs in this state, e.g. RUNNING')
-      .option('--limit <n>', 'at most this many', int('--limit'), 100)
+      .option('--state <state>', 'only jobs in this state, e.g. RUNNING', checked(parseState))
+      .option('--limit <n>', 'at most this many', count('--limit'), 100)
       .action(
         act((f: SourceFlags & { state?: string; limit: number }, _c: Command) =>
           withSource(async (s) => print(io, f, await jobsCommand(s, { state: f.state, limit: f.limit })))(f),
@@ -154,7 +169,7 @@ function buildProgram(
       );
   }
 
-  common(sourced(program.command('job').argument('<id>', 'job id')))
+  common(sourced(program.command('job').argument('<id>', 'job id', jobId)))
     .description('show one job: its spec, state and task placements')
     .action(
       act((id: string, f: SourceFlags, _c: Command) =>
@@ -162,7 +177,7 @@ function buildProgram(
       ),
     );
 
-  common(sourced(program.command('cancel').argument('<id>', 'job id')))
+  common(sourced(program.command('cancel').argument('<id>', 'job id', jobId)))
     .description('cancel a job (tasks already running are stopped by the next schedule cycle)')
     .action(
       act((id: string, f: SourceFlags, _c: Command) =>
@@ -170,7 +185,7 @@ function buildProgram(
       ),
     );
 
-  common(sourced(program.command('explain').argument('<id>', 'job id')))
+  common(sourced(program.command('explain').argument('<id>', 'job id', jobId)))
     .description('say why a job waits, or why it runs where it runs')
     .action(
       act((id: string, f: SourceFlags, _c: Command) =>
@@ -187,7 +202,13 @@ function buildProgram(
       ),
     );
 
-  common(sourced(program.command('interrupt').argument('<instance-id>', 'a spot instance of the fleet')))
+  common(
+    sourced(
+      program
+        .command('interrupt')
+        .argument('<instance-id>', 'a spot instance of the fleet', checked(checkInstanceId)),
+    ),
+  )
     .description(
       'a drill: send the spot interruption warning EC2 would send for an instance (or, with --rebalance, its rebalance recommendation) and let the control plane react',
     )
@@ -201,7 +222,12 @@ function buildProgram(
   common(sourced(program.command('watch')))
     .description('a live view of jobs, fleet, solver and events; refreshes until Ctrl-C')
     .option('--once', 'print one frame and exit')
-    .option('--interval <seconds>', 'seconds between refreshes', positive('--interval'), 1)
+    .option(
+      '--interval <seconds>',
+      'seconds between refreshes (0.1-3,600)',
+      numberIn('--interval', 0.1, 3600),
+      1,
+    )
     .action(
       act((f: SourceFlags & { once?: boolean; interval: number }, _c: Command) =>
         withSource(async (s) => {
@@ -224,7 +250,7 @@ function buildProgram(
 
   common(sourced(program.command('report')))
     .description('write a self-contained HTML report with charts, and summary.json')
-    .option('--out <dir>', 'directory to write', 'tetrafleet-report')
+    .option('--out <dir>', 'directory to write', nonEmpty('--out'), 'tetrafleet-report')
     .option('--title <title>', 'report title')
     .action(
       act((f: SourceFlags & { out: string; title?: string }, _c: Command) =>

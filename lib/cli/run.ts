@@ -3,7 +3,7 @@ import { NotFoundError, ValidationError } from '../core/errors.ts';
 import { PipelineRejectedError, SubmissionRejectedError } from '../sdk/errors.ts';
 import type { CommandOutput } from './commands/output.ts';
 import { toJson } from './commands/output.ts';
-import { CliEnvironmentError, CliUsageError, EXIT, type ExitCode } from './errors.ts';
+import { CliEnvironmentError, CliUsageError, EXIT, type ExitCode, SubmitInterruptedError } from './errors.ts';
 import { JobFileError } from './job-file.ts';
 import { refusalOf } from './refusal.ts';
 
@@ -36,6 +36,7 @@ export function print(io: CliIo, flags: CommonFlags, output: CommandOutput<unkno
 
 /** The exit code an error means: usage 2, not found 3, environment 4, anything else 1. */
 export function exitCodeOf(error: unknown): ExitCode {
+  if (error instanceof SubmitInterruptedError) return exitCodeOf(error.cause);
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (
     error instanceof CliUsageError ||
@@ -78,7 +79,9 @@ export function reportError(io: CliIo, flags: CommonFlags, error: unknown): Exit
 }
 
 function printJsonError(io: CliIo, code: ExitCode, error: unknown, message: readonly string[]): void {
-  io.out(`${toJson({ error: { exitCode: code, kind: nameOf(error), message: message.join('\n') } })}\n`);
+  const submitted = error instanceof SubmitInterruptedError ? { submitted: error.submitted } : {};
+  const doc = { exitCode: code, kind: nameOf(error), message: message.join('\n'), ...submitted };
+  io.out(`${toJson({ error: doc })}\n`);
 }
 
 /** `error: option '--limit <n>' argument 'x' is invalid. ...` without commander's `error: `. */
@@ -107,6 +110,17 @@ const LISTED_BY: Readonly<Record<string, string>> = {
 };
 
 function messageOf(error: unknown): string[] {
+  if (error instanceof SubmitInterruptedError) {
+    const { submitted, names, failedAt } = error;
+    const [why, ...more] = messageOf(error.cause);
+    const notSent = names.slice(failedAt).map((name, k) => `job #${failedAt + k + 1} (${name})`);
+    return [
+      `submitted ${submitted.length} of ${names.length} jobs, then job #${failedAt + 1} (${names[failedAt]}) failed: ${why}`,
+      ...more,
+      ...submitted.map((j) => `  sent      ${j.jobId}  ${j.name}`),
+      `  not sent  ${notSent.join(', ')}`,
+    ];
+  }
   if (error instanceof SubmissionRejectedError)
     return [error.message, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)];
   if (error instanceof PipelineRejectedError) {
@@ -130,7 +144,32 @@ function messageOf(error: unknown): string[] {
     return [
       `cannot reach the AWS endpoint (${firstLine(text)}): is the emulator or \`tetrafleet up\` still running?`,
     ];
-  return [firstLine(text)];
+  return [firstLine(text), ...reasonBelow(text).map((l) => `  ${l}`)];
+}
+
+/** Stack frames, and the end of Node's error print-out, below an error headline. */
+const NOT_REASON = /^\s+at |^\s*[{}[\]]|^\s*\w+: \[|^Node\.js v/;
+
+/**
+ * The reason a message announces with a first line ending in a colon and gives below it, as a child
+ * process's output (`cdk synth exited with 1:` and the synth's own error): the last error headline there
+ * and the lines that go with it, up to the stack trace; or, without a headline, the last few lines.
+ */
+function reasonBelow(text: string): string[] {
+  const [first, ...rest] = text.split('\n');
+  if (!first?.trimEnd().endsWith(':')) return [];
+  const lines = rest.map((l) => l.trimEnd());
+  let head = -1;
+  lines.forEach((l, i) => {
+    if (/^[A-Z]\w*Error\b.*: /.test(l)) head = i;
+  });
+  if (head < 0) return lines.filter((l) => l.trim() !== '' && !NOT_REASON.test(l)).slice(-3);
+  const reason: string[] = [];
+  for (const line of lines.slice(head)) {
+    if (line.trim() === '' || NOT_REASON.test(line) || reason.length === 5) break;
+    reason.push(line);
+  }
+  return reason;
 }
 
 function firstLine(text: string): string {

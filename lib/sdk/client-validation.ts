@@ -33,13 +33,29 @@ const CallbackSchema = z.custom<(...args: never[]) => unknown>((v) => typeof v =
   error: 'onProgress must be a function',
 });
 
-export const WaitOptionsSchema = z.object({
+/** What a value is, for a message: `null`, `an array`, `a string`. */
+function kindOf(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'an array';
+  const type = typeof input;
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+/** The options argument of `method`: an object (its fields are checked by the schema's shape). */
+function optionsOf<S extends z.core.$ZodLooseShape>(method: string, shape: S) {
+  return z.object(shape, {
+    error: (issue) => `${method} options must be an object, got ${kindOf(issue.input)}`,
+  });
+}
+
+export const WaitOptionsSchema = optionsOf('waitForJob', {
   timeoutMs: TimeoutMsSchema.optional(),
   pollMs: PollMsSchema.optional(),
   onProgress: CallbackSchema.optional(),
 });
 
-export const WaitForPipelineOptionsSchema = WaitOptionsSchema.extend({
+export const WaitForPipelineOptionsSchema = optionsOf('waitForPipeline', {
+  ...WaitOptionsSchema.shape,
   status: z
     .enum(PIPELINE_STATUSES, { error: `status must be one of ${PIPELINE_STATUSES.join(', ')}` })
     .optional(),
@@ -69,7 +85,7 @@ function isStoreCursor(cursor: string): boolean {
   }
 }
 
-export const ListJobsQuerySchema = z.object({
+export const ListJobsQuerySchema = optionsOf('listJobs', {
   status: z.enum(JOB_STATES, { error: `status must be one of ${JOB_STATES.join(', ')}` }).optional(),
   limit: z
     .number({ error: 'limit must be a number' })
@@ -78,6 +94,19 @@ export const ListJobsQuerySchema = z.object({
     .max(MAX_LIST_LIMIT, { error: `limit must be at most ${MAX_LIST_LIMIT}` })
     .optional(),
   cursor: CursorSchema.optional(),
+});
+
+/**
+ * The options of `submitJob` and `submitPipeline`: their fields are checked with the submission (the
+ * message schemas), so here only that the options are an object without fields it does not know.
+ */
+export const SubmitOptionsSchema = optionsOf('submitJob', {
+  idempotencyKey: z.unknown().optional(),
+  jobId: z.unknown().optional(),
+});
+export const SubmitPipelineOptionsSchema = optionsOf('submitPipeline', {
+  idempotencyKey: z.unknown().optional(),
+  pipelineId: z.unknown().optional(),
 });
 
 const JobRefSchema = z.object({ jobId: JobIdSchema });

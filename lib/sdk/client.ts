@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientConfig, awsClientConfig } from '../aws/client-config.ts';
@@ -11,10 +10,9 @@ import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts
 import type { Job, JobSpecInput } from '../core/model/job.ts';
 import { isTerminal } from '../core/model/job-state.ts';
 import { type PipelineRecord, type PipelineStatus, unansweredBy } from '../core/model/pipeline-serving.ts';
-import { parseInputOrThrow, parseOrThrow } from '../core/model/validate.ts';
+import { parseInputOrThrow } from '../core/model/validate.ts';
 import type { PipelineRejection } from '../core/ports.ts';
-import { type SubmitPipelineInput, SubmitPipelineSchema } from '../core/protocol/pipeline.ts';
-import { SubmitJobSchema } from '../core/protocol/submission.ts';
+import type { SubmitPipelineInput } from '../core/protocol/pipeline.ts';
 import type {
   ListJobsQuery,
   PipelineView,
@@ -38,7 +36,7 @@ import {
   SubmissionRejectedError,
   WaitTimeoutError,
 } from './errors.ts';
-import { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';
+import { jobSubmission, pipelineSubmission } from './submission.ts';
 
 const FINAL_PIPELINE_STATUSES: ReadonlySet<PipelineStatus> = new Set(['REFUSED', 'STOPPED']);
 
@@ -62,7 +60,7 @@ export class TetrafleetClient {
     this.pipelines = new DynamoPipelineStore(this.dynamo, options.endpoints.tables);
   }
 
-  /** Builds a client from a deployed stack's outputs. */
+  /** Builds a client from a deployed stack's outputs; a malformed stack name is a ValidationError. */
   static async fromStack(
     stackName: string,
     aws: AwsClientConfig = awsClientConfig(),
@@ -73,17 +71,12 @@ export class TetrafleetClient {
   /**
    * Validates and sends a job; resolves with its id once the submissions queue has it. With an
    * `idempotencyKey` and no `jobId`, the id is derived from the key (`jobIdForKey`): a retry after a lost
-   * reply, or a second run of the same CI step, returns the id of the one job the key created.
+   * reply, or a second run of the same CI step, returns the id of the one job the key created. A spec or
+   * option that is bad, unknown or too large to store (over 384 KiB of JSON) is a ValidationError, and nothing is sent.
    */
   async submitJob(spec: JobSpecInput, options: SubmitOptions = {}): Promise<{ jobId: string }> {
-    const key = options.idempotencyKey;
-    const jobId = options.jobId ?? (typeof key === 'string' ? jobIdForKey(key) : `job-${randomUUID()}`);
-    const message = parseInputOrThrow(
-      SubmitJobSchema,
-      { version: 1, kind: 'SubmitJob', jobId, idempotencyKey: options.idempotencyKey, spec },
-      'job submission',
-    );
-    await this.submissions.send(JSON.stringify(message));
+    const { jobId, body } = jobSubmission(spec, options);
+    await this.submissions.send(body);
     return { jobId };
   }
 
@@ -105,7 +98,7 @@ export class TetrafleetClient {
    * unknown status or a cursor that listJobs did not return is a ValidationError naming the option.
    */
   async listJobs(query: ListJobsQuery = {}): Promise<{ jobs: Job[]; cursor?: string }> {
-    parseOrThrow(ListJobsQuerySchema, query, 'listJobs options');
+    parseInputOrThrow(ListJobsQuerySchema, query, 'listJobs options');
     try {
       return await this.store.list(query);
     } catch (error) {
@@ -130,7 +123,7 @@ export class TetrafleetClient {
    */
   async waitForJob(jobId: string, options: WaitOptions = {}): Promise<Job> {
     checkJobId(jobId);
-    parseOrThrow(WaitOptionsSchema, options, 'waitForJob options');
+    parseInputOrThrow(WaitOptionsSchema, options, 'waitForJob options');
     const timeoutMs = options.timeoutMs ?? 600_000;
     const deadline = Date.now() + timeoutMs;
     let interval = options.pollMs ?? 250;
@@ -164,17 +157,8 @@ export class TetrafleetClient {
     spec: SubmitPipelineInput['spec'],
     options: SubmitPipelineOptions = {},
   ): Promise<{ pipelineId: string }> {
-    const name = typeof spec?.name === 'string' ? spec.name.slice(0, 54) : 'pipeline';
-    const key = options.idempotencyKey;
-    const pipelineId =
-      options.pipelineId ??
-      (typeof key === 'string' ? pipelineIdForKey(key) : `${name}-${randomUUID().slice(0, 8)}`);
-    const message = parseInputOrThrow(
-      SubmitPipelineSchema,
-      { version: 1, kind: 'SubmitPipeline', pipelineId, idempotencyKey: options.idempotencyKey, spec },
-      'pipeline submission',
-    );
-    await this.submissions.send(JSON.stringify(message));
+    const { pipelineId, body } = pipelineSubmission(spec, options);
+    await this.submissions.send(body);
     return { pipelineId };
   }
 
@@ -236,7 +220,7 @@ export class TetrafleetClient {
    */
   async waitForPipeline(pipelineId: string, options: WaitForPipelineOptions = {}): Promise<PipelineRecord> {
     checkPipelineId(pipelineId);
-    parseOrThrow(WaitForPipelineOptionsSchema, options, 'waitForPipeline options');
+    parseInputOrThrow(WaitForPipelineOptionsSchema, options, 'waitForPipeline options');
     const wanted = options.status ?? 'SERVING';
     const timeoutMs = options.timeoutMs ?? 600_000;
     const deadline = Date.now() + timeoutMs;

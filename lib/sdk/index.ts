@@ -8,3 +8,4 @@ export type * from './client-options.ts';
 export { MAX_LIST_LIMIT, MAX_POLL_MS, MIN_POLL_MS } from './client-validation.ts';
 export * from './errors.ts';
 export { jobIdForKey, pipelineIdForKey } from './idempotent-ids.ts';
+export { jobSubmission, MAX_SUBMISSION_BYTES, pipelineSubmission } from './submission.ts';

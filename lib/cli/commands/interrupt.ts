@@ -31,10 +31,7 @@ export async function interruptCommand(
   instanceId: string,
   opts: InterruptOptions = {},
 ): Promise<CommandOutput<InterruptResult>> {
-  if (!/^i-[0-9a-f]{8,17}$/.test(instanceId))
-    throw new CliUsageError(
-      `instance id must look like i-0123456789abcdef0, got ${JSON.stringify(instanceId)}`,
-    );
+  checkInstanceId(instanceId);
   const instance = await source.adapters.fleetStore.getInstance(instanceId);
   if (!instance) throw new NotFoundError('instance', instanceId);
   refuseUnlessInterruptible(instance, opts.rebalance === true);
@@ -53,6 +50,14 @@ export async function interruptCommand(
     data: { instanceId, event: event['detail-type'], eventId: event.id },
     text: `${what}\nwatch it with \`tetrafleet fleet\``,
   };
+}
+
+/** An EC2 instance id (`i-` and 8 or 17 hex digits); any other cannot name an instance of the fleet. */
+export function checkInstanceId(instanceId: string): void {
+  if (!/^i-[0-9a-f]{8,17}$/.test(instanceId))
+    throw new CliUsageError(
+      `instance id must look like i-0123456789abcdef0, got ${JSON.stringify(instanceId)}`,
+    );
 }
 
 function refuseUnlessInterruptible(instance: Instance, rebalance: boolean): void {

@@ -7,7 +7,7 @@ import { formatTable } from '../format.ts';
 import type { CliSource } from '../source.ts';
 import type { CommandOutput } from './output.ts';
 import { inferUrl } from './pipeline.ts';
-import { type Sent, sendQuery } from './pipeline-try.ts';
+import { neverServes, type Sent, sendQuery } from './pipeline-try.ts';
 
 /**
  * `tetrafleet pipeline load ID FILE`: open-loop traffic through a pipeline's router, to watch it hold its
@@ -95,6 +95,7 @@ export async function pipelineLoadCommand(
   );
   const first = await source.client.getPipeline(pipelineId);
   if (!first) throw new NotFoundError('pipeline', pipelineId);
+  neverServes(first);
   let router = newestRouter(first.endpoints);
   if (!router)
     throw new CliEnvironmentError(

@@ -264,7 +264,7 @@ async function routerOf(
 }
 
 /** A stopped or refused pipeline keeps its record but will not serve again: usage, not a wait. */
-function neverServes({ record }: PipelineView): void {
+export function neverServes({ record }: PipelineView): void {
   if (record.status !== 'STOPPED' && record.status !== 'REFUSED') return;
   throw new CliUsageError(
     `pipeline ${record.pipelineId} is ${record.status}${record.reason ? ` (${record.reason})` : ''} and will never serve: submit the spec under a new id to serve it`,

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { CycleConfigInput } from '../../core/control/cycle-config.ts';
@@ -48,6 +48,7 @@ export interface RunningLocal {
 export async function startLocal(opts: UpOptions = {}): Promise<RunningLocal> {
   const env = opts.env ?? process.env;
   const stateFile = resolve(opts.stateFile ?? DEFAULT_STATE_FILE);
+  refuseUnwritable(stateFile);
   await refuseSecondCloud(stateFile);
   if (!env.AWS_ENDPOINT_URL) opts.onProgress?.('emulator');
   const emulator = env.AWS_ENDPOINT_URL ? undefined : await ownEmulator(opts.port ?? DEFAULT_PORT, env);
@@ -76,8 +77,20 @@ export async function startLocal(opts: UpOptions = {}): Promise<RunningLocal> {
     pid: process.pid,
     startedAt: Date.now(),
   };
-  mkdirSync(dirname(stateFile), { recursive: true });
-  writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  try {
+    mkdirSync(dirname(stateFile), { recursive: true });
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  } catch (error) {
+    // Without its record no other command finds the cloud: stop it rather than leave it running unseen.
+    try {
+      await cloud.stop();
+    } finally {
+      await emulator?.stop();
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const message = `cannot record the local cloud in ${stateFile}: ${code}; pass another --state-file`;
+    throw new CliEnvironmentError(message, { cause: error });
+  }
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
@@ -89,6 +102,35 @@ export async function startLocal(opts: UpOptions = {}): Promise<RunningLocal> {
     return stopped;
   };
   return { cloud, state, stateFile, stop };
+}
+
+/**
+ * A state file that could not be written (a directory, or a path under a file) is refused before a deploy
+ * of a minute, rather than after it.
+ */
+function refuseUnwritable(stateFile: string): void {
+  for (let at = stateFile; ; at = dirname(at)) {
+    const kind = kindOf(at);
+    if (kind === 'missing') {
+      if (dirname(at) === at) return;
+      continue;
+    }
+    if (at === stateFile && kind === 'directory')
+      throw new CliUsageError(
+        `--state-file ${stateFile} is a directory: name a file, e.g. ${join(stateFile, 'local.json')}`,
+      );
+    if (at !== stateFile && kind !== 'directory')
+      throw new CliUsageError(`--state-file ${stateFile} cannot be written: ${at} is not a directory`);
+    return;
+  }
+}
+
+function kindOf(path: string): 'directory' | 'file' | 'missing' {
+  try {
+    return statSync(path).isDirectory() ? 'directory' : 'file';
+  } catch {
+    return 'missing';
+  }
 }
 
 async function refuseSecondCloud(stateFile: string): Promise<void> {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { endpointsFromOutputs } from '../../../lib/aws/stack-outputs.ts';
+import { isStackName } from '../../../lib/aws/stack-name.ts';
+import { discoverStack, endpointsFromOutputs } from '../../../lib/aws/stack-outputs.ts';
+import { ValidationError } from '../../../lib/core/errors.ts';
 
 const complete = new Map([
   ['SubmissionsQueueUrl', 'http://q/submissions'],
@@ -31,5 +33,32 @@ describe('endpointsFromOutputs', () => {
     expect(() => endpointsFromOutputs('tf', partial)).toThrow(
       'stack tf lacks the outputs SubmissionsQueueUrl, JobsTableName: is it a tetrafleet stack?',
     );
+  });
+});
+
+describe('discoverStack', () => {
+  // Nothing listens on port 9: a request that went out would fail as a network error, not a ValidationError.
+  const aws = {
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:9',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 200, requestTimeout: 200 },
+  };
+
+  it.each([
+    ['empty', ''],
+    ['a name with an underscore', 'my_stack'],
+    ['a name starting with a digit', '1stack'],
+  ])('refuses a stack name that is %s before asking CloudFormation', async (_what, name) => {
+    const error = await discoverStack(name, aws).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues.map((i) => i.path)).toEqual(['stackName']);
+  });
+
+  it('takes names of up to 128 letters, digits and dashes, starting with a letter', () => {
+    expect(isStackName('Tetrafleet-dev-2')).toBe(true);
+    expect(isStackName(`a${'b'.repeat(127)}`)).toBe(true);
+    expect(isStackName(`a${'b'.repeat(128)}`)).toBe(false);
   });
 });

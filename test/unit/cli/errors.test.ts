@@ -8,24 +8,13 @@ import { startLocal } from '../../../lib/cli/commands/up.ts';
 import { CliEnvironmentError, CliUsageError, EXIT } from '../../../lib/cli/errors.ts';
 import { JobFileError } from '../../../lib/cli/job-file.ts';
 import { runCli } from '../../../lib/cli/program.ts';
-import { type CliIo, exitCodeOf, reportError } from '../../../lib/cli/run.ts';
+import { exitCodeOf, reportError } from '../../../lib/cli/run.ts';
 import { openSource } from '../../../lib/cli/source.ts';
 import { NotFoundError, TransientError, ValidationError } from '../../../lib/core/errors.ts';
 import { PipelineRejectedError } from '../../../lib/sdk/errors.ts';
+import { recordingIo } from './recording-io.ts';
 
-function io(env: NodeJS.ProcessEnv = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const value: CliIo = {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    isTTY: false,
-    columns: 100,
-    env,
-    interrupts: () => new AbortController().signal,
-  };
-  return { io: value, out, err };
-}
+const io = recordingIo;
 
 const dir = mkdtempSync(join(tmpdir(), 'tf-cli-unit-'));
 
