@@ -53,7 +53,7 @@ export class Agent {
   private readonly pollAbort = new AbortController();
   private readonly background = new Set<Promise<unknown>>();
   private readonly changes = new ChangeSignal();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
   private readonly now: () => number;
   private readonly start: typeof startTask;
   private pollerDone: Promise<void> = Promise.resolve();
@@ -91,10 +91,10 @@ export class Agent {
     await this.deps.reporter.heartbeat(this.snapshot());
     // A SIGTERM during the announcement already drained us; starting loops now would outlive the drain.
     if (this.drainRun) return;
-    this.timers.push(setInterval(() => this.track(this.heartbeat()), s.heartbeatMs));
+    this.timers.add(setInterval(() => this.track(this.heartbeat()), s.heartbeatMs));
     // Extend at a third of the timeout so one failed extension still leaves time for the next.
     const extendMs = Math.max(1000, (s.visibilitySeconds * 1000) / 3);
-    this.timers.push(setInterval(() => this.extendVisibility(), extendMs));
+    this.timers.add(setInterval(() => this.extendVisibility(), extendMs));
     this.pollerDone = runPoller({
       queue: this.deps.queue,
       handle: (m) => this.handle(m),
@@ -242,7 +242,9 @@ export class Agent {
       signal: result.signal,
       durationMs: result.durationMs,
     });
-    const event = this.settler.resultEvent(entry.task, result, entry.cancelNote);
+    // A cancel's note explains only a run the cancel ended; an exit or timeout before it keeps its reason.
+    const note = result.reason === 'cancel' ? entry.cancelNote : undefined;
+    const event = this.settler.resultEvent(entry.task, result, note);
     await this.settle(entry.task, event, [...entry.receipts]);
     this.changes.notify();
     this.admit();
@@ -273,21 +275,23 @@ export class Agent {
   private async onCancel(cancel: CancelTask): Promise<void> {
     const afterMs = (cancel.afterSeconds ?? 0) * 1000;
     if (afterMs > 0) {
-      // A serving task moved elsewhere serves on until then (make before break); the drain's end clears it.
+      // A moved serving task serves on until then (make before break); a fired timer is forgotten.
       this.deps.logger.log('info', 'cancel scheduled', {
         jobId: cancel.jobId,
         attempt: cancel.attempt,
         afterMs,
       });
       const { afterSeconds: _later, ...now } = cancel;
-      this.timers.push(setTimeout(() => this.track(this.onCancel(now)), afterMs));
+      const timer = setTimeout(() => this.timers.delete(timer) && this.track(this.onCancel(now)), afterMs);
+      this.timers.add(timer);
       return;
     }
     // Remembered so that a RunTask arriving after its CancelTask (SQS does not order) never runs.
     this.cancels.set(cancelKey(cancel), cancel);
     const note = cancelNote(cancel);
+    // Each await below lets a drain settle entries of this list; one settled meanwhile is skipped.
     for (const entry of [...this.entries.values()]) {
-      if (!cancelMatches(cancel, entry.task)) continue;
+      if (!cancelMatches(cancel, entry.task) || this.entries.get(entry.key) !== entry) continue;
       entry.cancelNote = note;
       if (entry.phase === 'waiting') {
         this.entries.delete(entry.key);
@@ -325,12 +329,11 @@ export class Agent {
     const serveThroughGrace = request.serveThroughGrace === true;
     this.deps.logger.log('info', 'draining', { reason: request.reason, graceMs, serveThroughGrace });
     this.stateValue = 'DRAINING';
-    // The queue is still read until the tasks are gone: a CancelTask stops its task now, a tighter Drain
-    // brings the end forward, and a RunTask that raced the drain is handed back at once.
+    // The queue is still read until the tasks are gone: a CancelTask stops its task now (or settles a waiting
+    // one during an await below), a tighter Drain brings the end forward, a racing RunTask is handed back.
     this.track(this.heartbeat());
     for (const entry of [...this.entries.values()]) {
-      if (entry.phase !== 'waiting') continue;
-      this.entries.delete(entry.key);
+      if (entry.phase !== 'waiting' || !this.entries.delete(entry.key)) continue;
       await this.handBackUnstarted(entry.task, [...entry.receipts]);
     }
     // A serving task never finishes by itself: hand it back now rather than after the grace, unless it is

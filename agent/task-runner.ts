@@ -207,6 +207,9 @@ export async function startTask(spec: TaskRunSpec, now: () => number = Date.now)
       timeoutTimer?.clear();
       clearTimeout(killTimer);
       resolve({ ...result, durationMs: Math.max(0, now() - startedAt), output: output() });
+      // A process that left the group (setsid) may still hold the pipes: close our ends, or they leak.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
     };
     child.once('error', (error) =>
       finish({
