@@ -62,8 +62,16 @@ export function buildAdmitHandler(
           log.info('pipeline already admitted', { pipelineId: submission.pipelineId });
         return;
       }
-      const { created } = await admitSubmission(submission, deps);
-      log.info(created ? 'admitted a job' : 'job already admitted', { jobId: submission.jobId });
+      const { created, job } = await admitSubmission(submission, deps);
+      if (created) log.info('admitted a job', { jobId: submission.jobId });
+      else if (job.id === submission.jobId) log.info('job already admitted', { jobId: submission.jobId });
+      // admitSubmission recorded the refusal under the new id, where getJob finds it.
+      else
+        log.warn('refused a job: its idempotencyKey is taken', {
+          jobId: submission.jobId,
+          field: 'idempotencyKey',
+          usedBy: job.id,
+        });
     },
     onPoison: async (poison) => {
       const pipeline = await rejectPipelineSubmission(poison.body, poison.reason, poison.issues, {

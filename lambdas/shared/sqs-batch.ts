@@ -89,16 +89,29 @@ function decodeRecord<T>(raw: unknown, index: number, options: SqsBatchOptions<T
   const { messageId, body, eventSourceARN } = record.data;
   const decoded = options.decode(body);
   if (decoded.ok) return { kind: 'valid', record: record.data, message: decoded.value };
+  const issues = boundedIssues(decoded.issues);
   return {
     kind: 'poison',
-    poison: {
-      messageId,
-      eventSourceARN,
-      body,
-      issues: decoded.issues,
-      reason: describeIssues(decoded.issues),
-    },
+    poison: { messageId, eventSourceARN, body, issues, reason: boundedReason(describeIssues(issues)) },
   };
+}
+
+/** Most field issues a poison message carries: its refusal is stored as one item and logged as one line. */
+export const MAX_POISON_ISSUES = 50;
+/** Longest reason a poison message carries, in characters. */
+export const MAX_POISON_REASON = 4096;
+
+/** The first MAX_POISON_ISSUES issues, and one that counts the rest. */
+function boundedIssues(issues: readonly FieldIssue[]): readonly FieldIssue[] {
+  if (issues.length <= MAX_POISON_ISSUES) return issues;
+  const more = (issues.length - MAX_POISON_ISSUES).toLocaleString('en-US');
+  return [...issues.slice(0, MAX_POISON_ISSUES), { path: '', message: `and ${more} more issues` }];
+}
+
+function boundedReason(reason: string): string {
+  if (reason.length <= MAX_POISON_REASON) return reason;
+  const cut = reason.length - MAX_POISON_REASON;
+  return `${reason.slice(0, MAX_POISON_REASON)}... (${cut.toLocaleString('en-US')} more characters)`;
 }
 
 /** Indices of valid messages a newer one of the same key in the batch supersedes (options.supersede). */
@@ -132,8 +145,9 @@ async function processRecord<T>(
     return { retry: false };
   } catch (error) {
     if (isPermanent(error)) {
-      const issues = fieldIssuesOf(error);
-      return poison(options, { messageId, eventSourceARN, body, issues, reason: describeError(error) });
+      const issues = boundedIssues(fieldIssuesOf(error));
+      const reason = boundedReason(describeError(error));
+      return poison(options, { messageId, eventSourceARN, body, issues, reason });
     }
     options.log.warn('message failed and will be retried', { messageId, reason: describeError(error) });
     return { retry: true, messageId };

@@ -1,14 +1,15 @@
 import { ConflictError } from '../errors.ts';
 import type { Instance, InstanceUpdate } from '../model/instance.ts';
-import type { Job, JobError } from '../model/job.ts';
+import type { Job } from '../model/job.ts';
 import { isTerminal } from '../model/job-state.ts';
 import type { FleetProvider, InstanceStore, Logger } from '../ports.ts';
 import type { Heartbeat } from '../protocol/heartbeat.ts';
 import type { TaskEvent } from '../protocol/tasks.ts';
 import { heartbeatOrder, livenessAt } from './heartbeat-order.ts';
-import { type ControlDeps, requeueAttempt, settleJob, stopTasks } from './requeue.ts';
+import { type ControlDeps, requeueAttempt } from './requeue.ts';
 import { stopStrayTask } from './stray-tasks.ts';
 import { ACTIVE_TASK_STATES, type TaskRecord, type TaskState } from './task-record.ts';
+import { cancelJob, failJob, failureOf, finishIfGangDone, jobLagsTask, markRunning } from './task-settle.ts';
 
 /**
  * The ingest path: applies what agents and EC2 report. Every change is conditional on the state it
@@ -77,20 +78,20 @@ export async function applyTaskEvent(event: TaskEvent, deps: IngestDeps): Promis
     case 'succeeded': {
       const moved = await deps.tasks.moveTask(key, ACTIVE, 'SUCCEEDED', now, { exitCode: event.exitCode });
       await touchInstance(event.instanceId, event.at, deps);
-      if (!moved) return 'duplicate';
-      await finishIfGangDone(job.id, event.attempt, event.at, deps);
-      return 'applied';
+      if (!moved && !jobLagsTask(job, event.attempt, record?.state, 'SUCCEEDED')) return 'duplicate';
+      const finished = await finishIfGangDone(job.id, event.attempt, event.at, deps);
+      return moved || finished ? 'applied' : 'duplicate';
     }
     case 'failed': {
-      if (event.reason && RETRYABLE_REASONS.has(event.reason)) return handBack(event, deps);
+      if (event.reason && RETRYABLE_REASONS.has(event.reason)) return handBack(event, job, deps);
       const moved = await deps.tasks.moveTask(key, ACTIVE, 'FAILED', now, { exitCode: event.exitCode });
       await touchInstance(event.instanceId, event.at, deps);
-      if (!moved) return 'duplicate';
-      await failJob(job.id, event.attempt, failureOf(event), event.at, deps);
-      return 'applied';
+      if (!moved && !jobLagsTask(job, event.attempt, record?.state, 'FAILED')) return 'duplicate';
+      const failed = await failJob(job.id, event.attempt, failureOf(event), event.at, deps);
+      return moved || failed ? 'applied' : 'duplicate';
     }
     case 'cancelled': {
-      if (event.reason === 'drain') return handBack(event, deps);
+      if (event.reason === 'drain') return handBack(event, job, deps);
       const moved = await deps.tasks.moveTask(key, ACTIVE, 'CANCELLED', now);
       await touchInstance(event.instanceId, event.at, deps);
       if (!moved) return 'duplicate';
@@ -98,7 +99,7 @@ export async function applyTaskEvent(event: TaskEvent, deps: IngestDeps): Promis
       return 'applied';
     }
     case 'handed-back':
-      return handBack(event, deps);
+      return handBack(event, job, deps);
   }
 }
 
@@ -115,88 +116,19 @@ function strayReason(job: Job, current: boolean, record: TaskRecord | undefined)
   return undefined;
 }
 
-async function handBack(event: TaskEvent, deps: IngestDeps): Promise<IngestOutcome> {
+async function handBack(event: TaskEvent, job: Job, deps: IngestDeps): Promise<IngestOutcome> {
   const tasks = await deps.tasks.tasksOfJob(event.jobId);
   const mine = tasks.find((t) => t.taskIndex === event.taskIndex && t.attempt === event.attempt);
-  if (!mine || !ACTIVE_TASK_STATES.has(mine.state)) return 'duplicate';
-  await requeueAttempt(
+  // A LOST task whose job is still on this attempt is a requeue that failed before the job followed.
+  if (!mine || !(ACTIVE_TASK_STATES.has(mine.state) || jobLagsTask(job, event.attempt, mine.state, 'LOST')))
+    return 'duplicate';
+  const outcome = await requeueAttempt(
     event.jobId,
     event.attempt,
     `task handed back by ${event.instanceId} (${event.reason ?? 'drain'})`,
     deps,
   );
-  return 'applied';
-}
-
-/** PLACED -> RUNNING; a job placed on an instance that was still launching goes LAUNCHING -> PLACED first. */
-async function markRunning(jobId: string, attempt: number, at: number, deps: IngestDeps): Promise<void> {
-  for (let step = 0; step < 2; step++) {
-    const moved = await settleJob(jobId, attempt, deps, (job) => {
-      if (job.status === 'LAUNCHING') return { to: 'PLACED', patch: {} };
-      if (job.status === 'PLACED') return { to: 'RUNNING', patch: { startedAt: at } };
-      return undefined;
-    });
-    if (!moved || moved.status === 'RUNNING') return;
-  }
-}
-
-async function finishIfGangDone(jobId: string, attempt: number, at: number, deps: IngestDeps): Promise<void> {
-  const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
-  if (!tasks.every((t) => t.state === 'SUCCEEDED')) return;
-  await settleToTerminal(jobId, attempt, 'SUCCEEDED', { finishedAt: at }, deps);
-}
-
-async function failJob(jobId: string, attempt: number, error: JobError, at: number, deps: IngestDeps) {
-  const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
-  // A gang is all or nothing: the other members cannot succeed without this one.
-  await stopTasks(tasks, 'CANCELLED', `gang member failed: ${error.message}`, deps);
-  await settleToTerminal(jobId, attempt, 'FAILED', { finishedAt: at, error }, deps);
-}
-
-async function cancelJob(jobId: string, attempt: number, at: number, deps: IngestDeps) {
-  const tasks = (await deps.tasks.tasksOfJob(jobId)).filter((t) => t.attempt === attempt);
-  await stopTasks(tasks, 'CANCELLED', 'job cancelled', deps);
-  await settleToTerminal(
-    jobId,
-    attempt,
-    'CANCELLED',
-    { finishedAt: at, error: { code: 'CANCELLED', message: 'cancelled by the user' } },
-    deps,
-  );
-}
-
-/** Terminal states are reached from RUNNING or PLACED; a LAUNCHING job is first moved to PLACED. */
-async function settleToTerminal(
-  jobId: string,
-  attempt: number,
-  to: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
-  patch: Partial<Pick<Job, 'finishedAt' | 'error'>>,
-  deps: IngestDeps,
-): Promise<void> {
-  for (let step = 0; step < 2; step++) {
-    const moved = await settleJob(jobId, attempt, deps, (job) =>
-      job.status === 'LAUNCHING' ? { to: 'PLACED', patch: {} } : { to, patch },
-    );
-    if (!moved || isTerminal(moved.status)) return;
-  }
-}
-
-function failureOf(event: TaskEvent): JobError {
-  const how =
-    event.exitCode !== undefined
-      ? `exited with code ${event.exitCode}`
-      : event.signal
-        ? `was killed by ${event.signal}`
-        : (event.message ?? 'failed');
-  const tail = event.output
-    ? [event.output.stderr, event.output.stdout].filter(Boolean).join('\n')
-    : undefined;
-  return {
-    code: (event.reason ?? 'exit').toUpperCase().replace('-', '_'),
-    message: `task ${event.taskIndex} ${event.reason === 'timeout' ? 'timed out and ' : ''}${how}`,
-    exitCode: event.exitCode,
-    outputTail: tail?.slice(-8192),
-  };
+  return ACTIVE_TASK_STATES.has(mine.state) || outcome !== 'unchanged' ? 'applied' : 'duplicate';
 }
 
 async function touchInstance(instanceId: string, at: number, deps: IngestDeps): Promise<void> {
@@ -323,13 +255,17 @@ export async function applyRebalanceRecommendation(
 export async function applyInstanceGone(instanceId: string, deps: IngestDeps): Promise<IngestOutcome> {
   const instance = await deps.instances.getInstance(instanceId);
   if (!instance) return 'unknown';
-  if (instance.state === 'TERMINATED') return 'duplicate';
-  const applied = await updateInstanceWithRetry(instanceId, deps, (i) =>
-    i.state === 'TERMINATED' ? undefined : { state: 'TERMINATED' },
-  );
-  await requeueInstanceTasks(instanceId, 'instance terminated', deps);
+  // Already TERMINATED: a redelivery, or the second of shutting-down and terminated. Its work is requeued
+  // again all the same (only tasks still active move), since an earlier delivery may have failed after
+  // marking the instance and before requeueing, and nothing else requeues work on a TERMINATED instance.
+  const applied =
+    instance.state !== 'TERMINATED' &&
+    (await updateInstanceWithRetry(instanceId, deps, (i) =>
+      i.state === 'TERMINATED' ? undefined : { state: 'TERMINATED' },
+    ));
+  const requeued = await requeueInstanceTasks(instanceId, 'instance terminated', deps);
   if (instance.queueUrl) await deps.channel.close(instance.queueUrl);
-  return applied ? 'applied' : 'duplicate';
+  return applied || requeued > 0 ? 'applied' : 'duplicate';
 }
 
 /**

@@ -82,12 +82,37 @@ const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readon
  * input selects (by discriminator, else the first option that accepts it).
  */
 export function unknownFields(schema: z.ZodType, input: unknown): UnknownField[] {
-  const out: UnknownField[] = [];
-  walk(schema, input, [], out);
-  return out;
+  const found: Found[] = [];
+  walk(schema, input, [], found);
+  const all = found.length <= MAX_LISTED_UNKNOWN + 1;
+  const listed = found.slice(0, all ? found.length : MAX_LISTED_UNKNOWN).map((f) => ({
+    path: f.path,
+    message: f.message ?? unknownFieldMessage(f.key ?? '', f.shape ?? {}),
+  }));
+  const next = found[MAX_LISTED_UNKNOWN];
+  if (!all && next) {
+    const rest = found.length - MAX_LISTED_UNKNOWN - 1;
+    listed.push({ path: next.path, message: `unknown field, and ${rest} more after it not listed` });
+  }
+  return listed;
 }
 
-function walk(schema: z.ZodType, value: unknown, path: (string | number)[], out: UnknownField[]): void {
+/**
+ * Unknown fields listed one by one, each with its suggestion; the rest are counted. Finding a suggestion
+ * costs a fraction of a millisecond, so a body of thousands of made-up fields would otherwise take
+ * seconds to refuse, and its refusal would outgrow what can be stored with it.
+ */
+const MAX_LISTED_UNKNOWN = 50;
+
+/** An unknown field found by the walk; its message is worked out only if it is listed. */
+interface Found {
+  readonly path: (string | number)[];
+  readonly message?: string;
+  readonly key?: string;
+  readonly shape?: Record<string, z.ZodType>;
+}
+
+function walk(schema: z.ZodType, value: unknown, path: (string | number)[], out: Found[]): void {
   const def = defOf(schema);
   if (WRAPPERS.has(def.type) && def.innerType) {
     walk(def.innerType, value, path, out);
@@ -135,14 +160,13 @@ function walkObject(
   shape: Record<string, z.ZodType>,
   value: Record<string, unknown>,
   path: (string | number)[],
-  out: UnknownField[],
+  out: Found[],
 ): void {
   for (const [key, v] of Object.entries(value)) {
     const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (key === PROTO_KEY) out.push({ path: [...path, key], message: PROTO_KEY_MESSAGE });
     else if (field) walk(field, v, [...path, key], out);
-    else if (def.catchall === undefined && v !== undefined)
-      out.push({ path: [...path, key], message: unknownFieldMessage(key, shape) });
+    else if (def.catchall === undefined && v !== undefined) out.push({ path: [...path, key], key, shape });
   }
 }
 

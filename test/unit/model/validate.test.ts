@@ -106,6 +106,18 @@ describe('unknownFields', () => {
     expect(strays(PipelineSpecSchema, pipeline)).toEqual([]);
   });
 
+  it('lists the first 50 unknown fields with suggestions and counts the rest in one more', () => {
+    const made = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`field${i}`, i]));
+    const many = strays(JobSpecSchema, { ...jobSpec(), ...made(5000) });
+    expect(many).toHaveLength(51);
+    expect(many[0]).toMatch(/^field0 => unknown field; /);
+    expect(many[50]).toBe('field50 => unknown field, and 4949 more after it not listed');
+    // One past the limit is listed like the rest: a count of none would say nothing.
+    const edge = strays(JobSpecSchema, { ...jobSpec(), ...made(51) });
+    expect(edge).toHaveLength(51);
+    expect(edge[50]).toMatch(/^field50 => unknown field; /);
+  });
+
   it('names a misspelt field at any depth with the field that was meant', () => {
     // Spread, not jobSpec({...}): the builder's types would refuse the misspelt fields.
     const input = {
