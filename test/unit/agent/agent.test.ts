@@ -1,24 +1,17 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../../agent/agent.ts';
-import type { Logger } from '../../../agent/log.ts';
 import type { ModelHost } from '../../../agent/model-host.ts';
-import { Reporter } from '../../../agent/reporter.ts';
 import type { Resources } from '../../../lib/core/model/resources.ts';
 import type { CancelTaskInput, RunTaskInput } from '../../../lib/core/protocol/tasks.ts';
-import { FakeReportSink, FakeWorkQueue, waitFor } from './fakes.ts';
+import { drainTestAgents, startTestAgent } from './agent-harness.ts';
+import { waitFor } from './fakes.ts';
 
-const quiet: Logger = { log: () => {} };
-const agents: Agent[] = [];
+afterEach(drainTestAgents);
 
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.drain({ reason: 'test over', graceMs: 0 })));
-});
-
-async function setup(
+/** The agent these tests use: a g5.2xlarge with 4 vCPUs, 8 GiB and two GPUs unless told otherwise. */
+function setup(
   options: {
     capacity?: Resources;
     drainGraceMs?: number;
@@ -27,42 +20,11 @@ async function setup(
     modelHost?: ModelHost;
   } = {},
 ) {
-  const dir = await mkdtemp(join(tmpdir(), 'agent-'));
-  const queue = new FakeWorkQueue();
-  const sink = new FakeReportSink();
-  const capacity = options.capacity ?? { vcpu: 4, memoryMiB: 8192, gpus: 2 };
-  const reporter = new Reporter(
-    sink,
-    { instanceId: 'i-test', instanceType: 'g5.2xlarge', agentVersion: '0.0.0', bootId: 'boot-1' },
-    Date.now,
-    quiet,
-    { baseDelayMs: 1 },
-  );
-  const agent = new Agent({
-    queue,
-    reporter,
-    logger: quiet,
-    ...(options.modelHost ? { modelHost: options.modelHost } : {}),
-    capacity: {
-      capacity,
-      gpus: Array.from({ length: capacity.gpus }, (_, index) => ({ index, name: 'A10G' })),
-      gpuSource: 'declared',
-    },
-    settings: {
-      visibilitySeconds: options.visibilitySeconds ?? 30,
-      pollWaitSeconds: 1,
-      heartbeatMs: options.heartbeatMs ?? 60_000,
-      killGraceMs: 500,
-      drainGraceMs: options.drainGraceMs ?? 30_000,
-      tailBytes: 1024,
-      rememberCompleted: 100,
-      workDir: join(dir, 'work'),
-      baseEnv: { PATH: process.env.PATH },
-    },
+  return startTestAgent({
+    instanceType: 'g5.2xlarge',
+    ...options,
+    capacity: options.capacity ?? { vcpu: 4, memoryMiB: 8192, gpus: 2 },
   });
-  agents.push(agent);
-  await agent.run();
-  return { agent, queue, sink, dir };
 }
 
 /** A RunTask whose command is a node script. */

@@ -1,9 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../../agent/agent.ts';
-import type { Logger } from '../../../agent/log.ts';
 import { Reporter } from '../../../agent/reporter.ts';
 import { servingHost } from '../../../agent/serving-host.ts';
 import { agentTaskEnv } from '../../../agent/task-env.ts';
@@ -17,11 +15,10 @@ import {
   uniformInput,
   writeModel,
 } from '../../../lib/onnx/index.ts';
-import { FakeReportSink, FakeWorkQueue, waitFor } from './fakes.ts';
+import { drainTestAgents, quiet, startTestAgent } from './agent-harness.ts';
+import { FakeReportSink, type FakeWorkQueue, waitFor } from './fakes.ts';
 import { endpoint, FakeServingDirectory, servingRecord } from './router/helpers.ts';
 
-const quiet: Logger = { log: () => {} };
-const agents: Agent[] = [];
 const mlp = buildMlp({ inputSize: 8, hiddenSizes: [16], outputSize: 4, seed: 11 });
 let modelPath: string;
 let cleanup: () => Promise<void>;
@@ -36,25 +33,12 @@ afterAll(async () => {
   await cleanup?.();
 });
 
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.drain({ reason: 'test over', graceMs: 0 })));
-});
+afterEach(drainTestAgents);
 
 async function setup(directory = new FakeServingDirectory(undefined)) {
-  const dir = await mkdtemp(join(tmpdir(), 'agent-serving-'));
-  const queue = new FakeWorkQueue();
   const sink = new FakeReportSink();
-  const reporter = new Reporter(
+  const started = await startTestAgent({
     sink,
-    { instanceId: 'i-test', instanceType: 'c7i.large', agentVersion: '0.0.0', bootId: 'boot-1' },
-    Date.now,
-    quiet,
-    { baseDelayMs: 1 },
-  );
-  const agent = new Agent({
-    queue,
-    reporter,
-    logger: quiet,
     servingHost: servingHost({
       reportSink: sink,
       instanceId: 'i-test',
@@ -63,22 +47,10 @@ async function setup(directory = new FakeServingDirectory(undefined)) {
       directory: async () => directory,
       router: { pollIntervalMs: 50, reportIntervalMs: 0, tunerIntervalMs: 0 },
     }),
-    capacity: { capacity: { vcpu: 4, memoryMiB: 8192, gpus: 0 }, gpus: [], gpuSource: 'declared' },
-    settings: {
-      visibilitySeconds: 30,
-      pollWaitSeconds: 1,
-      heartbeatMs: 60_000,
-      killGraceMs: 500,
-      drainGraceMs: 30_000,
-      tailBytes: 16_384,
-      rememberCompleted: 100,
-      workDir: join(dir, 'work'),
-      baseEnv: { PATH: process.env.PATH, ...agentTaskEnv({ instanceType: 'c7i.large' }) },
-    },
+    tailBytes: 16_384,
+    baseEnv: { PATH: process.env.PATH, ...agentTaskEnv({ instanceType: 'c7i.large' }) },
   });
-  agents.push(agent);
-  await agent.run();
-  return { agent, queue, sink, directory };
+  return { ...started, directory };
 }
 
 function modelTask(overrides: Partial<RunTaskInput> = {}, uri = modelPath): string {

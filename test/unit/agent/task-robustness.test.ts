@@ -3,19 +3,15 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../../agent/agent.ts';
-import type { Logger } from '../../../agent/log.ts';
-import { Reporter } from '../../../agent/reporter.ts';
 import { startTask, type TaskRunSpec } from '../../../agent/task-runner.ts';
 import type { RunTaskInput } from '../../../lib/core/protocol/tasks.ts';
-import { FakeReportSink, FakeWorkQueue, waitFor } from './fakes.ts';
+import { drainTestAgents, startTestAgent } from './agent-harness.ts';
+import { FakeReportSink, waitFor } from './fakes.ts';
 
-const quiet: Logger = { log: () => {} };
-const agents: Agent[] = [];
 const strays: number[] = [];
 
 afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.drain({ reason: 'test over', graceMs: 0 })));
+  await drainTestAgents();
   for (const pid of strays.splice(0)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -48,40 +44,12 @@ async function shellSpec(script: string, overrides: Partial<TaskRunSpec> = {}): 
   };
 }
 
-async function agentWith(
+function agentWith(
   killGraceMs: number,
   sink: FakeReportSink = new FakeReportSink(),
   capacity = { vcpu: 2, memoryMiB: 4096, gpus: 0 },
 ) {
-  const dir = await mkdtemp(join(tmpdir(), 'robust-agent-'));
-  const queue = new FakeWorkQueue();
-  const reporter = new Reporter(
-    sink,
-    { instanceId: 'i-test', instanceType: 'c7i.large', agentVersion: '0.0.0', bootId: 'boot-1' },
-    Date.now,
-    quiet,
-    { baseDelayMs: 1 },
-  );
-  const agent = new Agent({
-    queue,
-    reporter,
-    logger: quiet,
-    capacity: { capacity, gpus: [], gpuSource: 'declared' },
-    settings: {
-      visibilitySeconds: 30,
-      pollWaitSeconds: 1,
-      heartbeatMs: 60_000,
-      killGraceMs,
-      drainGraceMs: 30_000,
-      tailBytes: 1024,
-      rememberCompleted: 100,
-      workDir: join(dir, 'work'),
-      baseEnv: { PATH: process.env.PATH },
-    },
-  });
-  agents.push(agent);
-  await agent.run();
-  return { agent, queue, sink, dir };
+  return startTestAgent({ killGraceMs, sink, capacity });
 }
 
 function shellRunTask(script: string, overrides: Partial<RunTaskInput> = {}): string {

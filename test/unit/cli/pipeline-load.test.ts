@@ -3,7 +3,12 @@ import { pipelineLoadCommand } from '../../../lib/cli/commands/pipeline-load.ts'
 import { CliUsageError, EXIT } from '../../../lib/cli/errors.ts';
 import { exitCodeOf } from '../../../lib/cli/run.ts';
 import type { CliSource } from '../../../lib/cli/source.ts';
-import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
+import {
+  inWords,
+  type PipelineRecord,
+  ROUTER_STAGE,
+  unansweredBy,
+} from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineView } from '../../../lib/sdk/client-options.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
 import { endpoint } from '../agent/router/helpers.ts';
@@ -47,4 +52,25 @@ describe('tetrafleet pipeline load', () => {
       );
     },
   );
+});
+
+describe('what a pipeline lacks before it answers', () => {
+  it('lists each stage without a replica and a missing router, in words', () => {
+    const spec = twoStageSpec();
+    const ids = spec.stages.map((s) => s.id);
+    expect(unansweredBy(spec, [])).toEqual([...ids.map((id) => `a replica of ${id}`), 'the router']);
+    expect(unansweredBy(spec, [endpoint(ids[0] as string, 'http://h:1', NOW, 'vision')])).toEqual([
+      `a replica of ${ids[1]}`,
+      'the router',
+    ]);
+    expect(
+      unansweredBy(
+        spec,
+        [...ids, ROUTER_STAGE].map((id) => endpoint(id, 'http://h:1', NOW, 'vision')),
+      ),
+    ).toEqual([]);
+    expect(inWords(['a', 'b', 'c'])).toBe('a, b and c');
+    expect(inWords(['a'])).toBe('a');
+    expect(inWords([])).toBe('');
+  });
 });

@@ -20,12 +20,7 @@ import { exitCodeOf } from '../../../lib/cli/run.ts';
 import type { CliSource } from '../../../lib/cli/source.ts';
 import { NotFoundError } from '../../../lib/core/errors.ts';
 import { gammaTrace } from '../../../lib/core/inference/traces.ts';
-import {
-  inWords,
-  type PipelineRecord,
-  ROUTER_STAGE,
-  unansweredBy,
-} from '../../../lib/core/model/pipeline-serving.ts';
+import { type PipelineRecord, ROUTER_STAGE } from '../../../lib/core/model/pipeline-serving.ts';
 import type { PipelineView } from '../../../lib/sdk/client-options.ts';
 import { PipelineRejectedError } from '../../../lib/sdk/errors.ts';
 import { twoStageSpec } from '../../fakes/fake-pipeline-store.ts';
@@ -327,27 +322,6 @@ describe('tetrafleet pipeline infer', () => {
     expect((error as Error).message).toBe(
       'pipeline vision was refused at admission (stages.0.model.uri: model s3://m/a.onnx not found) and will never serve: fix the spec and submit it again',
     );
-  });
-});
-
-describe('what a pipeline lacks before it answers', () => {
-  it('lists each stage without a replica and a missing router, in words', () => {
-    const spec = twoStageSpec();
-    const ids = spec.stages.map((s) => s.id);
-    expect(unansweredBy(spec, [])).toEqual([...ids.map((id) => `a replica of ${id}`), 'the router']);
-    expect(unansweredBy(spec, [endpoint(ids[0] as string, 'http://h:1', NOW, 'vision')])).toEqual([
-      `a replica of ${ids[1]}`,
-      'the router',
-    ]);
-    expect(
-      unansweredBy(
-        spec,
-        [...ids, ROUTER_STAGE].map((id) => endpoint(id, 'http://h:1', NOW, 'vision')),
-      ),
-    ).toEqual([]);
-    expect(inWords(['a', 'b', 'c'])).toBe('a, b and c');
-    expect(inWords(['a'])).toBe('a');
-    expect(inWords([])).toBe('');
   });
 });
 
