@@ -30,7 +30,10 @@ describe('a submission with very many bad fields', () => {
     expect(poison).toHaveLength(1);
     const p = poison[0] as PoisonMessage;
     expect(p.issues.length).toBeLessThanOrEqual(51);
-    expect(p.issues[0]).toEqual({ path: 'spec.labels.k0', message: expect.stringMatching(/expected string/) });
+    expect(p.issues[0]).toEqual({
+      path: 'spec.labels.k0',
+      message: expect.stringMatching(/expected string/),
+    });
     expect(p.issues.at(-1)).toEqual({ path: '', message: 'and 3,950 more issues' });
     expect(JSON.stringify(p.issues).length).toBeLessThan(16 * 1024);
     expect(p.reason.length).toBeLessThan(16 * 1024);
