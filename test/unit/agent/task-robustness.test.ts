@@ -7,6 +7,7 @@ import { startTask, type TaskRunSpec } from '../../../agent/task-runner.ts';
 import type { RunTaskInput } from '../../../lib/core/protocol/tasks.ts';
 import { drainTestAgents, startTestAgent } from './agent-harness.ts';
 import { FakeReportSink, waitFor } from './fakes.ts';
+import { running } from './proc.ts';
 
 const strays: number[] = [];
 
@@ -20,16 +21,6 @@ afterEach(async () => {
     }
   }
 });
-
-/** Whether a process is still running (a zombie counts as gone). */
-async function running(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function shellSpec(script: string, overrides: Partial<TaskRunSpec> = {}): Promise<TaskRunSpec> {
   const dir = await mkdtemp(join(tmpdir(), 'robust-'));

@@ -4,16 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setLongTimeout } from '../../../agent/long-timer.ts';
 import { startTask, type TaskRunSpec, taskEnvironment } from '../../../agent/task-runner.ts';
-
-/** Whether a process is still running (a zombie awaiting its reaper counts as gone). */
-async function running(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { running } from './proc.ts';
 
 async function shellTask(script: string, overrides: Partial<TaskRunSpec> = {}): Promise<TaskRunSpec> {
   return spec('', { command: '/bin/sh', args: ['-c', script], ...overrides });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isStackName } from '../../../lib/aws/stack-name.ts';
 import { discoverStack, endpointsFromOutputs } from '../../../lib/aws/stack-outputs.ts';
 import { ValidationError } from '../../../lib/core/errors.ts';
+import { unreachableAws } from '../../support/unreachable-aws.ts';
 
 const complete = new Map([
   ['SubmissionsQueueUrl', 'http://q/submissions'],
@@ -37,14 +38,7 @@ describe('endpointsFromOutputs', () => {
 });
 
 describe('discoverStack', () => {
-  // Nothing listens on port 9: a request that went out would fail as a network error, not a ValidationError.
-  const aws = {
-    region: 'us-east-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 200, requestTimeout: 200 },
-  };
+  const aws = unreachableAws;
 
   it.each([
     ['empty', ''],

@@ -3,6 +3,7 @@ import { SqsWorkQueue } from '../../../lib/aws/sqs-work-queue.ts';
 import { ValidationError } from '../../../lib/core/errors.ts';
 import type { JobSpecInput } from '../../../lib/core/model/job.ts';
 import { TetrafleetClient } from '../../../lib/sdk/client.ts';
+import { unreachableAws } from '../../support/unreachable-aws.ts';
 import { offlineClient } from './offline-client.ts';
 
 /** The bodies the client sent to the submissions queue (nothing leaves the process). */
@@ -133,13 +134,7 @@ describe('TetrafleetClient submission size', () => {
 });
 
 describe('TetrafleetClient.fromStack', () => {
-  const aws = {
-    region: 'us-east-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 200, requestTimeout: 200 },
-  };
+  const aws = unreachableAws;
 
   it.each([
     ['empty', ''],
